@@ -1,0 +1,8 @@
+import { run } from './main';
+
+const io = {
+  stdout: (text: string) => process.stdout.write(text),
+  stderr: (text: string) => process.stderr.write(text),
+  env: process.env,
+};
+process.exitCode = await run(process.argv.slice(2), io);

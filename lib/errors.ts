@@ -1,0 +1,150 @@
+/**
+ * The project's one error model. Every error we raise is a `PromptOpsError` with a stable `code`
+ * that callers (handlers, the CLI, tests) switch on; foreign errors are wrapped once, where they
+ * enter (the registry adapter, the file loader), and keep their original as `cause`.
+ *
+ * Messages are written for the person who has to act on them and never carry a credential.
+ */
+
+export type ErrorCode =
+  | 'INVALID_INPUT'
+  | 'MISSING_VARIABLES'
+  | 'TEMPLATE_UNSUPPORTED'
+  | 'INVALID_PROMPT_FILE'
+  | 'NOT_FOUND'
+  | 'ALREADY_EXISTS'
+  | 'CONFLICT'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'RATE_LIMITED'
+  | 'UNAVAILABLE'
+  | 'UNSUPPORTED'
+  | 'MALFORMED_RESPONSE'
+  | 'INTERNAL';
+
+/** A problem with one field of some input: `path` is dotted (`messages.0.role`), `''` for the whole. */
+export interface FieldIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** Where a registry error came from; present on every error raised by `lib/registry`. */
+export interface RegistryErrorContext {
+  /** Our operation name, e.g. `resolveAlias`. */
+  readonly operation: string;
+  /** HTTP status of the last response, when there was one. */
+  readonly httpStatus?: number;
+  /** MLflow's `error_code` from the response body, when there was one. */
+  readonly mlflowErrorCode?: string;
+}
+
+export interface PromptOpsErrorOptions {
+  readonly cause?: unknown;
+  readonly registry?: RegistryErrorContext;
+  readonly issues?: readonly FieldIssue[];
+}
+
+export class PromptOpsError extends Error {
+  readonly code: ErrorCode = 'INTERNAL';
+  /** Whether repeating the same call later may succeed. */
+  readonly retryable: boolean = false;
+  readonly registry: RegistryErrorContext | undefined;
+  readonly issues: readonly FieldIssue[];
+
+  constructor(message: string, options: PromptOpsErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.registry = options.registry;
+    this.issues = options.issues ?? [];
+  }
+}
+
+/** The caller sent something the registry or this library refuses (bad name, bad URI, bad value). */
+export class InvalidInputError extends PromptOpsError {
+  override readonly code: ErrorCode = 'INVALID_INPUT';
+}
+
+/** Formatting a template without values for some of its variables. */
+export class MissingVariablesError extends InvalidInputError {
+  override readonly code: ErrorCode = 'MISSING_VARIABLES';
+  readonly missing: readonly string[];
+  constructor(missing: readonly string[], options: PromptOpsErrorOptions = {}) {
+    super(
+      `Missing values for template variables: ${missing.join(', ')}. ` +
+        'Pass them, or format partially to leave them in place.',
+      options,
+    );
+    this.missing = missing;
+  }
+}
+
+/** A template this library deliberately does not render (MLflow's Jinja2 mode). */
+export class UnsupportedTemplateError extends InvalidInputError {
+  override readonly code: ErrorCode = 'TEMPLATE_UNSUPPORTED';
+}
+
+/** A prompt file under `prompts/` (or uploaded) that does not validate. */
+export class InvalidPromptFileError extends InvalidInputError {
+  override readonly code: ErrorCode = 'INVALID_PROMPT_FILE';
+  readonly file: string;
+  constructor(file: string, problem: string, options: PromptOpsErrorOptions = {}) {
+    super(`${file}: ${problem}`, options);
+    this.file = file;
+  }
+}
+
+export class NotFoundError extends PromptOpsError {
+  override readonly code: ErrorCode = 'NOT_FOUND';
+}
+
+export class AlreadyExistsError extends PromptOpsError {
+  override readonly code: ErrorCode = 'ALREADY_EXISTS';
+}
+
+export class ConflictError extends PromptOpsError {
+  override readonly code: ErrorCode = 'CONFLICT';
+}
+
+export class UnauthorizedError extends PromptOpsError {
+  override readonly code: ErrorCode = 'UNAUTHORIZED';
+}
+
+export class ForbiddenError extends PromptOpsError {
+  override readonly code: ErrorCode = 'FORBIDDEN';
+}
+
+export class RateLimitedError extends PromptOpsError {
+  override readonly code: ErrorCode = 'RATE_LIMITED';
+  override readonly retryable = true;
+  /** What the server asked us to wait (`Retry-After`), when it said. */
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, options: PromptOpsErrorOptions & { retryAfterMs?: number } = {}) {
+    super(message, options);
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/** The registry could not be reached, timed out, or answered with a transient 5xx. */
+export class UnavailableError extends PromptOpsError {
+  override readonly code: ErrorCode = 'UNAVAILABLE';
+  override readonly retryable = true;
+}
+
+/** The server lacks the endpoint or feature (an older MLflow). */
+export class UnsupportedError extends PromptOpsError {
+  override readonly code: ErrorCode = 'UNSUPPORTED';
+}
+
+/** The server answered, but not with what its API promises. */
+export class MalformedResponseError extends PromptOpsError {
+  override readonly code: ErrorCode = 'MALFORMED_RESPONSE';
+}
+
+/** The registry failed in a way that is not the caller's fault and not transient. */
+export class InternalError extends PromptOpsError {
+  override readonly code: ErrorCode = 'INTERNAL';
+}
+
+export function isPromptOpsError(value: unknown): value is PromptOpsError {
+  return value instanceof PromptOpsError;
+}

@@ -1,0 +1,196 @@
+/**
+ * The prompt file format: Markdown with YAML front matter, one prompt per file, kept in git.
+ *
+ *     ---
+ *     name: orchestrator                 # optional; defaults to the file name without extension
+ *     description: What the prompt is for
+ *     variables: [query, context]        # required: the variables the agent supplies
+ *     tags: { team: platform }           # optional, string values
+ *     model_config: { temperature: 0.2 } # optional, MLflow's PromptModelConfig fields
+ *     response_format: { type: object }  # optional, a JSON schema
+ *     commit_message: Why this changed   # optional; becomes the version's commit message
+ *     messages:                          # optional: a chat prompt instead of the body
+ *       - { role: system, content: "You are {{ persona }}" }
+ *     ---
+ *     The template text, with {{ variable }} placeholders.
+ *
+ * The body after the closing `---` line is the text template, with line endings normalised to
+ * `\n` and the file's final newline removed. A chat prompt puts its messages in the front matter
+ * and leaves the body empty. The same loader serves `prompts/`, the CLI and S3 uploads.
+ */
+import { parseDocument } from 'yaml';
+import * as z from 'zod';
+import { type InvalidInputError, InvalidPromptFileError } from '../errors';
+import {
+  MAX_TAG_VALUE_LENGTH,
+  promptTextTagValue,
+  pythonLength,
+  validateUserTags,
+} from '../registry/prompt-version';
+import { validatePromptName } from './names';
+import { type ChatMessage, isJinjaTemplate, type Template, templateVariables } from './template';
+
+/** Larger files are refused before parsing: a prompt is text, not a data set. */
+export const MAX_PROMPT_FILE_BYTES = 256 * 1024;
+
+const jsonValue: z.ZodType<unknown> = z.json();
+
+const frontMatterSchema = z.strictObject({
+  name: z.string().optional(),
+  description: z.string().optional(),
+  variables: z.array(z.string()),
+  tags: z.record(z.string(), z.string()).optional(),
+  model_config: z.record(z.string(), jsonValue).optional(),
+  response_format: z.record(z.string(), jsonValue).optional(),
+  commit_message: z.string().optional(),
+  messages: z
+    .array(z.strictObject({ role: z.string().min(1), content: z.string() }))
+    .min(1)
+    .optional(),
+});
+
+export interface PromptFile {
+  /** Where it came from, for messages (a path or an S3 key). */
+  readonly source: string;
+  /** The prompt's short name (before any catalog/schema naming is applied). */
+  readonly name: string;
+  readonly description: string | undefined;
+  readonly variables: readonly string[];
+  readonly template: Template;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly modelConfig: Readonly<Record<string, unknown>> | undefined;
+  readonly responseFormat: Readonly<Record<string, unknown>> | undefined;
+  readonly commitMessage: string | undefined;
+}
+
+const FRONT_MATTER = /^---[ \t]*\n([\s\S]*?\n)?---[ \t]*(?:\n|$)/;
+
+function decodeUtf8(source: string, bytes: Uint8Array): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch (cause) {
+    throw new InvalidPromptFileError(source, 'the file is not valid UTF-8 text.', { cause });
+  }
+}
+
+function baseName(source: string): string {
+  const file = source.split('/').pop() ?? source;
+  return file.replace(/\.[^.]*$/, '');
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.join('.');
+  if (issue.code === 'unrecognized_keys')
+    return `unknown field(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+  return path ? `'${path}': ${issue.message}` : issue.message;
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): { missing: string[]; extra: string[] } {
+  return { missing: a.filter((x) => !b.includes(x)), extra: b.filter((x) => !a.includes(x)) };
+}
+
+/** Parses and validates one prompt file; every problem names the file and what is wrong. */
+export function parsePromptFile(source: string, content: Uint8Array | string): PromptFile {
+  const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
+  if (bytes.byteLength > MAX_PROMPT_FILE_BYTES) {
+    throw new InvalidPromptFileError(
+      source,
+      `the file is ${bytes.byteLength} bytes; prompt files are limited to ${MAX_PROMPT_FILE_BYTES} bytes.`,
+    );
+  }
+  const text = decodeUtf8(source, bytes)
+    .replace(/^\uFEFF/, '')
+    .replace(/\r\n?/g, '\n');
+  const match = FRONT_MATTER.exec(text);
+  if (!match) {
+    throw new InvalidPromptFileError(
+      source,
+      "no front matter: the file must start with a '---' line, YAML fields, and a closing '---' line.",
+    );
+  }
+  const document = parseDocument(match[1] ?? '', { uniqueKeys: true, prettyErrors: false });
+  if (document.errors.length > 0) {
+    const first = document.errors[0];
+    throw new InvalidPromptFileError(
+      source,
+      `invalid YAML in the front matter: ${first?.message ?? 'parse error'}`,
+      {
+        cause: first,
+      },
+    );
+  }
+  const parsed = frontMatterSchema.safeParse(document.toJS() ?? {});
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => ({
+      path: issue.path.join('.'),
+      message: describeIssue(issue),
+    }));
+    throw new InvalidPromptFileError(
+      source,
+      `invalid front matter: ${issues.map((i) => i.message).join('; ')}`,
+      {
+        issues,
+        cause: parsed.error,
+      },
+    );
+  }
+  const meta = parsed.data;
+  const body = text.slice(match[0].length).replace(/\n$/, '');
+
+  let template: Template;
+  if (meta.messages) {
+    if (body.trim() !== '') {
+      throw new InvalidPromptFileError(
+        source,
+        "a chat prompt ('messages') must leave the body after the front matter empty.",
+      );
+    }
+    template = meta.messages as ChatMessage[];
+  } else {
+    if (body.trim() === '')
+      throw new InvalidPromptFileError(source, 'the template (the body after the front matter) is empty.');
+    template = body;
+  }
+
+  const name = meta.name ?? baseName(source);
+  try {
+    validatePromptName(name);
+    validateUserTags(meta.tags ?? {});
+  } catch (error) {
+    throw new InvalidPromptFileError(source, (error as InvalidInputError).message, { cause: error });
+  }
+  const length = pythonLength(promptTextTagValue(template));
+  if (length > MAX_TAG_VALUE_LENGTH) {
+    throw new InvalidPromptFileError(
+      source,
+      `the template is ${length} characters long; MLflow stores at most ${MAX_TAG_VALUE_LENGTH}.`,
+    );
+  }
+  if (isJinjaTemplate(template)) {
+    throw new InvalidPromptFileError(
+      source,
+      'the template uses Jinja2 control syntax ({% ... %}), which this project does not render; use {{ variable }} only.',
+    );
+  }
+  const found = templateVariables(template);
+  const { missing, extra } = sameSet(found, [...new Set(meta.variables)]);
+  if (missing.length > 0 || extra.length > 0) {
+    const parts = [
+      missing.length > 0 ? `the template uses undeclared variable(s) ${missing.join(', ')}` : '',
+      extra.length > 0 ? `declared variable(s) ${extra.join(', ')} do not appear in the template` : '',
+    ].filter(Boolean);
+    throw new InvalidPromptFileError(source, `${parts.join('; ')} (found: ${found.join(', ') || 'none'}).`);
+  }
+
+  return {
+    source,
+    name,
+    description: meta.description,
+    variables: found,
+    template,
+    tags: meta.tags ?? {},
+    modelConfig: meta.model_config as Record<string, unknown> | undefined,
+    responseFormat: meta.response_format as Record<string, unknown> | undefined,
+    commitMessage: meta.commit_message,
+  };
+}

@@ -1,0 +1,82 @@
+// Brings what the project needs onto a fresh machine that has only Node and Python: the node
+// modules, a Node 22 binary for the tests (the Lambda runtime's major), and the project-local
+// Python venv with the pinned requirements. Each step is skipped when already done.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const root = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+export const cacheDir = join(root, '.cache');
+export const venvDir = process.env.PROMPTOPS_VENV || join(root, '.venv');
+/** The Node major the Lambda functions run on; tests run on it too. */
+export const NODE_VERSION = '22.23.3';
+
+function log(message) {
+  process.stderr.write(`[setup] ${message}\n`);
+}
+
+function run(command, args, options = {}) {
+  execFileSync(command, args, { stdio: ['ignore', 'inherit', 'inherit'], cwd: root, ...options });
+}
+
+function sha256(text) {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+export function ensureNodeModules() {
+  const lock = readFileSync(join(root, 'package-lock.json'), 'utf8');
+  const stamp = join(root, 'node_modules', '.promptops-lock.sha256');
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === sha256(lock)) return;
+  log('installing node modules (npm ci)');
+  run('npm', ['ci', '--no-audit', '--no-fund']);
+  writeFileSync(stamp, sha256(lock));
+}
+
+/** A Node binary of the Lambda runtime's major: this one if it is, else one from the npm registry. */
+export function ensureNode() {
+  const major = NODE_VERSION.split('.')[0];
+  if (process.versions.node.split('.')[0] === major) return process.execPath;
+  const dir = join(cacheDir, `node-${NODE_VERSION}`);
+  const binary = join(dir, 'package', 'bin', 'node');
+  if (existsSync(binary)) return binary;
+  const pkg = `node-${process.platform}-${process.arch}@${NODE_VERSION}`;
+  log(`fetching Node ${NODE_VERSION} (${pkg}) from the npm registry`);
+  mkdirSync(dir, { recursive: true });
+  const tarball = execFileSync('npm', ['pack', pkg, '--silent', '--pack-destination', dir], {
+    cwd: root,
+    encoding: 'utf8',
+  })
+    .trim()
+    .split('\n')
+    .pop();
+  run('tar', ['-xzf', join(dir, tarball), '-C', dir]);
+  return binary;
+}
+
+export function venvBin(name) {
+  return join(venvDir, 'bin', name);
+}
+
+export function ensureVenv() {
+  const requirements = readFileSync(join(root, 'requirements.txt'), 'utf8');
+  const stamp = join(venvDir, '.promptops-requirements.sha256');
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === sha256(requirements)) return venvDir;
+  const python = process.env.PYTHON || 'python3';
+  if (!existsSync(venvBin('python'))) {
+    log(`creating the Python venv at ${venvDir}`);
+    run(python, ['-m', 'venv', venvDir]);
+  }
+  log('installing the pinned Python packages (requirements.txt)');
+  run(venvBin('python'), [
+    '-m',
+    'pip',
+    'install',
+    '--quiet',
+    '--disable-pip-version-check',
+    '-r',
+    'requirements.txt',
+  ]);
+  writeFileSync(stamp, sha256(requirements));
+  return venvDir;
+}

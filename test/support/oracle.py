@@ -1,0 +1,103 @@
+"""MLflow's own Python SDK, driven over JSON lines on stdin/stdout: the oracle for interop tests.
+
+Each request is one JSON object {"op": ..., ...}; each answer one line {"ok": true, "result": ...}
+or {"ok": false, "error_code": ..., "message": ...}. One process serves a whole test file, so the
+SDK's import cost is paid once.
+"""
+import json
+import sys
+
+import mlflow
+import mlflow.genai
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import PromptVersion
+from mlflow.exceptions import MlflowException
+
+
+def describe(pv):
+    return {
+        "name": pv.name,
+        "version": int(pv.version),
+        "template": pv.template,
+        "variables": sorted(pv.variables),
+        "tags": pv.tags,
+        "aliases": sorted(pv.aliases or []),
+        "commit_message": pv.commit_message or None,
+        "model_config": pv.model_config,
+        "response_format": pv.response_format,
+        "is_text": pv.is_text_prompt,
+    }
+
+
+def format_result(pv, values, partial):
+    out = pv.format(allow_partial=partial, **values)
+    return out.template if isinstance(out, PromptVersion) else out
+
+
+def handle(req):
+    op = req["op"]
+    if op == "load":
+        return describe(mlflow.genai.load_prompt(req["uri"]))
+    if op == "format":
+        return format_result(mlflow.genai.load_prompt(req["uri"]), req.get("values", {}), req.get("partial", False))
+    if op == "register":
+        pv = mlflow.genai.register_prompt(
+            name=req["name"],
+            template=req["template"],
+            commit_message=req.get("commit_message"),
+            tags=req.get("tags"),
+            model_config=req.get("model_config"),
+            response_format=req.get("response_format"),
+        )
+        return int(pv.version)
+    if op == "set_alias":
+        mlflow.genai.set_prompt_alias(req["name"], alias=req["alias"], version=req["version"])
+        return None
+    if op == "raw_version":
+        mv = MlflowClient().get_model_version(req["name"], str(req["version"]))
+        return {"tags": mv.tags, "description": mv.description, "source": mv.source}
+    if op == "raw_prompt":
+        rm = MlflowClient().get_registered_model(req["name"])
+        return {"tags": rm.tags, "description": rm.description}
+    if op == "search_prompts":
+        return [p.name for p in mlflow.genai.search_prompts(filter_string=req.get("filter"))]
+    if op == "local_variables":
+        return sorted(PromptVersion("oracle", 1, req["template"]).variables)
+    if op == "local_format":
+        pv = PromptVersion("oracle", 1, req["template"])
+        return format_result(pv, req.get("values", {}), req.get("partial", False))
+    if op == "dumps":
+        return json.dumps(req["value"])
+    if op == "start_trace":
+        with mlflow.start_span(name=req.get("name", "oracle")) as span:
+            span.set_inputs({"q": "hello"})
+        trace_id = span.trace_id
+        mlflow.flush_trace_async_logging() if hasattr(mlflow, "flush_trace_async_logging") else None
+        MlflowClient().get_trace(trace_id)
+        return trace_id
+    if op == "traces_for_prompt":
+        traces = mlflow.search_traces(
+            locations=[req.get("experiment_id", "0")],
+            filter_string=f"prompt = '{req['name']}/{req['version']}'",
+            return_type="list",
+        )
+        return sorted(t.info.trace_id for t in traces)
+    raise ValueError(f"unknown op {op}")
+
+
+def main():
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            answer = {"ok": True, "result": handle(json.loads(line))}
+        except MlflowException as e:
+            answer = {"ok": False, "error_code": e.error_code, "message": e.message}
+        except Exception as e:  # noqa: BLE001 - reported to the test, which fails on it
+            answer = {"ok": False, "error_code": type(e).__name__, "message": str(e)}
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

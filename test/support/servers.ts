@@ -1,0 +1,142 @@
+/**
+ * Starting and stopping the real servers the integration tests (and the local run) use, on free
+ * loopback ports, each in its own process group so that stopping it stops its workers too.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export function venvBin(name: string): string {
+  const venv = process.env.PROMPTOPS_VENV ?? join(process.cwd(), '.venv');
+  return join(venv, 'bin', name);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+export async function waitForHttp(
+  url: string,
+  timeoutMs: number,
+  child: ChildProcess,
+  logFile: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}; see ${logFile}`);
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      if (response.ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`server at ${url} did not come up within ${timeoutMs} ms; see ${logFile}`);
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly dataDir: string;
+  stop(): Promise<void>;
+}
+
+function stopGroup(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.pid === undefined) return resolve();
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-(child.pid as number), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, 5_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    try {
+      process.kill(-(child.pid as number), 'SIGTERM');
+    } catch {
+      clearTimeout(timer);
+      resolve();
+    }
+  });
+}
+
+export interface MlflowServerOptions {
+  readonly dataDir?: string;
+  readonly port?: number;
+  /** Run MLflow's basic-auth app with this admin password (at least 12 characters). */
+  readonly adminPassword?: string;
+}
+
+/** `mlflow server` with a SQLite store in a fresh directory (or `dataDir` when given). */
+export async function startMlflow(options: MlflowServerOptions = {}): Promise<RunningServer> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'promptops-mlflow-'));
+  const port = options.port ?? (await freePort());
+  const logFile = join(dataDir, 'mlflow-server.log');
+  const log = openSync(logFile, 'a');
+  const authArgs: string[] = [];
+  const authEnv: Record<string, string> = {};
+  if (options.adminPassword !== undefined) {
+    const ini = join(dataDir, 'basic_auth.ini');
+    writeFileSync(
+      ini,
+      [
+        '[mlflow]',
+        'default_permission = READ',
+        `database_uri = sqlite:///${join(dataDir, 'basic_auth.db')}`,
+        'admin_username = admin',
+        'authorization_function = mlflow.server.auth:authenticate_request_basic_auth',
+        '',
+      ].join('\n'),
+    );
+    authArgs.push('--app-name', 'basic-auth');
+    authEnv.MLFLOW_AUTH_CONFIG_PATH = ini;
+    authEnv.MLFLOW_AUTH_ADMIN_PASSWORD = options.adminPassword;
+    authEnv.MLFLOW_FLASK_SERVER_SECRET_KEY = randomBytes(16).toString('hex');
+  }
+  const child = spawn(
+    venvBin('mlflow'),
+    [
+      'server',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--backend-store-uri',
+      `sqlite:///${join(dataDir, 'mlflow.db')}`,
+      '--default-artifact-root',
+      join(dataDir, 'artifacts'),
+      '--workers',
+      '1',
+      ...authArgs,
+    ],
+    {
+      detached: true,
+      stdio: ['ignore', log, log],
+      env: { ...process.env, ...authEnv, PYTHONUNBUFFERED: '1' },
+    },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(`${url}/health`, 120_000, child, logFile);
+  } catch (error) {
+    await stopGroup(child);
+    throw error;
+  }
+  return { url, dataDir, stop: () => stopGroup(child) };
+}
