@@ -22,6 +22,7 @@ import { parseDocument } from 'yaml';
 import * as z from 'zod';
 import { type InvalidInputError, InvalidPromptFileError } from '../errors';
 import {
+  type JsonObject,
   MAX_TAG_VALUE_LENGTH,
   promptTextTagValue,
   pythonLength,
@@ -59,7 +60,7 @@ export interface PromptFile {
   readonly template: Template;
   readonly tags: Readonly<Record<string, string>>;
   readonly modelConfig: Readonly<Record<string, unknown>> | undefined;
-  readonly responseFormat: Readonly<Record<string, unknown>> | undefined;
+  readonly responseFormat: JsonObject | undefined;
   readonly commitMessage: string | undefined;
 }
 
@@ -190,7 +191,7 @@ export function parsePromptFile(source: string, content: Uint8Array | string): P
     template,
     tags: meta.tags ?? {},
     modelConfig: meta.model_config as Record<string, unknown> | undefined,
-    responseFormat: meta.response_format as Record<string, unknown> | undefined,
+    responseFormat: meta.response_format as JsonObject | undefined,
     commitMessage: meta.commit_message,
   };
 }

@@ -5,13 +5,22 @@ or {"ok": false, "error_code": ..., "message": ...}. One process serves a whole 
 SDK's import cost is paid once.
 """
 import json
+import os
 import sys
+import urllib.parse
+import urllib.request
 
 import mlflow
 import mlflow.genai
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import PromptVersion
 from mlflow.exceptions import MlflowException
+
+
+def rest_get(path, **params):
+    url = f"{os.environ['MLFLOW_TRACKING_URI']}/api/2.0/mlflow/{path}?{urllib.parse.urlencode(params)}"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.loads(response.read())
 
 
 def describe(pv):
@@ -54,11 +63,11 @@ def handle(req):
         mlflow.genai.set_prompt_alias(req["name"], alias=req["alias"], version=req["version"])
         return None
     if op == "raw_version":
-        mv = MlflowClient().get_model_version(req["name"], str(req["version"]))
-        return {"tags": mv.tags, "description": mv.description, "source": mv.source}
-    if op == "raw_prompt":
-        rm = MlflowClient().get_registered_model(req["name"])
-        return {"tags": rm.tags, "description": rm.description}
+        # The SDK's MlflowClient refuses to read prompts as model versions; read what the server
+        # stores straight from its REST API.
+        mv = rest_get("model-versions/get", name=req["name"], version=str(req["version"]))["model_version"]
+        tags = {t["key"]: t["value"] for t in mv.get("tags", [])}
+        return {"tags": tags, "description": mv.get("description"), "source": mv.get("source")}
     if op == "search_prompts":
         return [p.name for p in mlflow.genai.search_prompts(filter_string=req.get("filter"))]
     if op == "local_variables":

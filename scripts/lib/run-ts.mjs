@@ -1,0 +1,61 @@
+// Runs a TypeScript entry file on a given Node binary: esbuild bundles the entry and its relative
+// imports into .cache/run-ts/<name>.mjs (packages stay external and resolve from node_modules),
+// then the binary runs that bundle with this process's stdio; the exit code is passed back.
+// Import this module only after ensureNodeModules(): it needs esbuild.
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { build } from 'esbuild';
+import { cacheDir, root } from './toolchain.mjs';
+
+/** Bundles `entry` (a path, relative to the project root or absolute) and returns the bundle's path. */
+export async function bundleTs(entry) {
+  const name = basename(entry).replace(/\.[cm]?tsx?$/, '');
+  const outfile = join(cacheDir, 'run-ts', `${name}.mjs`);
+  await build({
+    absWorkingDir: root,
+    entryPoints: [resolve(root, entry)],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node22',
+    packages: 'external',
+    sourcemap: 'inline',
+    outfile,
+    logLevel: 'warning',
+  });
+  return outfile;
+}
+
+/**
+ * Bundles `entry` and runs it on `node` with inherited stdio, in the project root.
+ * Resolves to the child's exit code (128 + signal number if it was killed by a signal).
+ */
+export async function runTs(node, entry, { args = [], env = process.env } = {}) {
+  const outfile = await bundleTs(entry);
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(node, ['--enable-source-maps', outfile, ...args], {
+      cwd: root,
+      stdio: 'inherit',
+      env,
+    });
+    // Ctrl-C reaches the child too (same process group); wait for it to clean up and exit.
+    const ignore = () => {};
+    process.on('SIGINT', ignore);
+    process.on('SIGTERM', ignore);
+    const done = (code) => {
+      process.off('SIGINT', ignore);
+      process.off('SIGTERM', ignore);
+      resolvePromise(code);
+    };
+    child.once('error', (error) => {
+      process.off('SIGINT', ignore);
+      process.off('SIGTERM', ignore);
+      reject(error);
+    });
+    child.once('exit', (code, signal) => {
+      if (code !== null) return done(code);
+      done(128 + (signal ? (constants.signals[signal] ?? 0) : 0));
+    });
+  });
+}

@@ -1,0 +1,61 @@
+/** The registration core against a real MLflow server. */
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { type PromptFile, parsePromptFile } from '../../lib/prompts/file';
+import { CONTENT_HASH_TAG } from '../../lib/register/content-hash';
+import { registerPromptFile } from '../../lib/register/register-prompt-file';
+import { createRegistryClient, type RegistryClient } from '../../lib/registry';
+import { uniqueName } from '../support/names';
+
+const uri = inject('mlflowUri');
+let registry: RegistryClient;
+
+beforeAll(() => {
+  registry = createRegistryClient({ trackingUri: uri });
+});
+
+function promptFile(name: string, body: string, extra = ''): PromptFile {
+  return parsePromptFile(`prompts/${name}.md`, `---\nname: ${name}\nvariables: [q]\n${extra}---\n${body}\n`);
+}
+
+describe('registerPromptFile', () => {
+  it('creates version 1 and points staging and production at it on first registration', async () => {
+    const name = uniqueName('first');
+    const outcome = await registerPromptFile(registry, promptFile(name, 'Answer {{ q }}', 'tags: {team: a}\n'));
+    expect(outcome).toMatchObject({ name, status: 'created', version: 1 });
+    expect(outcome.aliasesMoved).toEqual([
+      { alias: 'staging', version: 1, previousVersion: undefined },
+      { alias: 'production', version: 1, previousVersion: undefined },
+    ]);
+    const prompt = await registry.getPrompt(name);
+    expect(prompt.aliases).toEqual({ staging: 1, production: 1 });
+    const v1 = await registry.getPromptVersion(name, 1);
+    expect(v1.tags).toMatchObject({ team: 'a', [CONTENT_HASH_TAG]: outcome.contentHash });
+  });
+
+  it('writes nothing and reads once when the content is unchanged', async () => {
+    const name = uniqueName('same');
+    await registerPromptFile(registry, promptFile(name, 'Answer {{ q }}'));
+    const counting = createRegistryClient({ trackingUri: uri });
+    const again = await registerPromptFile(counting, promptFile(name, 'Answer {{ q }}'));
+    expect(again).toMatchObject({ status: 'unchanged', version: 1, aliasesMoved: [] });
+    expect(counting.requestCount).toBe(1);
+  });
+
+  it('registers changed content as a new version, moves staging, leaves production', async () => {
+    const name = uniqueName('change');
+    await registerPromptFile(registry, promptFile(name, 'Answer {{ q }}'));
+    const changed = await registerPromptFile(registry, promptFile(name, 'Answer briefly: {{ q }}'));
+    expect(changed).toMatchObject({ status: 'created', version: 2 });
+    expect(changed.aliasesMoved).toEqual([{ alias: 'staging', version: 2, previousVersion: 1 }]);
+    expect((await registry.getPrompt(name)).aliases).toEqual({ staging: 2, production: 1 });
+  });
+
+  it('moves staging back onto unchanged content when an earlier run stopped before doing so', async () => {
+    const name = uniqueName('heal');
+    await registerPromptFile(registry, promptFile(name, 'Answer {{ q }}'));
+    await registry.deleteAlias(name, 'staging');
+    const healed = await registerPromptFile(registry, promptFile(name, 'Answer {{ q }}'));
+    expect(healed).toMatchObject({ status: 'unchanged', version: 1 });
+    expect(healed.aliasesMoved).toEqual([{ alias: 'staging', version: 1, previousVersion: undefined }]);
+  });
+});
