@@ -12,7 +12,8 @@
  * The report exits 0 whether or not the targets are met; non-zero only when it could not run.
  */
 import { spawn } from 'node:child_process';
-import { availableParallelism, loadavg } from 'node:os';
+import { mkdtempSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
@@ -23,7 +24,7 @@ import { createRegistryClient, type JsonObject, type PromptVersion } from '../li
 import type { PyJsonValue } from '../lib/util/python-json';
 import { type RunningServer, startMlflow, venvBin } from '../test/support/servers';
 import { type CountingProxy, type SeenRequest, startCountingProxy } from './support/counting-proxy';
-import { waitForQuietServer } from './support/quiet';
+import { killServerGroup, waitForQuietServer } from './support/quiet';
 
 const ALIAS = 'production';
 /** BENCH_ROUNDS overrides the number of rounds. */
@@ -328,11 +329,14 @@ async function main(): Promise<void> {
   const uris = files.map((f) => `prompts:/${f.name}@${ALIAS}`);
   const loads = uris.length;
 
+  // Our own data dir: if a signal comes while the server is still starting, it finds the server.
+  const dataDir = mkdtempSync(join(tmpdir(), 'promptops-bench-mlflow-'));
   let server: RunningServer | undefined;
   let proxy: CountingProxy | undefined;
   const cleanup = async () => {
     await proxy?.close();
-    await server?.stop();
+    if (server) await server.stop();
+    else killServerGroup(dataDir);
   };
   const onSignal = (signal: NodeJS.Signals) => {
     void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
@@ -342,16 +346,21 @@ async function main(): Promise<void> {
 
   try {
     const serverStart = performance.now();
-    server = await startMlflow();
+    server = await startMlflow({ dataDir });
     const serverUpMs = performance.now() - serverStart;
+    process.stderr.write(
+      `[bench] MLflow server up in ${(serverUpMs / 1000).toFixed(1)} s at ${server.url} (data in ${dataDir})\n`,
+    );
     const counting = await startCountingProxy(server.url);
     proxy = counting;
     const expected = await registerAll(server.url, files);
-    const quiet = await waitForQuietServer(server.dataDir);
     process.stderr.write(
-      `[bench] MLflow server up in ${(serverUpMs / 1000).toFixed(1)} s at ${server.url}; ` +
-        `${loads} prompts registered with @${ALIAS}; counting proxy at ${counting.url}\n` +
-        `[bench] ${quiet.quiet ? 'server quiet' : 'WARNING: server not quiet'} after ${(quiet.waitedMs / 1000).toFixed(0)} s more (${quiet.detail})\n`,
+      `[bench] ${loads} prompts registered with @${ALIAS}; counting proxy at ${counting.url}; ` +
+        'waiting for the server to finish starting its background workers\n',
+    );
+    const quiet = await waitForQuietServer(dataDir);
+    process.stderr.write(
+      `[bench] ${quiet.quiet ? 'server quiet' : 'WARNING: server not quiet'} after ${(quiet.waitedMs / 1000).toFixed(0)} s (${quiet.detail})\n`,
     );
 
     const viaProxy: Route = { trackingUri: counting.url, proxy: counting };

@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'MISSING_VARIABLES'
   | 'TEMPLATE_UNSUPPORTED'
   | 'INVALID_PROMPT_FILE'
+  | 'INVALID_CONFIG'
+  | 'INVALID_SECRET'
   | 'NOT_FOUND'
   | 'ALREADY_EXISTS'
   | 'CONFLICT'
@@ -91,6 +93,16 @@ export class InvalidPromptFileError extends InvalidInputError {
     super(`${file}: ${problem}`, options);
     this.file = file;
   }
+}
+
+/** The function's own configuration (environment) is missing or malformed: fails the cold start. */
+export class ConfigError extends PromptOpsError {
+  override readonly code: ErrorCode = 'INVALID_CONFIG';
+}
+
+/** A secret that is missing, not JSON, or of the wrong shape. Never carries the secret's values. */
+export class SecretError extends PromptOpsError {
+  override readonly code: ErrorCode = 'INVALID_SECRET';
 }
 
 export class NotFoundError extends PromptOpsError {

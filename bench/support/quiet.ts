@@ -2,7 +2,8 @@
  * `mlflow server` answers /health long before it is done starting: its job runner and a handful of
  * huey consumers go on importing MLflow for several seconds, on the same CPUs as the benchmark.
  * This waits until the server's whole process group has gone quiet (Linux /proc), so that no
- * measured round pays for the server's own start-up.
+ * measured round pays for the server's own start-up. The same lookup finds a server to stop whose
+ * handle was never returned.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -48,6 +49,20 @@ function groupCpuSeconds(pgrp: string): number {
     if (fields?.[2] === pgrp) ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
   }
   return ticks / CLOCK_TICKS_PER_SECOND;
+}
+
+/**
+ * Stops (SIGTERM) the process group of the server whose command line contains `marker`, for when
+ * the server was started but its handle never came back (a signal during start-up).
+ */
+export function killServerGroup(marker: string): void {
+  const pgrp = findProcessGroup(marker);
+  if (pgrp === undefined || Number(pgrp) <= 1 || pgrp === statFields('self')?.[2]) return;
+  try {
+    process.kill(-Number(pgrp), 'SIGTERM');
+  } catch {
+    // already gone
+  }
 }
 
 export interface QuietResult {

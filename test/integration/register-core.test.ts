@@ -20,7 +20,10 @@ function promptFile(name: string, body: string, extra = ''): PromptFile {
 describe('registerPromptFile', () => {
   it('creates version 1 and points staging and production at it on first registration', async () => {
     const name = uniqueName('first');
-    const outcome = await registerPromptFile(registry, promptFile(name, 'Answer {{ q }}', 'tags: {team: a}\n'));
+    const outcome = await registerPromptFile(
+      registry,
+      promptFile(name, 'Answer {{ q }}', 'tags: {team: a}\n'),
+    );
     expect(outcome).toMatchObject({ name, status: 'created', version: 1 });
     expect(outcome.aliasesMoved).toEqual([
       { alias: 'staging', version: 1, previousVersion: undefined },

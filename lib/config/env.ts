@@ -1,0 +1,69 @@
+/**
+ * Configuration from the environment, parsed once at cold start with a schema. A missing or
+ * malformed variable fails the cold start with the variable's name and what was expected; the
+ * value itself is not echoed (an operator may have pasted a secret into the wrong variable).
+ */
+import * as z from 'zod';
+import { ConfigError } from '../errors';
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
+
+const positiveInt = (fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === '') return fallback;
+      const parsed = Number(value);
+      if (!Number.isInteger(parsed) || parsed <= 0) {
+        ctx.addIssue({ code: 'custom', message: 'expected a positive integer' });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+
+/** What every function reads. Each function extends it with its own variables. */
+export const commonEnvShape = {
+  /** Secrets Manager id or ARN of the registry secret (see README, "The secret"). */
+  PROMPTOPS_SECRET_ID: z.string().trim().min(1, 'expected the id or ARN of the registry secret'),
+  /** How long a fetched secret is reused before it is fetched again. */
+  PROMPTOPS_SECRET_TTL_MS: positiveInt(300_000),
+  /** Per-request deadline for registry calls. */
+  PROMPTOPS_HTTP_TIMEOUT_MS: positiveInt(10_000),
+  PROMPT_CATALOG: optionalText,
+  PROMPT_SCHEMA: optionalText,
+  PROMPT_NAME_PREFIX: optionalText,
+  /** CloudWatch namespace of the functions' metrics. */
+  PROMPTOPS_METRICS_NAMESPACE: z.string().trim().min(1).default('PromptOps'),
+  PROMPTOPS_LOG_LEVEL: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? 'INFO').toUpperCase())
+    .pipe(z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR'])),
+};
+
+export const commonEnvSchema = z.object(commonEnvShape);
+export type CommonEnv = z.infer<typeof commonEnvSchema>;
+
+function describe(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type')
+    return `expected ${issue.expected}${issue.input === undefined ? ' (it is not set)' : ''}`;
+  if (issue.code === 'invalid_value') return `expected one of ${issue.values.map(String).join(', ')}`;
+  return issue.message;
+}
+
+/** Parses `env` with `schema`; throws ConfigError naming every bad variable. */
+export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> {
+  const parsed = schema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((issue) => ({
+    path: issue.path.join('.'),
+    message: describe(issue),
+  }));
+  throw new ConfigError(`Invalid configuration: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
+    issues,
+  });
+}

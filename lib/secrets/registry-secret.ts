@@ -1,0 +1,90 @@
+/**
+ * The secret every function reads: where the registry is and how to authenticate to it, plus
+ * optional credentials for the model endpoint the agent calls. JSON in AWS Secrets Manager:
+ *
+ *   { "registry": { "type": "mlflow", "trackingUri": "https://mlflow.example.com",
+ *                   "token": "..." | "username": "...", "password": "..." },
+ *     "model": { "endpoint": "https://...", "apiKey": "..." } }
+ *
+ *   { "registry": { "type": "databricks", "host": "https://adb-123.azuredatabricks.net",
+ *                   "token": "..." | "clientId": "...", "clientSecret": "..." } }
+ *
+ * Errors name the secret id and the field, never a value.
+ */
+import * as z from 'zod';
+import { SecretError } from '../errors';
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
+const text = z.string({ error: 'expected a string' }).min(1, 'expected a non-empty string');
+
+const mlflowRegistry = z
+  .strictObject({
+    type: z.literal('mlflow'),
+    trackingUri: httpUrl,
+    token: text.optional(),
+    username: text.optional(),
+    password: text.optional(),
+  })
+  .refine((r) => (r.username === undefined) === (r.password === undefined), {
+    message: 'set both username and password, or neither',
+    path: ['username'],
+  });
+
+const databricksRegistry = z
+  .strictObject({
+    type: z.literal('databricks'),
+    host: httpUrl,
+    token: text.optional(),
+    clientId: text.optional(),
+    clientSecret: text.optional(),
+  })
+  .refine((r) => (r.clientId === undefined) === (r.clientSecret === undefined), {
+    message: 'set both clientId and clientSecret, or neither',
+    path: ['clientId'],
+  })
+  .refine((r) => r.token !== undefined || r.clientId !== undefined, {
+    message: 'set a token, or clientId and clientSecret',
+    path: ['token'],
+  });
+
+export const registrySecretSchema = z.strictObject({
+  registry: z.discriminatedUnion('type', [mlflowRegistry, databricksRegistry], {
+    error: "expected 'type' to be 'mlflow' or 'databricks'",
+  }),
+  model: z.strictObject({ endpoint: httpUrl.optional(), apiKey: text.optional() }).optional(),
+});
+
+export type RegistrySecret = z.infer<typeof registrySecretSchema>;
+
+function describe(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `unknown field(s) ${issue.keys.join(', ')}`;
+  if (issue.code === 'invalid_type') return `expected ${issue.expected}`;
+  // Custom and format messages above are ours and carry no input.
+  return issue.message;
+}
+
+/** Parses the secret's string; never includes any of its content in an error. */
+export function parseRegistrySecret(secretId: string, secretString: string | undefined): RegistrySecret {
+  if (secretString === undefined) {
+    throw new SecretError(`Secret '${secretId}' has no string value (binary secrets are not supported).`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(secretString);
+  } catch {
+    // The parser's message quotes the input; it is not kept, not even as the cause.
+    throw new SecretError(`Secret '${secretId}' is not valid JSON.`);
+  }
+  const parsed = registrySecretSchema.safeParse(json);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => ({
+      path: issue.path.join('.'),
+      message: describe(issue),
+    }));
+    throw new SecretError(
+      `Secret '${secretId}' has the wrong shape: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`,
+      { issues },
+    );
+  }
+  return parsed.data;
+}
