@@ -13,8 +13,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          // One real MLflow server for the whole run, on a free loopback port.
-          globalSetup: ['test/support/mlflow-global-setup.ts'],
+          // One real MLflow server and one moto server for the whole run, on free loopback ports.
+          globalSetup: ['test/support/servers-global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

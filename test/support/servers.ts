@@ -79,6 +79,8 @@ function stopGroup(child: ChildProcess): Promise<void> {
 export interface MlflowServerOptions {
   readonly dataDir?: string;
   readonly port?: number;
+  /** uvicorn worker processes (default 1). */
+  readonly workers?: number;
   /** Run MLflow's basic-auth app with this admin password (at least 12 characters). */
   readonly adminPassword?: string;
 }
@@ -122,7 +124,7 @@ export async function startMlflow(options: MlflowServerOptions = {}): Promise<Ru
       '--default-artifact-root',
       join(dataDir, 'artifacts'),
       '--workers',
-      '1',
+      String(options.workers ?? 1),
       ...authArgs,
     ],
     {
@@ -139,4 +141,40 @@ export async function startMlflow(options: MlflowServerOptions = {}): Promise<Ru
     throw error;
   }
   return { url, dataDir, stop: () => stopGroup(child) };
+}
+
+/** moto's AWS API emulator (S3, Secrets Manager, ...) on a free loopback port. */
+export async function startMoto(options: { port?: number; dataDir?: string } = {}): Promise<RunningServer> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'promptops-moto-'));
+  const port = options.port ?? (await freePort());
+  const logFile = join(dataDir, 'moto-server.log');
+  const log = openSync(logFile, 'a');
+  const child = spawn(venvBin('moto_server'), ['-H', '127.0.0.1', '-p', String(port)], {
+    detached: true,
+    stdio: ['ignore', log, log],
+    env: { ...process.env, PYTHONUNBUFFERED: '1' },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(`${url}/moto-api/`, 60_000, child, logFile);
+  } catch (error) {
+    await stopGroup(child);
+    throw error;
+  }
+  return { url, dataDir, stop: () => stopGroup(child) };
+}
+
+/**
+ * The AWS SDK's standard variables pointing every client at the emulator: the same code path as
+ * in AWS, only the endpoints differ.
+ */
+export function awsEnvFor(motoUrl: string): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL_S3: motoUrl,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: motoUrl,
+    AWS_ENDPOINT_URL_DYNAMODB: motoUrl,
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_REGION: 'us-east-1',
+  };
 }

@@ -1,0 +1,100 @@
+/**
+ * The register function: S3 `ObjectCreated` events on the prompts prefix become registry
+ * versions. Records are independent; the invocation fails (so AWS retries it, then hands it to
+ * the on-failure destination) when any record failed, and a retry re-registers nothing that
+ * already succeeded (unchanged content is a no-op).
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
+import * as z from 'zod';
+import { commonEnvShape, parseEnv } from '../../lib/config/env';
+import { PromptOpsError } from '../../lib/errors';
+import { processUpload, type UploadResult } from '../../lib/register/process-upload';
+import { selectUploads } from '../../lib/register/s3-event';
+import type { Runtime } from '../../lib/runtime/invocation';
+
+export const registerEnvSchema = z.object({
+  ...commonEnvShape,
+  PROMPTS_BUCKET: z.string().trim().min(3, 'expected the prompts bucket name'),
+  PROMPTS_PREFIX: z.string().default('prompts/'),
+});
+export type RegisterEnv = z.infer<typeof registerEnvSchema>;
+
+export function parseRegisterEnv(env: NodeJS.ProcessEnv): RegisterEnv {
+  return parseEnv(registerEnvSchema, env);
+}
+
+/** Raised to make Lambda retry the invocation; lists the records that failed, and why. */
+export class RegisterBatchError extends PromptOpsError {
+  readonly failed: readonly UploadResult[];
+  constructor(failed: readonly UploadResult[]) {
+    super(
+      `${failed.length} upload(s) failed: ${failed
+        .map((f) => `${f.key}: ${f.status === 'failed' ? f.reason : f.status}`)
+        .join(' | ')}`,
+    );
+    this.failed = failed;
+  }
+}
+
+export interface RegisterSummary {
+  readonly results: readonly UploadResult[];
+  readonly ignored: number;
+}
+
+export interface RegisterDeps {
+  readonly runtime: Runtime;
+  readonly env: RegisterEnv;
+  readonly s3: Pick<S3Client, 'send'>;
+}
+
+export function createRegisterHandler({ runtime, env, s3 }: RegisterDeps) {
+  const scope = { bucket: env.PROMPTS_BUCKET, prefix: env.PROMPTS_PREFIX, suffix: '.md' };
+
+  return async function handler(
+    event: unknown,
+    context: Pick<Context, 'awsRequestId'>,
+  ): Promise<RegisterSummary> {
+    const log = runtime.logger.child({ requestId: context.awsRequestId });
+    const metrics = runtime.metrics();
+    try {
+      const { uploads, ignored } = selectUploads(event, scope);
+      for (const skip of ignored)
+        log.info('upload ignored', { bucket: skip.bucket, key: skip.key, reason: skip.reason });
+
+      // One upload after another: registrations are rare, and the function runs with reserved
+      // concurrency 1, so this is the only writer.
+      const results = await runtime.registry.withRegistry(async (registry) => {
+        const done: UploadResult[] = [];
+        for (const upload of uploads) done.push(await processUpload(s3, registry, upload, runtime.naming));
+        return done;
+      });
+
+      for (const result of results) {
+        if (result.status === 'failed') {
+          log.error('upload failed', { key: result.key, code: result.code, reason: result.reason });
+          metrics.add('RegistrationFailed', 1);
+        } else {
+          log.info(`upload ${result.status}`, {
+            key: result.key,
+            prompt: result.name,
+            version: result.version,
+            aliasesMoved: result.aliasesMoved,
+          });
+          metrics.add(result.status === 'created' ? 'VersionRegistered' : 'UploadUnchanged', 1);
+        }
+      }
+      const failed = results.filter((r) => r.status === 'failed');
+      if (failed.length > 0) throw new RegisterBatchError(failed);
+      return { results, ignored: ignored.length };
+    } catch (error) {
+      if (!(error instanceof RegisterBatchError)) {
+        log.error('invocation failed', { error });
+        metrics.add('InvocationFailed', 1);
+      }
+      throw error;
+    } finally {
+      metrics.flush();
+    }
+  };
+}

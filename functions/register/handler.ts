@@ -1,0 +1,12 @@
+/** Lambda entry point: everything built once per cold start, then reused by warm invocations. */
+import { S3Client } from '@aws-sdk/client-s3';
+import { createRuntime } from '../../lib/runtime/invocation';
+import { createRegisterHandler, parseRegisterEnv } from './core';
+
+const env = parseRegisterEnv(process.env);
+
+export const handler = createRegisterHandler({
+  env,
+  runtime: createRuntime(env, { functionName: 'register' }),
+  s3: new S3Client({}),
+});

@@ -1,0 +1,100 @@
+/**
+ * The one mapping from errors to HTTP responses for the API functions: RFC 9457 problem details
+ * (`application/problem+json`). 4xx answers say what is wrong; 5xx answers are generic and carry
+ * only the request id, the details going to the log. A failure of the registry (our upstream) is
+ * never presented as the caller's fault: the registry refusing *our* credentials is a 502, not a
+ * 401 for the caller.
+ */
+import { type ErrorCode, type FieldIssue, PromptOpsError } from '../errors';
+
+export interface ProblemBody {
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  readonly detail: string;
+  readonly code: ErrorCode | 'INTERNAL';
+  readonly requestId?: string;
+  readonly errors?: readonly FieldIssue[];
+}
+
+export interface HttpResponse {
+  readonly statusCode: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+const CALLER_STATUS: Partial<Record<ErrorCode, number>> = {
+  INVALID_INPUT: 400,
+  INVALID_PROMPT_FILE: 400,
+  MISSING_VARIABLES: 422,
+  TEMPLATE_UNSUPPORTED: 422,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  ALREADY_EXISTS: 409,
+  CONFLICT: 409,
+  RATE_LIMITED: 429,
+  UNAVAILABLE: 503,
+};
+
+const TITLES: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  409: 'Conflict',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+};
+
+/** Upstream failures whose details are ours to log, not the caller's to read. */
+const UPSTREAM_GENERIC = new Set<ErrorCode>([
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'MALFORMED_RESPONSE',
+  'UNSUPPORTED',
+  'INTERNAL',
+]);
+
+export function statusFor(error: unknown): number {
+  if (!(error instanceof PromptOpsError)) return 500;
+  if (error.registry !== undefined && UPSTREAM_GENERIC.has(error.code)) return 502;
+  return CALLER_STATUS[error.code] ?? 500;
+}
+
+export function problemFor(error: unknown, requestId?: string): ProblemBody {
+  const status = statusFor(error);
+  const known = error instanceof PromptOpsError;
+  const exposed = known && status < 500;
+  const code: ProblemBody['code'] = known ? error.code : 'INTERNAL';
+  const detail = exposed
+    ? error.message
+    : status === 503
+      ? 'The prompt registry is unavailable; try again shortly.'
+      : 'An internal error occurred; it has been logged.';
+  return {
+    type: `urn:promptops:problem:${code.toLowerCase().replaceAll('_', '-')}`,
+    title: TITLES[status] ?? 'Error',
+    status,
+    detail,
+    code: exposed || status === 503 ? code : 'INTERNAL',
+    ...(requestId ? { requestId } : {}),
+    ...(exposed && error.issues.length > 0 ? { errors: error.issues } : {}),
+  };
+}
+
+export function problemResponse(error: unknown, requestId?: string): HttpResponse {
+  const body = problemFor(error, requestId);
+  const retryAfter =
+    error instanceof PromptOpsError && 'retryAfterMs' in error && typeof error.retryAfterMs === 'number'
+      ? { 'retry-after': String(Math.ceil(error.retryAfterMs / 1000)) }
+      : {};
+  return {
+    statusCode: body.status,
+    headers: { 'content-type': 'application/problem+json', ...retryAfter },
+    body: JSON.stringify(body),
+  };
+}

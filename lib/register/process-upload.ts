@@ -1,0 +1,96 @@
+/**
+ * One uploaded prompt file: read it from S3 (its current content), validate it with the same
+ * loader as `prompts/`, and register it with its provenance. Each upload succeeds or fails on its
+ * own, with a reason; nothing is written for a file that does not validate.
+ */
+import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import {
+  ForbiddenError,
+  InvalidPromptFileError,
+  isPromptOpsError,
+  UnauthorizedError,
+  UnavailableError,
+} from '../errors';
+import { MAX_PROMPT_FILE_BYTES, parsePromptFile } from '../prompts/file';
+import type { NamingOptions } from '../prompts/naming';
+import type { RegistryClient } from '../registry';
+import { type RegisterOutcome, registerPromptFile } from './register-prompt-file';
+import type { Upload } from './s3-event';
+
+export const PROVENANCE_TAGS = {
+  bucket: 'promptops.source.bucket',
+  key: 'promptops.source.key',
+  etag: 'promptops.source.etag',
+  versionId: 'promptops.source.version_id',
+} as const;
+
+export type UploadResult =
+  | ({ readonly key: string } & RegisterOutcome)
+  | { readonly key: string; readonly status: 'failed'; readonly code: string; readonly reason: string };
+
+interface ObjectRead {
+  readonly bytes: Uint8Array;
+  readonly etag: string | undefined;
+  readonly versionId: string | undefined;
+}
+
+async function readObject(s3: Pick<S3Client, 'send'>, upload: Upload): Promise<ObjectRead> {
+  let output: GetObjectCommandOutput;
+  try {
+    output = await s3.send(new GetObjectCommand({ Bucket: upload.bucket, Key: upload.key }));
+  } catch (error) {
+    const name = (error as { name?: unknown })?.name;
+    if (name === 'NoSuchKey' || name === 'NotFound') {
+      throw new InvalidPromptFileError(
+        upload.key,
+        'the object no longer exists (deleted before it was read).',
+        {
+          cause: error,
+        },
+      );
+    }
+    if (name === 'AccessDenied') {
+      throw new InvalidPromptFileError(upload.key, 'the function may not read this object (AccessDenied).', {
+        cause: error,
+      });
+    }
+    throw new UnavailableError(`S3 did not return ${upload.key}.`, { cause: error });
+  }
+  if (output.ContentLength !== undefined && output.ContentLength > MAX_PROMPT_FILE_BYTES) {
+    // Refused on its announced size, before reading the body.
+    throw new InvalidPromptFileError(
+      upload.key,
+      `the file is ${output.ContentLength} bytes; prompt files are limited to ${MAX_PROMPT_FILE_BYTES} bytes.`,
+    );
+  }
+  const bytes = (await output.Body?.transformToByteArray()) ?? new Uint8Array();
+  return { bytes, etag: output.ETag?.replaceAll('"', ''), versionId: output.VersionId };
+}
+
+export async function processUpload(
+  s3: Pick<S3Client, 'send'>,
+  registry: RegistryClient,
+  upload: Upload,
+  naming: NamingOptions,
+): Promise<UploadResult> {
+  try {
+    const object = await readObject(s3, upload);
+    const file = parsePromptFile(upload.key, object.bytes);
+    const provenance: Record<string, string> = {
+      [PROVENANCE_TAGS.bucket]: upload.bucket,
+      [PROVENANCE_TAGS.key]: upload.key,
+      ...(object.etag ? { [PROVENANCE_TAGS.etag]: object.etag } : {}),
+      ...(object.versionId ? { [PROVENANCE_TAGS.versionId]: object.versionId } : {}),
+    };
+    return { key: upload.key, ...(await registerPromptFile(registry, file, { naming, provenance })) };
+  } catch (error) {
+    // A refusal of our registry credentials is not this file's fault: let it reach the registry
+    // provider, which fetches the secret again and retries.
+    if ((error instanceof UnauthorizedError || error instanceof ForbiddenError) && error.registry)
+      throw error;
+    if (isPromptOpsError(error)) {
+      return { key: upload.key, status: 'failed', code: error.code, reason: error.message };
+    }
+    throw error;
+  }
+}

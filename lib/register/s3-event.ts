@@ -1,0 +1,91 @@
+/**
+ * S3 notification events, as AWS shapes them, reduced to the uploads this function acts on:
+ * `ObjectCreated` of a prompt file under the configured prefix. Keys arrive URL-encoded (a space
+ * as `+`); S3 delivers at least once and possibly out of order, so several records for one key in
+ * a batch collapse to the newest (by `sequencer`), and the object's *current* content is what gets
+ * registered, which converges whatever the order.
+ */
+import * as z from 'zod';
+import { InvalidInputError } from '../errors';
+
+const recordSchema = z.looseObject({
+  eventName: z.string(),
+  s3: z.looseObject({
+    bucket: z.looseObject({ name: z.string().min(1) }),
+    object: z.looseObject({
+      key: z.string().min(1),
+      sequencer: z.string().optional(),
+      versionId: z.string().optional(),
+      eTag: z.string().optional(),
+      size: z.number().optional(),
+    }),
+  }),
+});
+
+export const s3EventSchema = z.object({ Records: z.array(recordSchema) });
+
+export interface Upload {
+  readonly bucket: string;
+  readonly key: string;
+  readonly sequencer: string;
+}
+
+export interface Ignored {
+  readonly bucket: string;
+  readonly key: string;
+  readonly reason: string;
+}
+
+export interface UploadScope {
+  readonly bucket: string;
+  /** Key prefix, e.g. `prompts/`; empty for the whole bucket. */
+  readonly prefix: string;
+  readonly suffix: string;
+}
+
+/** S3's key encoding in notifications: form-encoded (`+` for a space). */
+export function decodeS3Key(key: string): string {
+  try {
+    return decodeURIComponent(key.replace(/\+/g, ' '));
+  } catch (cause) {
+    throw new InvalidInputError('An S3 event carried a key that is not valid URL encoding.', { cause });
+  }
+}
+
+/** Sequencers are hex strings of varying length; compare them right-aligned. */
+export function compareSequencers(a: string, b: string): number {
+  const width = Math.max(a.length, b.length);
+  const pa = a.toUpperCase().padStart(width, '0');
+  const pb = b.toUpperCase().padStart(width, '0');
+  return pa < pb ? -1 : pa > pb ? 1 : 0;
+}
+
+export function selectUploads(event: unknown, scope: UploadScope): { uploads: Upload[]; ignored: Ignored[] } {
+  const parsed = s3EventSchema.safeParse(event);
+  if (!parsed.success) {
+    throw new InvalidInputError('The event is not an S3 notification event.', {
+      issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    });
+  }
+  const ignored: Ignored[] = [];
+  const newest = new Map<string, Upload>();
+  for (const record of parsed.data.Records) {
+    const bucket = record.s3.bucket.name;
+    const key = decodeS3Key(record.s3.object.key);
+    const reason = !record.eventName.startsWith('ObjectCreated:')
+      ? `event ${record.eventName} is not an upload`
+      : bucket !== scope.bucket
+        ? `bucket ${bucket} is not the prompts bucket`
+        : !key.startsWith(scope.prefix) || !key.endsWith(scope.suffix)
+          ? `key is outside ${scope.prefix}*${scope.suffix}`
+          : undefined;
+    if (reason) {
+      ignored.push({ bucket, key, reason });
+      continue;
+    }
+    const upload = { bucket, key, sequencer: record.s3.object.sequencer ?? '' };
+    const seen = newest.get(key);
+    if (!seen || compareSequencers(upload.sequencer, seen.sequencer) > 0) newest.set(key, upload);
+  }
+  return { uploads: [...newest.values()], ignored };
+}

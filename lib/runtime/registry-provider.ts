@@ -1,0 +1,80 @@
+/**
+ * The registry a function talks to, built from the secret: the client is reused while the secret
+ * is, and when the registry refuses our credentials (401/403) the secret is fetched again once and
+ * the call retried once, so a rotated secret is picked up without a cold start.
+ */
+
+import type { Dispatcher } from 'undici';
+import { ForbiddenError, UnauthorizedError, UnsupportedError } from '../errors';
+import { createRegistryClient, type RegistryClient, resolveAuth } from '../registry';
+import type { RegistrySecret } from '../secrets/registry-secret';
+import type { SecretCache } from '../secrets/secret-cache';
+
+export interface RegistryProviderOptions {
+  readonly secrets: SecretCache;
+  readonly secretId: string;
+  readonly timeoutMs?: number | undefined;
+  readonly dispatcher?: Dispatcher | undefined;
+}
+
+export interface RegistryProvider {
+  /** Runs `work` with the registry; on a credential refusal, refreshes the secret and runs it once more. */
+  withRegistry<T>(work: (registry: RegistryClient) => Promise<T>): Promise<T>;
+}
+
+function clientFor(secret: RegistrySecret, options: RegistryProviderOptions): RegistryClient {
+  const registry = secret.registry;
+  if (registry.type === 'databricks') {
+    throw new UnsupportedError(
+      'Databricks registries (Unity Catalog prompts) are not supported yet; use an MLflow tracking server.',
+    );
+  }
+  return createRegistryClient({
+    trackingUri: registry.trackingUri,
+    auth: resolveAuth(registry),
+    timeoutMs: options.timeoutMs,
+    dispatcher: options.dispatcher,
+  });
+}
+
+const isRefusal = (error: unknown): error is UnauthorizedError | ForbiddenError =>
+  error instanceof UnauthorizedError || error instanceof ForbiddenError;
+
+export function createRegistryProvider(options: RegistryProviderOptions): RegistryProvider {
+  // Keyed by the secret object itself: a refreshed secret gets a new client.
+  const clients = new WeakMap<RegistrySecret, RegistryClient>();
+  const clientOf = (secret: RegistrySecret) => {
+    let client = clients.get(secret);
+    if (!client) {
+      client = clientFor(secret, options);
+      clients.set(secret, client);
+    }
+    return client;
+  };
+
+  return {
+    async withRegistry(work) {
+      const secret = await options.secrets.get(options.secretId);
+      try {
+        return await work(clientOf(secret));
+      } catch (error) {
+        if (!isRefusal(error)) throw error;
+        const fresh = await options.secrets.refresh(options.secretId);
+        try {
+          return await work(clientOf(fresh));
+        } catch (second) {
+          if (!isRefusal(second)) throw second;
+          throw new UnauthorizedError(
+            'The registry refused the credentials from the secret, also after fetching the secret again.',
+            {
+              cause: second,
+              ...(second instanceof UnauthorizedError && second.registry
+                ? { registry: second.registry }
+                : {}),
+            },
+          );
+        }
+      }
+    },
+  };
+}
