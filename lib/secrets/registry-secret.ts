@@ -56,8 +56,16 @@ export const registrySecretSchema = z.strictObject({
 
 export type RegistrySecret = z.infer<typeof registrySecretSchema>;
 
+// A key is named only if it looks like a field name: a value pasted where a key belongs (a token
+// as a key) must not be echoed either.
+const FIELD_NAME = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
+
 function describe(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `unknown field(s) ${issue.keys.join(', ')}`;
+  if (issue.code === 'unrecognized_keys') {
+    const named = issue.keys.filter((k) => FIELD_NAME.test(k));
+    const unnamed = issue.keys.length - named.length;
+    return `unknown field(s) ${[...named, ...(unnamed > 0 ? [`${unnamed} with an unexpected name`] : [])].join(', ')}`;
+  }
   if (issue.code === 'invalid_type') return `expected ${issue.expected}`;
   // Custom and format messages above are ours and carry no input.
   return issue.message;

@@ -1,0 +1,387 @@
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { MockAgent } from 'undici';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { commonEnvSchema, parseEnv } from '../../lib/config/env';
+import {
+  ConfigError,
+  InvalidInputError,
+  NotFoundError,
+  RateLimitedError,
+  SecretError,
+  UnauthorizedError,
+  UnavailableError,
+} from '../../lib/errors';
+import { problemResponse } from '../../lib/http/problem';
+import { createLogger, REDACTED } from '../../lib/observability/logger';
+import { createMetrics } from '../../lib/observability/metrics';
+import { compareSequencers, selectUploads } from '../../lib/register/s3-event';
+import { createRegistryProvider } from '../../lib/runtime/registry-provider';
+import { parseRegistrySecret } from '../../lib/secrets/registry-secret';
+import { createSecretCache } from '../../lib/secrets/secret-cache';
+import { s3Event } from '../support/s3-events';
+
+const SECRET_TOKEN = 'tok-UNIT-SECRET-9f8e';
+const secretJson = (trackingUri = 'http://registry.test', token = SECRET_TOKEN) =>
+  JSON.stringify({ registry: { type: 'mlflow', trackingUri, token } });
+
+describe('parseEnv', () => {
+  it('applies defaults and parses numbers', () => {
+    const env = parseEnv(commonEnvSchema, { PROMPTOPS_SECRET_ID: 'promptops/dev/registry' });
+    expect(env).toMatchObject({
+      PROMPTOPS_SECRET_TTL_MS: 300_000,
+      PROMPTOPS_HTTP_TIMEOUT_MS: 10_000,
+      PROMPTOPS_METRICS_NAMESPACE: 'PromptOps',
+      PROMPTOPS_LOG_LEVEL: 'INFO',
+    });
+    expect(env.PROMPT_CATALOG).toBeUndefined();
+  });
+
+  it('names every bad variable and what was expected, without echoing values', () => {
+    const attempt = () =>
+      parseEnv(commonEnvSchema, { PROMPTOPS_SECRET_TTL_MS: 'hunter2', PROMPTOPS_LOG_LEVEL: 'loud' });
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(/PROMPTOPS_SECRET_ID: expected string \(it is not set\)/);
+    expect(attempt).toThrow(/PROMPTOPS_SECRET_TTL_MS: expected a positive integer/);
+    expect(attempt).toThrow(/PROMPTOPS_LOG_LEVEL: expected one of DEBUG, INFO, WARN, ERROR/);
+    expect(attempt).not.toThrow(/hunter2/);
+  });
+});
+
+describe('parseRegistrySecret', () => {
+  it('accepts the documented shapes', () => {
+    expect(parseRegistrySecret('s', secretJson()).registry).toMatchObject({
+      type: 'mlflow',
+      token: SECRET_TOKEN,
+    });
+    const databricks = JSON.stringify({
+      registry: { type: 'databricks', host: 'https://adb.example.net', clientId: 'id', clientSecret: 'cs' },
+      model: { endpoint: 'https://llm.example.net', apiKey: 'k' },
+    });
+    expect(parseRegistrySecret('s', databricks).model).toEqual({
+      endpoint: 'https://llm.example.net',
+      apiKey: 'k',
+    });
+  });
+
+  it('names the secret and the field, never a value', () => {
+    const bad = JSON.stringify({
+      registry: { type: 'mlflow', trackingUri: SECRET_TOKEN, username: 'u' },
+      [SECRET_TOKEN]: 1,
+    });
+    const error = (() => {
+      try {
+        parseRegistrySecret('promptops/dev/registry', bad);
+      } catch (e) {
+        return e as SecretError;
+      }
+    })();
+    expect(error).toBeInstanceOf(SecretError);
+    expect(error?.message).toContain("Secret 'promptops/dev/registry' has the wrong shape");
+    expect(error?.issues.map((i) => i.path)).toEqual(
+      expect.arrayContaining(['registry.trackingUri', 'registry.username']),
+    );
+    expect(
+      JSON.stringify({ message: error?.message, issues: error?.issues, cause: error?.cause }),
+    ).not.toContain(SECRET_TOKEN.slice(4));
+  });
+
+  it('refuses JSON errors without quoting the input', () => {
+    expect(() => parseRegistrySecret('s', `{"token": "${SECRET_TOKEN}"`)).toThrow(/not valid JSON/);
+    try {
+      parseRegistrySecret('s', `{"token": "${SECRET_TOKEN}"`);
+    } catch (error) {
+      expect((error as Error).cause).toBeUndefined();
+      expect(String((error as Error).message)).not.toContain(SECRET_TOKEN);
+    }
+    expect.assertions(3);
+  });
+});
+
+describe('secret cache', () => {
+  const sm = mockClient(SecretsManagerClient);
+  let clock = 0;
+  beforeEach(() => {
+    sm.reset();
+    clock = 0;
+  });
+
+  const cache = () =>
+    createSecretCache({ client: new SecretsManagerClient({}), ttlMs: 1000, now: () => clock });
+
+  it('fetches once for concurrent readers and reuses the value within the TTL', async () => {
+    sm.on(GetSecretValueCommand).resolves({ SecretString: secretJson() });
+    const secrets = cache();
+    await Promise.all([secrets.get('a'), secrets.get('a'), secrets.get('a')]);
+    clock = 999;
+    await secrets.get('a');
+    expect(secrets.fetchCount).toBe(1);
+    clock = 1000;
+    await secrets.get('a');
+    expect(secrets.fetchCount).toBe(2);
+  });
+
+  it('does not cache a failure', async () => {
+    sm.on(GetSecretValueCommand)
+      .rejectsOnce(Object.assign(new Error('boom'), { name: 'InternalServiceError' }))
+      .resolves({ SecretString: secretJson() });
+    const secrets = cache();
+    await expect(secrets.get('a')).rejects.toBeInstanceOf(UnavailableError);
+    await expect(secrets.get('a')).resolves.toMatchObject({ registry: { type: 'mlflow' } });
+  });
+
+  it('reports a missing secret by id', async () => {
+    sm.on(GetSecretValueCommand).rejects(
+      Object.assign(new Error('nope'), { name: 'ResourceNotFoundException' }),
+    );
+    await expect(cache().get('promptops/x')).rejects.toThrow("Secret 'promptops/x' does not exist.");
+  });
+
+  it('refresh fetches anew even within the TTL', async () => {
+    sm.on(GetSecretValueCommand).resolves({ SecretString: secretJson() });
+    const secrets = cache();
+    await secrets.get('a');
+    await secrets.refresh('a');
+    expect(secrets.fetchCount).toBe(2);
+  });
+});
+
+describe('registry provider: credential rotation', () => {
+  const sm = mockClient(SecretsManagerClient);
+  let agent: MockAgent;
+  beforeEach(() => {
+    sm.reset();
+    agent = new MockAgent();
+    agent.disableNetConnect();
+  });
+  afterEach(async () => {
+    agent.assertNoPendingInterceptors();
+    await agent.close();
+  });
+
+  const modelVersion = {
+    name: 'p',
+    version: '1',
+    tags: [
+      { key: 'mlflow.prompt.is_prompt', value: 'true' },
+      { key: 'mlflow.prompt.text', value: 'x' },
+    ],
+  };
+
+  it('fetches the secret again after a 401 and retries once with the new credentials', async () => {
+    sm.on(GetSecretValueCommand)
+      .resolvesOnce({ SecretString: secretJson('http://registry.test', 'old-token') })
+      .resolves({ SecretString: secretJson('http://registry.test', 'new-token') });
+    const pool = agent.get('http://registry.test');
+    pool
+      .intercept({ path: /alias/, method: 'GET', headers: { authorization: 'Bearer old-token' } })
+      .reply(401, 'no');
+    pool
+      .intercept({ path: /alias/, method: 'GET', headers: { authorization: 'Bearer new-token' } })
+      .reply(200, { model_version: modelVersion });
+    const secrets = createSecretCache({ client: new SecretsManagerClient({}), ttlMs: 60_000 });
+    const provider = createRegistryProvider({ secrets, secretId: 's', dispatcher: agent });
+    await expect(provider.withRegistry((r) => r.resolveAlias('p', 'production'))).resolves.toMatchObject({
+      version: 1,
+    });
+    expect(secrets.fetchCount).toBe(2);
+  });
+
+  it('gives up with UnauthorizedError when the fresh secret is refused too', async () => {
+    sm.on(GetSecretValueCommand).resolves({ SecretString: secretJson() });
+    agent
+      .get('http://registry.test')
+      .intercept({ path: /alias/, method: 'GET' })
+      .reply(403, 'Permission denied')
+      .times(2);
+    const secrets = createSecretCache({ client: new SecretsManagerClient({}), ttlMs: 60_000 });
+    const provider = createRegistryProvider({ secrets, secretId: 's', dispatcher: agent });
+    const error = await provider
+      .withRegistry((r) => r.resolveAlias('p', 'production'))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnauthorizedError);
+    expect((error as Error).message).toMatch(/also after fetching the secret again/);
+    expect(JSON.stringify(error)).not.toContain(SECRET_TOKEN);
+  });
+
+  it('does not refetch on other errors', async () => {
+    sm.on(GetSecretValueCommand).resolves({ SecretString: secretJson() });
+    agent
+      .get('http://registry.test')
+      .intercept({ path: /alias/, method: 'GET' })
+      .reply(404, { error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'x' });
+    const secrets = createSecretCache({ client: new SecretsManagerClient({}), ttlMs: 60_000 });
+    const provider = createRegistryProvider({ secrets, secretId: 's', dispatcher: agent });
+    await expect(provider.withRegistry((r) => r.resolveAlias('p', 'latest'))).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+    expect(secrets.fetchCount).toBe(1);
+  });
+});
+
+describe('logger', () => {
+  it('writes one JSON object per line with service, context and fields', () => {
+    const lines: string[] = [];
+    const logger = createLogger(
+      { service: 'svc', write: (l) => lines.push(l), now: () => new Date(0) },
+      { function: 'f' },
+    );
+    logger.child({ requestId: 'r1' }).info('hello', { prompt: 'p' });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]?.endsWith('\n')).toBe(true);
+    expect(JSON.parse(lines[0] ?? '')).toEqual({
+      level: 'INFO',
+      message: 'hello',
+      timestamp: '1970-01-01T00:00:00.000Z',
+      service: 'svc',
+      function: 'f',
+      requestId: 'r1',
+      prompt: 'p',
+    });
+  });
+
+  it('redacts credential-named keys at any depth and summarises errors', () => {
+    const lines: string[] = [];
+    const logger = createLogger({ service: 's', write: (l) => lines.push(l) });
+    const error = new UnauthorizedError('refused', { cause: { headers: { authorization: SECRET_TOKEN } } });
+    logger.error('x', {
+      config: { registry: { token: SECRET_TOKEN, apiKey: SECRET_TOKEN, url: 'u' } },
+      error,
+    });
+    const entry = JSON.parse(lines[0] ?? '');
+    expect(entry.config.registry).toEqual({ token: REDACTED, apiKey: REDACTED, url: 'u' });
+    expect(entry.error).toEqual({ name: 'UnauthorizedError', code: 'UNAUTHORIZED', message: 'refused' });
+    expect(lines[0]).not.toContain(SECRET_TOKEN);
+  });
+
+  it('drops lines below the level', () => {
+    const lines: string[] = [];
+    const logger = createLogger({ service: 's', level: 'WARN', write: (l) => lines.push(l) });
+    logger.info('quiet');
+    logger.warn('loud');
+    expect(lines.map((l) => JSON.parse(l).message)).toEqual(['loud']);
+  });
+});
+
+describe('metrics (embedded metric format)', () => {
+  it('writes one EMF line per flush with the namespace, dimensions and summed values', () => {
+    const lines: string[] = [];
+    const metrics = createMetrics({
+      namespace: 'PromptOps',
+      service: 'promptops',
+      functionName: 'register',
+      write: (l) => lines.push(l),
+      now: () => 42,
+    });
+    metrics.add('VersionRegistered', 1);
+    metrics.add('VersionRegistered', 2);
+    metrics.add('LoadMs', 12, 'Milliseconds');
+    metrics.flush();
+    metrics.flush();
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0] ?? '')).toEqual({
+      _aws: {
+        Timestamp: 42,
+        CloudWatchMetrics: [
+          {
+            Namespace: 'PromptOps',
+            Dimensions: [['service', 'function']],
+            Metrics: [
+              { Name: 'VersionRegistered', Unit: 'Count' },
+              { Name: 'LoadMs', Unit: 'Milliseconds' },
+            ],
+          },
+        ],
+      },
+      service: 'promptops',
+      function: 'register',
+      VersionRegistered: 3,
+      LoadMs: 12,
+    });
+  });
+});
+
+describe('problem details', () => {
+  const body = (error: unknown) => JSON.parse(problemResponse(error, 'req-1').body);
+
+  it('answers a caller error with its status, code, message and field list', () => {
+    const response = problemResponse(
+      new InvalidInputError('bad body', { issues: [{ path: 'to', message: 'reserved' }] }),
+      'req-1',
+    );
+    expect(response.statusCode).toBe(400);
+    expect(response.headers['content-type']).toBe('application/problem+json');
+    expect(JSON.parse(response.body)).toEqual({
+      type: 'urn:promptops:problem:invalid-input',
+      title: 'Bad Request',
+      status: 400,
+      detail: 'bad body',
+      code: 'INVALID_INPUT',
+      requestId: 'req-1',
+      errors: [{ path: 'to', message: 'reserved' }],
+    });
+  });
+
+  it('never presents the registry refusing our credentials as the caller being unauthorized', () => {
+    const upstream = new UnauthorizedError(`resolveAlias: token ${SECRET_TOKEN} refused`, {
+      registry: { operation: 'resolveAlias', httpStatus: 401 },
+    });
+    const response = problemResponse(upstream, 'req-1');
+    expect(response.statusCode).toBe(502);
+    expect(response.body).not.toContain(SECRET_TOKEN);
+    expect(body(upstream)).toMatchObject({
+      code: 'INTERNAL',
+      detail: 'An internal error occurred; it has been logged.',
+    });
+    expect(problemResponse(new UnauthorizedError('no principal')).statusCode).toBe(401);
+  });
+
+  it('answers unexpected errors with a generic 500 and an unavailable registry with 503 and Retry-After', () => {
+    expect(body(new TypeError('x is undefined at /var/task/index.mjs'))).toMatchObject({
+      status: 500,
+      code: 'INTERNAL',
+    });
+    expect(JSON.stringify(body(new TypeError('x is undefined at /var/task')))).not.toContain('/var/task');
+    const limited = problemResponse(new RateLimitedError('slow', { retryAfterMs: 2500 }));
+    expect(limited.statusCode).toBe(429);
+    expect(limited.headers['retry-after']).toBe('3');
+    expect(body(new UnavailableError('down at 10.0.0.1'))).toMatchObject({
+      status: 503,
+      code: 'UNAVAILABLE',
+    });
+    expect(JSON.stringify(body(new UnavailableError('down at 10.0.0.1')))).not.toContain('10.0.0.1');
+  });
+});
+
+describe('S3 event selection', () => {
+  const scope = { bucket: 'b', prefix: 'prompts/', suffix: '.md' };
+
+  it('compares sequencers right-aligned', () => {
+    expect(compareSequencers('0A', 'A')).toBe(0);
+    expect(compareSequencers('0055AED6DCD90281E5', '0055AED6DCD90281E6')).toBe(-1);
+    expect(compareSequencers('FF', '0100')).toBe(-1);
+  });
+
+  it('keeps the newest record per key, decodes keys and explains what it ignores', () => {
+    const { uploads, ignored } = selectUploads(
+      s3Event([
+        { bucket: 'b', key: 'prompts/a b.md', sequencer: '02' },
+        { bucket: 'b', key: 'prompts/a b.md', sequencer: '01' },
+        { bucket: 'b', key: 'prompts/c.md', eventName: 'ObjectRemoved:Delete' },
+        { bucket: 'other', key: 'prompts/d.md' },
+        { bucket: 'b', key: 'docs/e.md' },
+      ]),
+      scope,
+    );
+    expect(uploads).toEqual([{ bucket: 'b', key: 'prompts/a b.md', sequencer: '02' }]);
+    expect(ignored.map((i) => i.reason)).toEqual([
+      'event ObjectRemoved:Delete is not an upload',
+      'bucket other is not the prompts bucket',
+      'key is outside prompts/*.md',
+    ]);
+  });
+
+  it('refuses an event that is not an S3 notification', () => {
+    expect(() => selectUploads({ Records: [{ eventName: 'x' }] }, scope)).toThrow(InvalidInputError);
+  });
+});
