@@ -7,13 +7,13 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { formatSummary } from '../lib/cli/summary';
 import { isPromptOpsError } from '../lib/errors';
 import { loadPromptFiles } from '../lib/prompts/directory';
 import { namingFromEnv } from '../lib/prompts/naming';
 import { type RegisterOutcome, registerPromptFile } from '../lib/register/register-prompt-file';
 import { createRegistryClient } from '../lib/registry';
 import { freePort, startMlflow } from '../test/support/servers';
-import { formatSummary } from './summary';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

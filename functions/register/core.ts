@@ -27,13 +27,17 @@ export function parseRegisterEnv(env: NodeJS.ProcessEnv): RegisterEnv {
 /** Raised to make Lambda retry the invocation; lists the records that failed, and why. */
 export class RegisterBatchError extends PromptOpsError {
   readonly failed: readonly UploadResult[];
-  constructor(failed: readonly UploadResult[]) {
+  /** Every record's result, the successful ones included. */
+  readonly results: readonly UploadResult[];
+  constructor(results: readonly UploadResult[]) {
+    const failed = results.filter((r) => r.status === 'failed');
     super(
       `${failed.length} upload(s) failed: ${failed
         .map((f) => `${f.key}: ${f.status === 'failed' ? f.reason : f.status}`)
         .join(' | ')}`,
     );
     this.failed = failed;
+    this.results = results;
   }
 }
 
@@ -84,8 +88,7 @@ export function createRegisterHandler({ runtime, env, s3 }: RegisterDeps) {
           metrics.add(result.status === 'created' ? 'VersionRegistered' : 'UploadUnchanged', 1);
         }
       }
-      const failed = results.filter((r) => r.status === 'failed');
-      if (failed.length > 0) throw new RegisterBatchError(failed);
+      if (results.some((r) => r.status === 'failed')) throw new RegisterBatchError(results);
       return { results, ignored: ignored.length };
     } catch (error) {
       if (!(error instanceof RegisterBatchError)) {

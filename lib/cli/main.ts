@@ -1,21 +1,37 @@
 /**
  * `promptops`: the project's command line. Exit codes: 0 done, 1 the operation failed (one line
- * on stderr says why), 2 the command was called wrongly.
+ * on stderr says why; `register` writes one per failed file or prompt), 2 the command was called
+ * wrongly.
  */
 import { parseArgs } from 'node:util';
-import { isPromptOpsError } from '../errors';
+import { InvalidInputError, isPromptOpsError } from '../errors';
+import { type NamingOptions, namingFromEnv, registryName } from '../prompts/naming';
 import { formatTemplate } from '../prompts/template';
 import { type CliIo, UsageError } from './io';
-import { registryFromEnv } from './registry-from-env';
+import { registerCommand } from './register';
+import { cliRegistryFromEnv, registryFromEnv } from './registry-from-env';
 import { describePromptVersion, promptVersionJson } from './show';
 
 const USAGE = `Usage:
   promptops show <prompts:/name/version | prompts:/name@alias | name> [--json]
   promptops format <prompt uri> --var key=value [--var key=value ...] [--partial]
+  promptops register [paths...] [--dry-run] [--concurrency N] [--secret-id ID]
+                     [--catalog C --schema S | --prefix P]
 
 Options:
   --tracking-uri URL   the MLflow server (default: $MLFLOW_TRACKING_URI)
-Auth: MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD.`;
+Auth: MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD.
+
+register: prompt files (default: the directory prompts/) become new versions when their content
+changed; staging follows, production is set only for a new prompt. Exit 1 if any file failed.
+  --dry-run            write nothing; show what would change, with a diff of each template
+  --concurrency N      prompts registered at once (default 4)
+  --secret-id ID       read the registry and its credentials from this AWS Secrets Manager secret
+                       (region, endpoint and AWS credentials from the standard AWS_* variables)
+  --catalog, --schema, --prefix   registry naming (default: $PROMPT_CATALOG, $PROMPT_SCHEMA,
+                       $PROMPT_NAME_PREFIX)`;
+
+const DEFAULT_CONCURRENCY = 4;
 
 function parseVars(pairs: readonly string[]): Record<string, string> {
   const values: Record<string, string> = {};
@@ -27,7 +43,7 @@ function parseVars(pairs: readonly string[]): Record<string, string> {
   return values;
 }
 
-async function show(args: readonly string[], io: CliIo): Promise<void> {
+async function show(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
@@ -39,9 +55,10 @@ async function show(args: readonly string[], io: CliIo): Promise<void> {
   io.stdout(
     values.json ? `${JSON.stringify(promptVersionJson(prompt), null, 2)}\n` : describePromptVersion(prompt),
   );
+  return 0;
 }
 
-async function format(args: readonly string[], io: CliIo): Promise<void> {
+async function format(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
@@ -57,11 +74,74 @@ async function format(args: readonly string[], io: CliIo): Promise<void> {
   const prompt = await registryFromEnv(io.env, values['tracking-uri']).loadPrompt(uri);
   const formatted = formatTemplate(prompt.template, vars, { partial: values.partial === true });
   io.stdout(typeof formatted === 'string' ? `${formatted}\n` : `${JSON.stringify(formatted, null, 2)}\n`);
+  return 0;
 }
 
-const COMMANDS: Readonly<Record<string, (args: readonly string[], io: CliIo) => Promise<void>>> = {
+function parseConcurrency(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_CONCURRENCY;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--concurrency expects a positive integer, got '${value}'.`);
+  return n;
+}
+
+function namingFrom(values: { catalog?: string; schema?: string; prefix?: string }, env: NodeJS.ProcessEnv) {
+  const fromEnv = namingFromEnv(env);
+  const naming: NamingOptions = {
+    catalog: values.catalog ?? fromEnv.catalog,
+    schema: values.schema ?? fromEnv.schema,
+    prefix: values.prefix ?? fromEnv.prefix,
+  };
+  try {
+    // Checked once with a valid short name, so a bad catalog or prefix is a usage error, not N failures.
+    registryName('prompt', naming);
+  } catch (error) {
+    if (error instanceof InvalidInputError) throw new UsageError(error.message);
+    throw error;
+  }
+  return naming;
+}
+
+async function register(args: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    options: {
+      'dry-run': { type: 'boolean' },
+      concurrency: { type: 'string' },
+      'secret-id': { type: 'string' },
+      'tracking-uri': { type: 'string' },
+      catalog: { type: 'string' },
+      schema: { type: 'string' },
+      prefix: { type: 'string' },
+    },
+  });
+  const concurrency = parseConcurrency(values.concurrency);
+  const naming = namingFrom(values, io.env);
+  const registry = cliRegistryFromEnv(io.env, {
+    trackingUri: values['tracking-uri'],
+    secretId: values['secret-id'],
+  });
+  try {
+    return await registerCommand(
+      {
+        paths: positionals.length > 0 ? positionals : ['prompts'],
+        naming,
+        concurrency,
+        dryRun: values['dry-run'] === true,
+      },
+      registry,
+      io,
+    );
+  } finally {
+    registry.close();
+  }
+}
+
+const COMMANDS: Readonly<Record<string, (args: readonly string[], io: CliIo) => Promise<number>>> = {
   show,
   format,
+  register,
 };
 
 function oneLine(text: string): string {
@@ -77,8 +157,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const handler = COMMANDS[command];
   try {
     if (!handler) throw new UsageError(`unknown command '${command}'.`);
-    await handler(args, io);
-    return 0;
+    return await handler(args, io);
   } catch (error) {
     if (
       error instanceof UsageError ||

@@ -1,6 +1,17 @@
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createRegistryClient, type RegistryClient } from '../registry';
 import { authFromEnv } from '../registry/auth';
+import { createRegistryProvider, type RegistryProvider } from '../runtime/registry-provider';
+import { createSecretCache } from '../secrets/secret-cache';
 import { UsageError } from './io';
+
+function httpTimeoutFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const timeout = env.PROMPTOPS_HTTP_TIMEOUT_MS ? Number(env.PROMPTOPS_HTTP_TIMEOUT_MS) : undefined;
+  if (timeout !== undefined && !(Number.isInteger(timeout) && timeout > 0)) {
+    throw new UsageError('PROMPTOPS_HTTP_TIMEOUT_MS must be a positive integer (milliseconds).');
+  }
+  return timeout;
+}
 
 /** The registry a CLI command talks to: `--tracking-uri` or MLFLOW_TRACKING_URI, auth from the env. */
 export function registryFromEnv(env: NodeJS.ProcessEnv, trackingUri: string | undefined): RegistryClient {
@@ -10,9 +21,50 @@ export function registryFromEnv(env: NodeJS.ProcessEnv, trackingUri: string | un
       'No registry: set MLFLOW_TRACKING_URI (e.g. http://127.0.0.1:5000) or pass --tracking-uri.',
     );
   }
-  const timeout = env.PROMPTOPS_HTTP_TIMEOUT_MS ? Number(env.PROMPTOPS_HTTP_TIMEOUT_MS) : undefined;
-  if (timeout !== undefined && !(Number.isInteger(timeout) && timeout > 0)) {
-    throw new UsageError('PROMPTOPS_HTTP_TIMEOUT_MS must be a positive integer (milliseconds).');
+  return createRegistryClient({
+    trackingUri: uri,
+    auth: authFromEnv(env),
+    timeoutMs: httpTimeoutFromEnv(env),
+  });
+}
+
+export interface RegistrySourceOptions {
+  readonly trackingUri?: string | undefined;
+  /** Read the registry's location and credentials from this Secrets Manager secret instead. */
+  readonly secretId?: string | undefined;
+}
+
+export interface CliRegistry extends RegistryProvider {
+  /** Releases the Secrets Manager client's connections, when there is one. */
+  close(): void;
+}
+
+/**
+ * The registry for commands that may also take it from a secret, as the deployed functions do:
+ * the same secret cache and provider, so a refused credential is fetched again once. The AWS SDK
+ * takes the region, endpoint and credentials from the process environment, as it does in Lambda.
+ */
+export function cliRegistryFromEnv(env: NodeJS.ProcessEnv, options: RegistrySourceOptions): CliRegistry {
+  if (options.secretId === undefined) {
+    if (!options.trackingUri && !env.MLFLOW_TRACKING_URI) {
+      throw new UsageError(
+        'No registry: set MLFLOW_TRACKING_URI (e.g. http://127.0.0.1:5000), or pass --tracking-uri or --secret-id.',
+      );
+    }
+    const registry = registryFromEnv(env, options.trackingUri);
+    return { withRegistry: (work) => work(registry), close: () => {} };
   }
-  return createRegistryClient({ trackingUri: uri, auth: authFromEnv(env), timeoutMs: timeout });
+  if (options.trackingUri !== undefined) {
+    throw new UsageError('Pass either --tracking-uri or --secret-id, not both.');
+  }
+  if (options.secretId.trim() === '') throw new UsageError('--secret-id expects a secret id or ARN.');
+  const client = new SecretsManagerClient({});
+  // One command is one short process: the secret is read once and kept for its duration.
+  const secrets = createSecretCache({ client, ttlMs: Number.POSITIVE_INFINITY });
+  const provider = createRegistryProvider({
+    secrets,
+    secretId: options.secretId,
+    timeoutMs: httpTimeoutFromEnv(env),
+  });
+  return { withRegistry: (work) => provider.withRegistry(work), close: () => client.destroy() };
 }

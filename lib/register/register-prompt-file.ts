@@ -43,28 +43,75 @@ async function latestVersion(registry: RegistryClient, name: string): Promise<Pr
   }
 }
 
+/**
+ * What registering a file would do, decided by reads alone so that `promptops register --dry-run`
+ * answers exactly as the real run does. Unchanged content implies a latest version to compare with.
+ */
+export type RegistrationPlan =
+  | {
+      readonly name: string;
+      readonly hash: string;
+      readonly latest: PromptVersion | undefined;
+      readonly changed: true;
+    }
+  | { readonly name: string; readonly hash: string; readonly latest: PromptVersion; readonly changed: false };
+
+export async function planRegistration(
+  registry: RegistryClient,
+  file: PromptFile,
+  options: RegisterOptions = {},
+): Promise<RegistrationPlan> {
+  const name = registryName(file.name, options.naming);
+  const hash = contentHash(file);
+  const latest = await latestVersion(registry, name);
+  if (latest !== undefined && latest.tags[CONTENT_HASH_TAG] === hash) {
+    return { name, hash, latest, changed: false };
+  }
+  return { name, hash, latest, changed: true };
+}
+
+/**
+ * Unchanged content needs no alias moved, unless an earlier run stopped before moving `staging`
+ * onto it.
+ */
+export function aliasesInPlace(plan: RegistrationPlan & { readonly changed: false }): boolean {
+  return plan.latest.aliases.includes(STAGING_ALIAS);
+}
+
+/** The prompt's aliases before this registration; a prompt without versions has none. */
+export async function currentAliases(
+  registry: RegistryClient,
+  plan: RegistrationPlan,
+): Promise<Readonly<Record<string, number>>> {
+  return plan.latest === undefined ? {} : (await registry.getPrompt(plan.name)).aliases;
+}
+
+/** `staging` follows the registered content; `production` is set only when the prompt has none. */
+export function aliasMoves(current: Readonly<Record<string, number>>, version: number): AliasMove[] {
+  const moves: AliasMove[] = [{ alias: STAGING_ALIAS, version, previousVersion: current[STAGING_ALIAS] }];
+  if (current[PRODUCTION_ALIAS] === undefined) {
+    moves.push({ alias: PRODUCTION_ALIAS, version, previousVersion: undefined });
+  }
+  return moves;
+}
+
 export async function registerPromptFile(
   registry: RegistryClient,
   file: PromptFile,
   options: RegisterOptions = {},
 ): Promise<RegisterOutcome> {
-  const name = registryName(file.name, options.naming);
-  const hash = contentHash(file);
-  const latest = await latestVersion(registry, name);
-  const moves: AliasMove[] = [];
+  const plan = await planRegistration(registry, file, options);
+  const { name, hash } = plan;
 
   let target: PromptVersion;
-  let status: RegisterOutcome['status'];
-  if (latest !== undefined && latest.tags[CONTENT_HASH_TAG] === hash) {
-    // Unchanged: nothing to write, unless an earlier run stopped before moving `staging`.
-    target = latest;
-    status = 'unchanged';
-    if (latest.aliases.includes(STAGING_ALIAS)) {
+  if (!plan.changed) {
+    target = plan.latest;
+    if (aliasesInPlace(plan)) {
       return {
         source: file.source,
         name,
-        status,
-        version: latest.version,
+        status: 'unchanged',
+        version: target.version,
         contentHash: hash,
         aliasesMoved: [],
       };
@@ -78,20 +125,14 @@ export async function registerPromptFile(
       modelConfig: file.modelConfig,
       responseFormat: file.responseFormat,
     });
-    status = 'created';
   }
 
-  const aliases = latest === undefined ? {} : (await registry.getPrompt(name)).aliases;
-  await registry.setAlias(name, STAGING_ALIAS, target.version);
-  moves.push({ alias: STAGING_ALIAS, version: target.version, previousVersion: aliases[STAGING_ALIAS] });
-  if (aliases[PRODUCTION_ALIAS] === undefined) {
-    await registry.setAlias(name, PRODUCTION_ALIAS, target.version);
-    moves.push({ alias: PRODUCTION_ALIAS, version: target.version, previousVersion: undefined });
-  }
+  const moves = aliasMoves(await currentAliases(registry, plan), target.version);
+  for (const move of moves) await registry.setAlias(name, move.alias, move.version);
   return {
     source: file.source,
     name,
-    status,
+    status: plan.changed ? 'created' : 'unchanged',
     version: target.version,
     contentHash: hash,
     aliasesMoved: moves,
