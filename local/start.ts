@@ -1,19 +1,17 @@
 /**
  * The main job on the embedded default: a local MLflow server (SQLite under .local/, kept between
- * runs), the prompts in prompts/ registered into it with the same core a deployed stack uses,
- * a summary, and the UI address; then it keeps running until interrupted and stops what it
- * started. `--once` registers and exits (used by the smoke test).
+ * runs) and the local AWS emulator; the files in prompts/ uploaded to S3 and registered by the
+ * register function, as in a deployed stack; a summary and the addresses. Then it keeps running
+ * until interrupted and stops what it started. `--once` registers and exits (the smoke test).
  */
-import { mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatSummary } from '../lib/cli/summary';
 import { isPromptOpsError } from '../lib/errors';
-import { loadPromptFiles } from '../lib/prompts/directory';
-import { namingFromEnv } from '../lib/prompts/naming';
-import { type RegisterOutcome, registerPromptFile } from '../lib/register/register-prompt-file';
-import { createRegistryClient } from '../lib/registry';
-import { freePort, startMlflow } from '../test/support/servers';
+import { listPromptFiles } from '../lib/prompts/directory';
+import { freePort, startMlflow, startMoto } from '../test/support/servers';
+import { LOCAL_BUCKET, LOCAL_PREFIX, LOCAL_SECRET_ID, registerThroughS3 } from './through-s3';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -32,20 +30,39 @@ async function portToUse(): Promise<number> {
   return free ? 5000 : freePort();
 }
 
-const dataDir = values.data ?? join(process.cwd(), '.local', 'mlflow');
-mkdirSync(dataDir, { recursive: true });
-process.stdout.write(`Starting MLflow (data in ${dataDir}) ...\n`);
-const server = await startMlflow({ dataDir, port: await portToUse() });
+const dataDir = values.data ?? join(process.cwd(), '.local');
+const mlflowDir = join(dataDir, 'mlflow');
+const motoDir = join(dataDir, 'moto');
+mkdirSync(mlflowDir, { recursive: true });
+mkdirSync(motoDir, { recursive: true });
+process.stdout.write(`Starting MLflow (data in ${mlflowDir}) and the local AWS emulator ...\n`);
+const [mlflow, moto] = await Promise.all([
+  startMlflow({ dataDir: mlflowDir, port: await portToUse() }),
+  startMoto({ dataDir: motoDir }),
+]);
 let exitCode = 0;
 try {
-  const registry = createRegistryClient({ trackingUri: server.url });
-  const files = await loadPromptFiles(positionals.length > 0 ? positionals : ['prompts']);
-  const outcomes: RegisterOutcome[] = [];
-  for (const file of files)
-    outcomes.push(await registerPromptFile(registry, file, { naming: namingFromEnv(process.env) }));
-  process.stdout.write(`${formatSummary(outcomes)}\n`);
+  const files = await listPromptFiles(positionals.length > 0 ? positionals : ['prompts']);
+  const logFile = join(dataDir, 'register-function.log');
+  writeFileSync(logFile, '');
+  const rows = await registerThroughS3({
+    mlflowUrl: mlflow.url,
+    motoUrl: moto.url,
+    files,
+    log: (line) => appendFileSync(logFile, line),
+  });
   process.stdout.write(
-    `\nMLflow UI: ${server.url}/#/prompts\nTry: MLFLOW_TRACKING_URI=${server.url} npx promptops show prompts:/${outcomes[0]?.name ?? 'orchestrator'}@production\n`,
+    `Uploaded ${files.length} file(s) to s3://${LOCAL_BUCKET}/${LOCAL_PREFIX} and ran the register function:\n\n`,
+  );
+  process.stdout.write(`${formatSummary(rows)}\n`);
+  for (const row of rows) if (row.status === 'failed') process.stdout.write(`  ${row.name}: ${row.reason}\n`);
+  if (rows.some((row) => row.status === 'failed')) exitCode = 1;
+  const example = rows.find((row) => row.status !== 'failed')?.name ?? 'orchestrator';
+  process.stdout.write(
+    `\nMLflow UI:          ${mlflow.url}/#/prompts\n` +
+      `Local AWS (moto):   ${moto.url} (bucket ${LOCAL_BUCKET}, secret ${LOCAL_SECRET_ID})\n` +
+      `Function log:       ${logFile}\n` +
+      `Try:                MLFLOW_TRACKING_URI=${mlflow.url} npx promptops show prompts:/${example}@staging\n`,
   );
   if (!values.once) {
     process.stdout.write('\nRunning; press Ctrl-C to stop.\n');
@@ -60,7 +77,7 @@ try {
     `start: ${isPromptOpsError(error) ? `${error.code}: ` : ''}${(error as Error).message}\n`,
   );
 } finally {
-  process.stdout.write('Stopping MLflow ...\n');
-  await server.stop();
+  process.stdout.write('Stopping MLflow and the local AWS emulator ...\n');
+  await Promise.all([mlflow.stop(), moto.stop()]);
 }
 process.exit(exitCode);
