@@ -157,9 +157,7 @@ async function planOne(
   const plan = await planRegistration(registry, file, { naming });
   const base = { source: file.source, name: plan.name, latest: plan.latest?.version };
   if (!plan.changed) {
-    const moves = aliasesInPlace(plan)
-      ? []
-      : aliasMoves(await currentAliases(registry, plan), plan.latest.version);
+    const moves = aliasesInPlace(plan) ? [] : aliasMoves(currentAliases(plan), plan.latest.version);
     return { ...base, status: 'unchanged', aliasesMoved: moves, change: undefined };
   }
   if (plan.latest === undefined) {
@@ -174,7 +172,7 @@ async function planOne(
   return {
     ...base,
     status: 'new version',
-    aliasesMoved: aliasMoves(await currentAliases(registry, plan), next),
+    aliasesMoved: aliasMoves(currentAliases(plan), next),
     change: diff || '(the template is the same; the tags, model config or response format differ)',
   };
 }

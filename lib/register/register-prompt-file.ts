@@ -4,10 +4,10 @@
  * version's, `staging` follows the newest content, and `production` is set only when the prompt
  * has none yet (first registration). Promotion is a separate, deliberate act.
  */
-import { NotFoundError } from '../errors';
+import { AlreadyExistsError, NotFoundError } from '../errors';
 import type { PromptFile } from '../prompts/file';
 import { type NamingOptions, registryName } from '../prompts/naming';
-import type { PromptVersion, RegistryClient } from '../registry';
+import type { CreatePromptInput, Prompt, PromptState, PromptVersion, RegistryClient } from '../registry';
 import { CONTENT_HASH_TAG, contentHash } from './content-hash';
 
 export const STAGING_ALIAS = 'staging';
@@ -34,9 +34,10 @@ export interface RegisterOptions {
   readonly provenance?: Readonly<Record<string, string>> | undefined;
 }
 
-async function latestVersion(registry: RegistryClient, name: string): Promise<PromptVersion | undefined> {
+/** The prompt and its latest version in one read; `undefined` for a prompt not registered yet. */
+async function promptState(registry: RegistryClient, name: string): Promise<PromptState | undefined> {
   try {
-    return await registry.resolveAlias(name, 'latest');
+    return await registry.inspectPrompt(name);
   } catch (error) {
     if (error instanceof NotFoundError) return undefined;
     throw error;
@@ -51,10 +52,18 @@ export type RegistrationPlan =
   | {
       readonly name: string;
       readonly hash: string;
+      /** The prompt as it is, `undefined` when it does not exist yet. */
+      readonly prompt: Prompt | undefined;
       readonly latest: PromptVersion | undefined;
       readonly changed: true;
     }
-  | { readonly name: string; readonly hash: string; readonly latest: PromptVersion; readonly changed: false };
+  | {
+      readonly name: string;
+      readonly hash: string;
+      readonly prompt: Prompt;
+      readonly latest: PromptVersion;
+      readonly changed: false;
+    };
 
 export async function planRegistration(
   registry: RegistryClient,
@@ -63,11 +72,12 @@ export async function planRegistration(
 ): Promise<RegistrationPlan> {
   const name = registryName(file.name, options.naming);
   const hash = contentHash(file);
-  const latest = await latestVersion(registry, name);
-  if (latest !== undefined && latest.tags[CONTENT_HASH_TAG] === hash) {
-    return { name, hash, latest, changed: false };
+  const state = await promptState(registry, name);
+  const latest = state?.latest;
+  if (state !== undefined && latest !== undefined && latest.tags[CONTENT_HASH_TAG] === hash) {
+    return { name, hash, prompt: state.prompt, latest, changed: false };
   }
-  return { name, hash, latest, changed: true };
+  return { name, hash, prompt: state?.prompt, latest, changed: true };
 }
 
 /**
@@ -75,15 +85,12 @@ export async function planRegistration(
  * onto it.
  */
 export function aliasesInPlace(plan: RegistrationPlan & { readonly changed: false }): boolean {
-  return plan.latest.aliases.includes(STAGING_ALIAS);
+  return plan.prompt.aliases[STAGING_ALIAS] === plan.latest.version;
 }
 
-/** The prompt's aliases before this registration; a prompt without versions has none. */
-export async function currentAliases(
-  registry: RegistryClient,
-  plan: RegistrationPlan,
-): Promise<Readonly<Record<string, number>>> {
-  return plan.latest === undefined ? {} : (await registry.getPrompt(plan.name)).aliases;
+/** The prompt's aliases before this registration; a new prompt has none. */
+export function currentAliases(plan: RegistrationPlan): Readonly<Record<string, number>> {
+  return plan.prompt?.aliases ?? {};
 }
 
 /** `staging` follows the registered content; `production` is set only when the prompt has none. */
@@ -93,6 +100,15 @@ export function aliasMoves(current: Readonly<Record<string, number>>, version: n
     moves.push({ alias: PRODUCTION_ALIAS, version, previousVersion: undefined });
   }
   return moves;
+}
+
+async function createPromptOnce(registry: RegistryClient, input: CreatePromptInput): Promise<void> {
+  try {
+    await registry.createPrompt(input);
+  } catch (error) {
+    // Created meanwhile by another writer: the version goes onto it all the same.
+    if (!(error instanceof AlreadyExistsError)) throw error;
+  }
 }
 
 export async function registerPromptFile(
@@ -117,17 +133,23 @@ export async function registerPromptFile(
       };
     }
   } else {
-    target = await registry.registerPrompt({
+    const version = {
       name,
       template: file.template,
       commitMessage: file.commitMessage ?? file.description,
       tags: { ...file.tags, ...options.provenance, [CONTENT_HASH_TAG]: hash },
       modelConfig: file.modelConfig,
       responseFormat: file.responseFormat,
-    });
+    };
+    // Only the file's own tags go on the prompt (as MLflow's SDK puts a first registration's tags
+    // there); provenance and the content hash describe a version, not the prompt.
+    if (plan.prompt === undefined) {
+      await createPromptOnce(registry, { name, description: file.description, tags: file.tags });
+    }
+    target = await registry.createPromptVersion(version, { latestVersion: plan.latest?.version ?? 0 });
   }
 
-  const moves = aliasMoves(await currentAliases(registry, plan), target.version);
+  const moves = aliasMoves(currentAliases(plan), target.version);
   for (const move of moves) await registry.setAlias(name, move.alias, move.version);
   return {
     source: file.source,

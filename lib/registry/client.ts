@@ -55,6 +55,11 @@ export interface CreatePromptInput {
   readonly tags?: Readonly<Record<string, string>> | undefined;
 }
 
+export interface PromptState {
+  readonly prompt: Prompt;
+  readonly latest: PromptVersion | undefined;
+}
+
 export interface SearchOptions {
   /** An MLflow search filter, ANDed to the prompt filter, e.g. `name LIKE 'health.%'`. */
   readonly filter?: string | undefined;
@@ -86,6 +91,16 @@ export interface RegistryClient {
   createPrompt(input: CreatePromptInput): Promise<Prompt>;
   /** Creates the prompt if needed, then a new version; returns that version. */
   registerPrompt(input: RegisterPromptInput): Promise<PromptVersion>;
+  /**
+   * Creates a version of an existing prompt, nothing else (no prompt-level tag copying).
+   * `latestVersion`, when known, lets a create whose answer was lost be recognised without a read.
+   */
+  createPromptVersion(
+    input: RegisterPromptInput,
+    options?: { latestVersion?: number },
+  ): Promise<PromptVersion>;
+  /** One request: the prompt with its aliases, and its latest version with template and tags. */
+  inspectPrompt(name: string): Promise<PromptState>;
   getPrompt(name: string): Promise<Prompt>;
   getPromptVersion(name: string, version: number): Promise<PromptVersion>;
   /** One request: the version an alias points at, with its template. `latest` is the highest. */
@@ -196,41 +211,75 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
       if (!(error instanceof NotFoundError)) throw error;
       try {
         await createPrompt({ name: input.name, description: input.commitMessage, tags: userTags });
+        isNew = true;
       } catch (createError) {
         // Someone created it between our read and our create: fine if it is a prompt.
         if (!(createError instanceof AlreadyExistsError)) throw createError;
         await getPromptModel(operation, input.name);
       }
-      isNew = true;
     }
 
-    const description = input.commitMessage ? { description: input.commitMessage } : {};
     try {
-      const created = await http.call({
-        operation,
-        method: 'POST',
-        path: '/2.0/mlflow/model-versions/create',
-        body: { name: input.name, source: PROMPT_SOURCE, tags, ...description },
-        schema: modelVersionResponse,
-        // A create whose answer was lost may still have happened: adopt a newer version with
-        // exactly our content instead of writing a duplicate.
-        reconcile: async () => {
-          const model = await getRegisteredModel(operation, input.name);
-          const mine = model.latest_versions.find(
-            (v) =>
-              Number(v.version) > knownLatest &&
-              sameTags(v, tags) &&
-              (v.description ?? '') === (input.commitMessage ?? ''),
-          );
-          return mine ? { model_version: mine } : undefined;
-        },
-      });
-      return toPromptVersion(operation, created.model_version);
+      return await createVersion(input, tags, knownLatest);
     } catch (error) {
       // As MLflow's SDK does: a prompt that got no first version is removed again.
       if (isNew) await deletePrompt(input.name).catch(() => undefined);
       throw error;
     }
+  }
+
+  async function createVersion(
+    input: RegisterPromptInput,
+    tags: readonly { key: string; value: string }[],
+    knownLatest: number,
+  ): Promise<PromptVersion> {
+    const operation = 'createPromptVersion';
+    const description = input.commitMessage ? { description: input.commitMessage } : {};
+    const created = await http.call({
+      operation,
+      method: 'POST',
+      path: '/2.0/mlflow/model-versions/create',
+      body: { name: input.name, source: PROMPT_SOURCE, tags, ...description },
+      schema: modelVersionResponse,
+      // A create whose answer was lost may still have happened: adopt a newer version with
+      // exactly our content instead of writing a duplicate.
+      reconcile: async () => {
+        const model = await getRegisteredModel(operation, input.name);
+        const mine = model.latest_versions.find(
+          (v) =>
+            Number(v.version) > knownLatest &&
+            sameTags(v, tags) &&
+            (v.description ?? '') === (input.commitMessage ?? ''),
+        );
+        return mine ? { model_version: mine } : undefined;
+      },
+    });
+    return toPromptVersion(operation, created.model_version);
+  }
+
+  async function createPromptVersion(
+    input: RegisterPromptInput,
+    options: { latestVersion?: number } = {},
+  ): Promise<PromptVersion> {
+    validatePromptName(input.name);
+    validateTemplate(input.template);
+    const tags = versionTags({ ...input, tags: validateUserTags(input.tags ?? {}) });
+    let latest = options.latestVersion;
+    if (latest === undefined) {
+      const model = await getPromptModel('createPromptVersion', input.name);
+      latest = Math.max(0, ...model.latest_versions.map((v) => Number(v.version)));
+    }
+    return createVersion(input, tags, latest);
+  }
+
+  async function inspectPrompt(name: string): Promise<PromptState> {
+    const operation = 'inspectPrompt';
+    const model = await getPromptModel(operation, name);
+    const newest = model.latest_versions.reduce<WireModelVersion | undefined>(
+      (best, v) => (best === undefined || Number(v.version) > Number(best.version) ? v : best),
+      undefined,
+    );
+    return { prompt: toPrompt(model), latest: newest && toPromptVersion(operation, newest) };
   }
 
   async function getPrompt(name: string): Promise<Prompt> {
@@ -446,6 +495,8 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     },
     createPrompt,
     registerPrompt,
+    createPromptVersion,
+    inspectPrompt,
     getPrompt,
     getPromptVersion,
     resolveAlias,

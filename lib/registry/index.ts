@@ -11,6 +11,7 @@ export {
   createRegistryClient,
   type LinkResult,
   type Page,
+  type PromptState,
   type RegisterPromptInput,
   type RegistryClient,
   type RegistryClientOptions,

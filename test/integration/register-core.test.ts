@@ -44,6 +44,20 @@ describe('registerPromptFile', () => {
     expect(counting.requestCount).toBe(1);
   });
 
+  it('spends one read and only the necessary writes', async () => {
+    const name = uniqueName('cost');
+    const first = createRegistryClient({ trackingUri: uri });
+    await registerPromptFile(first, promptFile(name, 'Answer {{ q }}', 'tags: {team: a}\n'));
+    // read; create prompt; create version; set staging; set production
+    expect(first.requestCount).toBe(5);
+    const second = createRegistryClient({ trackingUri: uri });
+    await registerPromptFile(second, promptFile(name, 'Answer well {{ q }}', 'tags: {team: a}\n'));
+    // read; create version; set staging
+    expect(second.requestCount).toBe(3);
+    // The prompt carries the file's tags; provenance and hashes stay on the versions.
+    expect((await registry.getPrompt(name)).tags).toEqual({ team: 'a' });
+  });
+
   it('registers changed content as a new version, moves staging, leaves production', async () => {
     const name = uniqueName('change');
     await registerPromptFile(registry, promptFile(name, 'Answer {{ q }}'));
