@@ -1,0 +1,401 @@
+/**
+ * serverless.yml, packaged the way an operator without an AWS account packages it (no
+ * credentials, a throwaway HOME, `npx osls package`), checked through the CloudFormation
+ * template and the zips it produces: runtime, events, async failure handling, least-privilege IAM
+ * per function, and the bundle size.
+ *
+ * Two packagings: the defaults (the stack creates the bucket and the secret) and an existing
+ * bucket, an existing secret and another prefix, given as parameters.
+ */
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseRegisterEnv } from '../../functions/register/core';
+import { registrySecretSchema } from '../../lib/secrets/registry-secret';
+import {
+  type CfnResource,
+  type CfnTemplate,
+  type CfnValue,
+  fileSize,
+  type PackagedService,
+  packageService,
+  readZip,
+  resourcesOfType,
+} from '../support/sls-package';
+
+const STAGE = 'ci';
+const REGION = 'eu-west-1';
+const MIB = 1024 * 1024;
+const EXISTING_SECRET_ARN =
+  'arn:aws:secretsmanager:eu-west-1:123456789012:secret:promptops/ci/registry-AbCdEf';
+const EXISTING_BUCKET = 'acme-existing-prompts';
+
+const workDir = join(process.cwd(), '.cache', `sls-template-test-${randomBytes(4).toString('hex')}`);
+let created: PackagedService;
+let existing: PackagedService;
+
+beforeAll(async () => {
+  // One after the other: serverless-esbuild stages each zip in the service's own .serverless/
+  // folder, so two packagings of one checkout at once collide there.
+  created = await packageService({ stage: STAGE, region: REGION, outDir: join(workDir, 'default') });
+  existing = await packageService({
+    stage: STAGE,
+    region: REGION,
+    outDir: join(workDir, 'existing'),
+    params: {
+      existingPromptsBucket: 'true',
+      promptsBucket: EXISTING_BUCKET,
+      registrySecretArn: EXISTING_SECRET_ARN,
+      promptsPrefix: 'team/prompts/',
+    },
+  });
+}, 240_000);
+
+afterAll(() => {
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Reading the template.
+
+type CfnObject = { [key: string]: CfnValue };
+
+function isObject(value: CfnValue | undefined): value is CfnObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function asArray(value: CfnValue | undefined): CfnValue[] {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
+function resource(template: CfnTemplate, logicalId: string): CfnResource {
+  const found = template.Resources[logicalId];
+  if (found === undefined) throw new Error(`no resource ${logicalId} in the template`);
+  return found;
+}
+
+function prop(res: CfnResource, name: string): CfnValue | undefined {
+  return res.Properties?.[name];
+}
+
+function objectProp(value: CfnValue | undefined, name: string): CfnValue | undefined {
+  return isObject(value) ? value[name] : undefined;
+}
+
+/** The template's conditions, evaluated: all are `Fn::Equals` of two strings known at packaging. */
+function conditions(template: CfnTemplate): Map<string, boolean> {
+  const result = new Map<string, boolean>();
+  for (const [name, expression] of Object.entries(template.Conditions ?? {})) {
+    const equals = objectProp(expression, 'Fn::Equals');
+    if (!Array.isArray(equals) || equals.length !== 2 || !equals.every((v) => typeof v === 'string'))
+      throw new Error(`condition ${name} is not Fn::Equals of two literals: ${JSON.stringify(expression)}`);
+    result.set(name, equals[0] === equals[1]);
+  }
+  return result;
+}
+
+/** `value` with every `Fn::If` replaced by the branch its condition selects. */
+function resolveIfs(value: CfnValue | undefined, conds: Map<string, boolean>): CfnValue | undefined {
+  if (Array.isArray(value)) return value.map((v) => resolveIfs(v, conds) ?? null);
+  if (!isObject(value)) return value;
+  const branch = value['Fn::If'];
+  if (Array.isArray(branch) && Object.keys(value).length === 1) {
+    const [name, whenTrue, whenFalse] = branch;
+    if (typeof name !== 'string' || !conds.has(name)) throw new Error(`unknown condition ${String(name)}`);
+    return resolveIfs(conds.get(name) ? whenTrue : whenFalse, conds);
+  }
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveIfs(v, conds) ?? null]));
+}
+
+/** A resource exists in the deployed stack when it has no condition or its condition holds. */
+function isDeployed(res: CfnResource, conds: Map<string, boolean>): boolean {
+  return res.Condition === undefined || conds.get(res.Condition) === true;
+}
+
+interface Statement {
+  readonly role: string;
+  readonly effect: CfnValue | undefined;
+  readonly actions: string[];
+  readonly resources: CfnValue[];
+  readonly raw: CfnObject;
+}
+
+/** Every statement of every inline policy of every role (and standalone policy) in the template. */
+function iamStatements(template: CfnTemplate): Statement[] {
+  const statements: Statement[] = [];
+  const add = (role: string, document: CfnValue | undefined) => {
+    for (const raw of asArray(objectProp(document, 'Statement'))) {
+      if (!isObject(raw)) throw new Error(`${role}: a statement is not an object`);
+      statements.push({
+        role,
+        effect: raw.Effect,
+        actions: asArray(raw.Action).map((a) => {
+          if (typeof a !== 'string') throw new Error(`${role}: non-string action ${JSON.stringify(a)}`);
+          return a;
+        }),
+        resources: asArray(raw.Resource),
+        raw,
+      });
+    }
+  };
+  for (const [id, role] of resourcesOfType(template, 'AWS::IAM::Role'))
+    for (const policy of asArray(prop(role, 'Policies'))) add(id, objectProp(policy, 'PolicyDocument'));
+  for (const type of ['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy'])
+    for (const [id, policy] of resourcesOfType(template, type)) add(id, prop(policy, 'PolicyDocument'));
+  return statements;
+}
+
+function environment(template: CfnTemplate, functionId: string): CfnObject {
+  const variables = objectProp(prop(resource(template, functionId), 'Environment'), 'Variables');
+  if (!isObject(variables)) throw new Error(`${functionId} has no environment`);
+  return variables;
+}
+
+/** The one item of `items`; throws (failing the test) when there are none or several. */
+function only<T>(items: readonly T[], what: string): T {
+  const [first, ...rest] = items;
+  if (first === undefined || rest.length > 0)
+    throw new Error(`expected exactly one ${what}, found ${items.length}`);
+  return first;
+}
+
+const getAtt = (logicalId: string, attribute: string) => ({ 'Fn::GetAtt': [logicalId, attribute] });
+
+// ---------------------------------------------------------------------------------------------
+
+describe('serverless.yml, packaged with osls without AWS credentials', () => {
+  it('packages every function for nodejs22.x on arm64', () => {
+    for (const pkg of [created, existing]) {
+      const functions = resourcesOfType(pkg.template, 'AWS::Lambda::Function');
+      expect(functions.map(([id]) => id)).toContain('RegisterLambdaFunction');
+      for (const [, fn] of functions) {
+        expect(prop(fn, 'Runtime')).toBe('nodejs22.x');
+        expect(prop(fn, 'Architectures')).toEqual(['arm64']);
+      }
+    }
+  });
+
+  it('configures the register function: handler, timeout, one instance at a time, its own role', () => {
+    const fn = resource(created.template, 'RegisterLambdaFunction');
+    expect(prop(fn, 'Handler')).toBe('functions/register/handler.handler');
+    expect(prop(fn, 'FunctionName')).toBe(`promptops-${STAGE}-register`);
+    expect(prop(fn, 'Timeout')).toBe(120);
+    expect(prop(fn, 'ReservedConcurrentExecutions')).toBe(1);
+    expect(prop(fn, 'Role')).toEqual(getAtt('RegisterRole', 'Arn'));
+    // No function falls back to the framework's shared role.
+    expect(created.template.Resources.IamRoleLambdaExecution).toBeUndefined();
+    expect(existing.template.Resources.IamRoleLambdaExecution).toBeUndefined();
+  });
+
+  it('gives the register function the environment its configuration schema accepts', () => {
+    const env = environment(created.template, 'RegisterLambdaFunction');
+    expect(Object.keys(env).sort()).toEqual(
+      [
+        'PROMPTOPS_HTTP_TIMEOUT_MS',
+        'PROMPTOPS_LOG_LEVEL',
+        'PROMPTOPS_METRICS_NAMESPACE',
+        'PROMPTOPS_SECRET_ID',
+        'PROMPTOPS_SECRET_TTL_MS',
+        'PROMPTS_BUCKET',
+        'PROMPTS_PREFIX',
+        'PROMPT_CATALOG',
+        'PROMPT_NAME_PREFIX',
+        'PROMPT_SCHEMA',
+      ].sort(),
+    );
+    expect(env.PROMPTS_BUCKET).toBe(`promptops-prompts-${STAGE}-${REGION}`);
+    expect(env.PROMPTS_PREFIX).toBe('prompts/');
+    // Source maps are shipped but not enabled at runtime: ~17 ms of cold start for stack traces
+    // the logs do not carry.
+    expect(env.NODE_OPTIONS).toBeUndefined();
+    expect(resolveIfs(env.PROMPTOPS_SECRET_ID, conditions(created.template))).toEqual({
+      Ref: 'RegistrySecret',
+    });
+    expect(
+      resolveIfs(
+        environment(existing.template, 'RegisterLambdaFunction').PROMPTOPS_SECRET_ID,
+        conditions(existing.template),
+      ),
+    ).toBe(EXISTING_SECRET_ARN);
+
+    // What the function parses at cold start, with the secret's Ref standing in for its ARN.
+    const literal: NodeJS.ProcessEnv = {};
+    for (const [key, value] of Object.entries(env))
+      literal[key] = typeof value === 'string' ? value : EXISTING_SECRET_ARN;
+    expect(parseRegisterEnv(literal)).toMatchObject({
+      PROMPTS_BUCKET: `promptops-prompts-${STAGE}-${REGION}`,
+      PROMPTS_PREFIX: 'prompts/',
+      PROMPTOPS_SECRET_ID: EXISTING_SECRET_ARN,
+      PROMPTOPS_SECRET_TTL_MS: 300_000,
+      PROMPTOPS_HTTP_TIMEOUT_MS: 10_000,
+      PROMPT_CATALOG: undefined,
+      PROMPT_SCHEMA: undefined,
+      PROMPT_NAME_PREFIX: undefined,
+      PROMPTOPS_METRICS_NAMESPACE: 'PromptOps',
+      PROMPTOPS_LOG_LEVEL: 'INFO',
+    });
+  });
+
+  it('creates the prompts bucket, private, notifying register of .md uploads under the prefix', () => {
+    const buckets = resourcesOfType(created.template, 'AWS::S3::Bucket').filter(
+      ([id]) => id !== 'ServerlessDeploymentBucket',
+    );
+    const [, bucket] = only(buckets, 'bucket');
+    expect(prop(bucket, 'BucketName')).toBe(`promptops-prompts-${STAGE}-${REGION}`);
+    expect(objectProp(prop(bucket, 'NotificationConfiguration'), 'LambdaConfigurations')).toEqual([
+      {
+        Event: 's3:ObjectCreated:*',
+        Function: getAtt('RegisterLambdaFunction', 'Arn'),
+        Filter: {
+          S3Key: {
+            Rules: [
+              { Name: 'prefix', Value: 'prompts/' },
+              { Name: 'suffix', Value: '.md' },
+            ],
+          },
+        },
+      },
+    ]);
+    expect(prop(bucket, 'PublicAccessBlockConfiguration')).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    const permissions = resourcesOfType(created.template, 'AWS::Lambda::Permission');
+    const [, permission] = only(permissions, 'permission');
+    expect(prop(permission, 'Principal')).toBe('s3.amazonaws.com');
+    expect(prop(permission, 'SourceAccount')).toEqual({ Ref: 'AWS::AccountId' });
+  });
+
+  it('uses an existing bucket when told to: no bucket created, the notification set on it', () => {
+    const buckets = resourcesOfType(existing.template, 'AWS::S3::Bucket').map(([id]) => id);
+    expect(buckets).toEqual(['ServerlessDeploymentBucket']);
+    const notifications = resourcesOfType(existing.template, 'Custom::S3');
+    const [, notification] = only(notifications, 'notification');
+    expect(prop(notification, 'BucketName')).toBe(EXISTING_BUCKET);
+    expect(prop(notification, 'FunctionName')).toBe(`promptops-${STAGE}-register`);
+    expect(prop(notification, 'BucketConfigs')).toEqual([
+      { Event: 's3:ObjectCreated:*', Rules: [{ Prefix: 'team/prompts/' }, { Suffix: '.md' }] },
+    ]);
+    const env = environment(existing.template, 'RegisterLambdaFunction');
+    expect(env.PROMPTS_BUCKET).toBe(EXISTING_BUCKET);
+    expect(env.PROMPTS_PREFIX).toBe('team/prompts/');
+  });
+
+  it('retries a failed async invocation twice, then sends it to the failure queue', () => {
+    const configs = resourcesOfType(created.template, 'AWS::Lambda::EventInvokeConfig');
+    const [, config] = only(configs, 'config');
+    expect(config.Properties).toEqual({
+      FunctionName: { Ref: 'RegisterLambdaFunction' },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 3600,
+      DestinationConfig: { OnFailure: { Destination: getAtt('RegisterFailureQueue', 'Arn') } },
+    });
+    const queue = resource(created.template, 'RegisterFailureQueue');
+    expect(queue.Type).toBe('AWS::SQS::Queue');
+    expect(prop(queue, 'MessageRetentionPeriod')).toBe(1_209_600);
+  });
+
+  it('creates the registry secret by default (kept on delete), and not when an ARN is given', () => {
+    const secret = resource(created.template, 'RegistrySecret');
+    expect(secret.Type).toBe('AWS::SecretsManager::Secret');
+    expect(prop(secret, 'Name')).toBe(`promptops/${STAGE}/registry`);
+    expect(secret.DeletionPolicy).toBe('Retain');
+    expect(isDeployed(secret, conditions(created.template))).toBe(true);
+    // The placeholder is valid JSON that the functions reject until it is replaced.
+    const placeholder: unknown = JSON.parse(String(prop(secret, 'SecretString')));
+    expect(placeholder).toEqual({ registry: { type: 'REPLACE_ME' } });
+    expect(registrySecretSchema.safeParse(placeholder).success).toBe(false);
+
+    expect(isDeployed(resource(existing.template, 'RegistrySecret'), conditions(existing.template))).toBe(
+      false,
+    );
+  });
+
+  describe('IAM', () => {
+    it('has no wildcard action and no "*" resource in any statement of any role', () => {
+      for (const pkg of [created, existing]) {
+        const statements = iamStatements(pkg.template);
+        expect(statements.length).toBeGreaterThan(0);
+        for (const statement of statements) {
+          expect(statement.effect, statement.role).toBe('Allow');
+          expect(statement.raw.NotAction, statement.role).toBeUndefined();
+          expect(statement.raw.NotResource, statement.role).toBeUndefined();
+          expect(statement.actions.length, statement.role).toBeGreaterThan(0);
+          for (const action of statement.actions) expect(action, statement.role).not.toContain('*');
+          expect(statement.resources.length, statement.role).toBeGreaterThan(0);
+          for (const res of statement.resources) expect(res, statement.role).not.toBe('*');
+        }
+      }
+    });
+
+    it('grants register exactly what it calls, each on its own resource', () => {
+      const conds = conditions(created.template);
+      const statements = iamStatements(created.template).filter((s) => s.role === 'RegisterRole');
+      const grants = statements.flatMap((s) =>
+        s.actions.map((action) => ({ action, resources: s.resources.map((r) => resolveIfs(r, conds)) })),
+      );
+      expect(grants.sort((a, b) => a.action.localeCompare(b.action))).toEqual([
+        { action: 'logs:CreateLogStream', resources: [getAtt('RegisterLogGroup', 'Arn')] },
+        { action: 'logs:PutLogEvents', resources: [getAtt('RegisterLogGroup', 'Arn')] },
+        {
+          action: 's3:GetObject',
+          resources: [
+            { 'Fn::Sub': `arn:\${AWS::Partition}:s3:::promptops-prompts-${STAGE}-${REGION}/prompts/*` },
+          ],
+        },
+        { action: 'secretsmanager:GetSecretValue', resources: [{ Ref: 'RegistrySecret' }] },
+        { action: 'sqs:SendMessage', resources: [getAtt('RegisterFailureQueue', 'Arn')] },
+      ]);
+      // Its own log group, and no other function's.
+      expect(prop(resource(created.template, 'RegisterLogGroup'), 'LogGroupName')).toBe(
+        `/aws/lambda/promptops-${STAGE}-register`,
+      );
+      // The role is register's alone.
+      const users = resourcesOfType(created.template, 'AWS::Lambda::Function').filter(
+        ([, fn]) => JSON.stringify(prop(fn, 'Role')) === JSON.stringify(getAtt('RegisterRole', 'Arn')),
+      );
+      expect(users.map(([id]) => id)).toEqual(['RegisterLambdaFunction']);
+    });
+
+    it('reads the secret and the uploads given as parameters when they exist already', () => {
+      const conds = conditions(existing.template);
+      const statements = iamStatements(existing.template).filter((s) => s.role === 'RegisterRole');
+      const resourcesOf = (action: string) =>
+        statements
+          .filter((s) => s.actions.includes(action))
+          .flatMap((s) => s.resources.map((r) => resolveIfs(r, conds)));
+      expect(resourcesOf('secretsmanager:GetSecretValue')).toEqual([EXISTING_SECRET_ARN]);
+      expect(resourcesOf('s3:GetObject')).toEqual([
+        { 'Fn::Sub': `arn:\${AWS::Partition}:s3:::${EXISTING_BUCKET}/team/prompts/*` },
+      ]);
+    });
+  });
+
+  it('zips the register bundle (ES module, source map) under 1 MiB', () => {
+    const zip = created.zips.get('register.zip');
+    expect(zip).toBeDefined();
+    if (zip === undefined) return;
+    const size = fileSize(zip);
+    expect(size).toBeGreaterThan(10_000);
+    expect(size).toBeLessThan(MIB);
+    const entries = readZip(zip);
+    expect(entries.map((e) => e.name).sort()).toEqual([
+      'functions/register/handler.mjs',
+      'functions/register/handler.mjs.map',
+    ]);
+    const code =
+      entries
+        .find((e) => e.name === 'functions/register/handler.mjs')
+        ?.read()
+        .toString('utf8') ?? '';
+    expect(code).toMatch(/\/\/# sourceMappingURL=handler\.mjs\.map\s*$/);
+    expect(code).toMatch(/export\s*\{[^}]*\bhandler\b[^}]*\}/);
+    const lambdaCode = prop(resource(created.template, 'RegisterLambdaFunction'), 'Code');
+    expect(String(objectProp(lambdaCode, 'S3Key'))).toMatch(/\/register\.zip$/);
+  });
+});
