@@ -2,11 +2,12 @@
  * The registry's transport: one undici dispatcher (a keep-alive pool), JSON in and out, a
  * deadline per request, bounded retries with backoff, and every answer checked against a schema.
  */
-import { Agent, type Dispatcher, request } from 'undici';
+import type { Agent as AgentType, Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { InvalidInputError, type PromptOpsError, UnavailableError } from '../errors';
 import type { RegistryAuth } from './auth';
 import { errorFromResponse, malformedResponse } from './failures';
+import { Agent, dispatchRequest } from './undici-parts';
 
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
@@ -67,15 +68,17 @@ export interface HttpClient {
 }
 
 // One pool per process: warm Lambda invocations and CLI calls reuse its connections.
-let sharedAgent: Agent | undefined;
-function defaultDispatcher(): Agent {
+let sharedAgent: AgentType | undefined;
+function defaultDispatcher(): AgentType {
   sharedAgent ??= new Agent({ keepAliveTimeout: 30_000, connections: 16 });
   return sharedAgent;
 }
 
+// A referenced timer: the caller awaits it, and an unreferenced one would let a CLI process exit
+// in the middle of a retry.
 const defaultSleep = (ms: number) =>
   new Promise<void>((resolve) => {
-    setTimeout(resolve, ms).unref();
+    setTimeout(resolve, ms);
   });
 
 /** Strips credentials a user may have put in the URI; they are never printed or sent as such. */
@@ -137,13 +140,16 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   };
   let requestCount = 0;
 
-  function urlFor(path: string, query: CallSpec<unknown>['query']): string {
+  const base = new URL(baseUrl);
+  const basePath = base.pathname.replace(/\/+$/, '');
+
+  function pathFor(path: string, query: CallSpec<unknown>['query']): string {
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(query ?? {})) {
       if (value !== undefined) params.append(key, String(value));
     }
     const search = params.toString();
-    return `${baseUrl}/api${path}${search ? `?${search}` : ''}`;
+    return `${basePath}/api${path}${search ? `?${search}` : ''}`;
   }
 
   async function attempt<T>(spec: CallSpec<T>): Promise<Attempt<T>> {
@@ -153,8 +159,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     let text: string;
     let retryAfterHeader: string | string[] | undefined;
     try {
-      const response = await request(urlFor(spec.path, spec.query), {
-        dispatcher,
+      const response = await dispatchRequest(dispatcher, {
+        origin: base.origin,
+        path: pathFor(spec.path, spec.query),
         method: spec.method,
         headers: hasBody ? { ...baseHeaders, 'content-type': 'application/json' } : baseHeaders,
         body: hasBody ? JSON.stringify(spec.body ?? {}) : null,

@@ -6,6 +6,7 @@ import { run } from '../../lib/cli/main';
 import { loadPromptFiles } from '../../lib/prompts/directory';
 import { createRegistryClient } from '../../lib/registry';
 import { uniqueName } from '../support/names';
+import { freePort } from '../support/servers';
 
 const uri = inject('mlflowUri');
 const exec = promisify(execFile);
@@ -147,5 +148,13 @@ describe('exit codes and errors', () => {
     }).catch((error: { code: number; stderr: string }) => error);
     expect(failed).toMatchObject({ code: 1 });
     expect((failed as { stderr: string }).stderr.trim().split('\n')).toHaveLength(1);
+
+    // An unreachable registry: retried, then one line and exit 1 (not a process that just stops).
+    const port = await freePort();
+    const offline = await exec(process.execPath, ['bin/promptops.mjs', 'show', 'prompts:/p/1'], {
+      env: { ...process.env, MLFLOW_TRACKING_URI: `http://127.0.0.1:${port}` },
+    }).catch((error: { code: number; stderr: string }) => error);
+    expect(offline).toMatchObject({ code: 1 });
+    expect((offline as { stderr: string }).stderr).toMatch(/^promptops: UNAVAILABLE: .*did not answer/);
   });
 });
