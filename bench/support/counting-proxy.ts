@@ -1,9 +1,10 @@
 /**
  * A loopback HTTP proxy in front of the real MLflow server that records every request it
- * forwards (method, path, and the benchmark's attribution headers, which it strips), so that
- * clients in any language can be counted on the same hop.
+ * forwards (method, path, the benchmark's attribution headers, which it strips, and the status and
+ * time of MLflow's answer), so that clients in any language can be counted on the same hop.
  */
 import { Agent, createServer, type IncomingHttpHeaders, request, type Server } from 'node:http';
+import { performance } from 'node:perf_hooks';
 
 /** Set by the Python side of a benchmark to say which phase and thread sent a request. */
 export const PHASE_HEADER = 'x-bench-phase';
@@ -15,7 +16,13 @@ export interface SeenRequest {
   readonly path: string;
   readonly phase: string | undefined;
   readonly thread: string | undefined;
+  /** The upstream answer's HTTP status, once it came. */
+  readonly status: number | undefined;
+  /** From the request's arrival to the end of MLflow's answer (server time plus the proxy hop). */
+  readonly durationMs: number | undefined;
 }
+
+type Recording = { -readonly [K in keyof SeenRequest]: SeenRequest[K] };
 
 export interface CountingProxy {
   readonly url: string;
@@ -41,10 +48,23 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     delete headers[PHASE_HEADER];
     delete headers[THREAD_HEADER];
     const url = req.url ?? '/';
-    seen.push({ method: req.method ?? 'GET', path: url.split('?')[0] ?? url, phase, thread });
+    const started = performance.now();
+    const record: Recording = {
+      method: req.method ?? 'GET',
+      path: url.split('?')[0] ?? url,
+      phase,
+      thread,
+      status: undefined,
+      durationMs: undefined,
+    };
+    seen.push(record);
     const forward = request(
       { agent, host: upstream.hostname, port: upstream.port, method: req.method, path: url, headers },
       (answer) => {
+        record.status = answer.statusCode;
+        answer.once('end', () => {
+          record.durationMs = performance.now() - started;
+        });
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
       },

@@ -105,6 +105,11 @@ export interface RegistryClient {
   getPromptVersion(name: string, version: number): Promise<PromptVersion>;
   /** One request: the version an alias points at, with its template. `latest` is the highest. */
   resolveAlias(name: string, alias: string): Promise<PromptVersion>;
+  /**
+   * Many prompts by one alias, in the order given: one search request answers every prompt whose
+   * alias is on its latest version; each other prompt costs one more request (made concurrently).
+   */
+  resolveAliases(names: readonly string[], alias: string): Promise<PromptVersion[]>;
   /** `prompts:/name/3`, `prompts:/name@alias`, or a bare name (`@latest`). */
   loadPrompt(uriOrName: string): Promise<PromptVersion>;
   setAlias(name: string, alias: string, version: number): Promise<void>;
@@ -323,6 +328,65 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     }
   }
 
+  async function resolveAliases(names: readonly string[], alias: string): Promise<PromptVersion[]> {
+    const operation = 'resolveAliases';
+    validateAliasName(alias);
+    const unique = [...new Set(names.map(validatePromptName))];
+    const models = new Map<string, WireRegisteredModel>();
+    // Names passed validatePromptName: no quote to escape. Chunks keep the filter short.
+    for (let i = 0; i < unique.length; i += 100) {
+      const chunk = unique.slice(i, i + 100);
+      let pageToken: string | undefined;
+      do {
+        const response = await http.call({
+          operation,
+          method: 'GET',
+          path: '/2.0/mlflow/registered-models/search',
+          query: {
+            filter: `${PROMPT_FILTER} AND name IN (${chunk.map((n) => `'${n}'`).join(', ')})`,
+            max_results: chunk.length,
+            page_token: pageToken,
+          },
+          schema: searchRegisteredModelsResponse,
+        });
+        for (const model of response.registered_models) models.set(model.name, model);
+        pageToken = response.next_page_token || undefined;
+      } while (pageToken);
+    }
+
+    // Every prompt is checked before any further request, so a missing one fails the batch at once.
+    const plan = unique.map((name) => {
+      const model = models.get(name);
+      if (model === undefined)
+        throw new NotFoundError(`Prompt '${name}' not found.`, { registry: { operation } });
+      const latest = model.latest_versions.reduce<WireModelVersion | undefined>(
+        (best, v) => (best === undefined || Number(v.version) > Number(best.version) ? v : best),
+        undefined,
+      );
+      const target =
+        alias.toLowerCase() === 'latest'
+          ? latest?.version
+          : model.aliases.find((a) => a.alias === alias)?.version;
+      if (target === undefined) {
+        throw new NotFoundError(`Prompt '${name}' has no alias '${alias}'.`, { registry: { operation } });
+      }
+      return { name, model, latest, target };
+    });
+    const byName = new Map<string, PromptVersion>();
+    await Promise.all(
+      plan.map(async ({ name, model, latest, target }) => {
+        if (latest !== undefined && latest.version === target) {
+          // The search lists versions without their aliases; the prompt's alias table has them.
+          const aliases = model.aliases.filter((a) => a.version === target).map((a) => a.alias);
+          byName.set(name, toPromptVersion(operation, { ...latest, aliases }));
+        } else {
+          byName.set(name, await getPromptVersion(name, Number(target)));
+        }
+      }),
+    );
+    return names.map((name) => byName.get(name) as PromptVersion);
+  }
+
   function load(ref: PromptRef): Promise<PromptVersion> {
     return ref.version !== undefined
       ? getPromptVersion(ref.name, ref.version)
@@ -500,6 +564,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     getPrompt,
     getPromptVersion,
     resolveAlias,
+    resolveAliases,
     loadPrompt: async (uriOrName) => load(parsePromptUri(uriOrName)),
     setAlias,
     deleteAlias,

@@ -284,3 +284,47 @@ describe('authentication (MLflow basic-auth server)', () => {
     }
   });
 });
+
+describe('resolveAliases (a batch)', () => {
+  let names: string[];
+  beforeAll(async () => {
+    names = [uniqueName('batch'), uniqueName('batch'), uniqueName('batch')];
+    for (const name of names) {
+      await registry.registerPrompt({ name, template: `one ${name} {{ x }}` });
+      await registry.setAlias(name, 'production', 1);
+    }
+  });
+
+  it('answers every prompt whose alias is on its latest version with one request', async () => {
+    const counting = createRegistryClient({ trackingUri: uri });
+    const batch = await counting.resolveAliases(names, 'production');
+    expect(counting.requestCount).toBe(1);
+    const single = await Promise.all(names.map((n) => registry.resolveAlias(n, 'production')));
+    expect(batch).toEqual(single);
+  });
+
+  it('fetches the others one request each, in the order asked', async () => {
+    const [first = '', second = '', third = ''] = names;
+    await registry.registerPrompt({ name: second, template: 'two {{ x }}' });
+    const counting = createRegistryClient({ trackingUri: uri });
+    const batch = await counting.resolveAliases([third, second, first], 'production');
+    expect(counting.requestCount).toBe(2);
+    expect(batch.map((p) => [p.name, p.version])).toEqual([
+      [third, 1],
+      [second, 1],
+      [first, 1],
+    ]);
+    expect(batch[1]).toEqual(await registry.resolveAlias(second, 'production'));
+    await expect(counting.resolveAliases([second], 'latest')).resolves.toEqual([
+      await registry.resolveAlias(second, 'latest'),
+    ]);
+  });
+
+  it('fails naming the prompt that is missing or lacks the alias', async () => {
+    const ghost = uniqueName('ghost');
+    await expect(registry.resolveAliases([...names, ghost], 'production')).rejects.toThrow(
+      `Prompt '${ghost}' not found.`,
+    );
+    await expect(registry.resolveAliases(names, 'canary')).rejects.toThrow(/has no alias 'canary'/);
+  });
+});
