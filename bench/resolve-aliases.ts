@@ -412,8 +412,8 @@ async function main(): Promise<void> {
       process.stderr.write(`[bench] round ${round}/${ROUNDS} done\n`);
     }
 
-    // The batch's worst case: every prompt has a newer version than its production one, so each
-    // costs a request after the search. (The per-prompt rows do not depend on this.)
+    // The batch's harder case: every prompt has a newer version than its production one, so the
+    // production versions need a second search. (The per-prompt rows do not depend on this.)
     await addNewerVersions(server.url, files);
     for (let round = 1; round <= ROUNDS; round += 1) {
       batchBehind.push(await runOurs(viaProxy, uris, 'batch', expected));
@@ -507,7 +507,7 @@ async function main(): Promise<void> {
         (s) => s.clientRequests === loads * TARGET_REQUESTS_PER_LOAD,
       ) &&
       batch.every((s) => s.clientRequests === 1) &&
-      batchBehind.every((s) => s.clientRequests === loads + 1) &&
+      batchBehind.every((s) => s.clientRequests === 2) &&
       oursAll.every((s) => s.proxyRequests === undefined || s.proxyRequests === s.clientRequests);
     const sequentialMs = median(sequential.map((s) => s.wallMs));
     const concurrentMs = median(concurrent.map((s) => s.wallMs));
@@ -530,7 +530,7 @@ async function main(): Promise<void> {
     out.push(
       `${pythonMs / batchBehindMs >= TARGET_SPEEDUP ? 'PASS' : 'FAIL'}  >=${TARGET_SPEEDUP}x with the batch resolver ` +
         `(resolveAliases, what the agent uses): ${ms(pythonMs)} ms / ${ms(batchBehindMs)} ms = ` +
-        `${(pythonMs / batchBehindMs).toFixed(1)}x in its worst case (production behind latest, 1 + ${loads} requests); ` +
+        `${(pythonMs / batchBehindMs).toFixed(1)}x with production behind latest everywhere (2 requests); ` +
         `${(pythonMs / batchMs).toFixed(1)}x when production is the latest version (1 request)`,
     );
     process.stdout.write(`${out.join('\n')}\n`);

@@ -106,8 +106,9 @@ export interface RegistryClient {
   /** One request: the version an alias points at, with its template. `latest` is the highest. */
   resolveAlias(name: string, alias: string): Promise<PromptVersion>;
   /**
-   * Many prompts by one alias, in the order given: one search request answers every prompt whose
-   * alias is on its latest version; each other prompt costs one more request (made concurrently).
+   * Many prompts by one alias, in the order given, in one or two requests: a search answers every
+   * prompt whose alias is on its latest version; one more search fetches the others when the
+   * versions in their range are few (else one request each, concurrently).
    */
   resolveAliases(names: readonly string[], alias: string): Promise<PromptVersion[]>;
   /** `prompts:/name/3`, `prompts:/name@alias`, or a bare name (`@latest`). */
@@ -131,6 +132,8 @@ export interface RegistryClient {
 export type RegistryClientOptions = HttpClientOptions;
 
 const ALIAS_NOT_FOUND = /alias .* not found/i;
+/** Above this many versions in range, a batch fetches its lagging prompts one by one instead. */
+const MAX_RANGE_ROWS = 200;
 
 function sameTags(wire: WireModelVersion, expected: readonly { key: string; value: string }[]): boolean {
   const actual = new Map(wire.tags.map((t) => [t.key, t.value]));
@@ -373,18 +376,75 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
       return { name, model, latest, target };
     });
     const byName = new Map<string, PromptVersion>();
-    await Promise.all(
-      plan.map(async ({ name, model, latest, target }) => {
-        if (latest !== undefined && latest.version === target) {
-          // The search lists versions without their aliases; the prompt's alias table has them.
-          const aliases = model.aliases.filter((a) => a.version === target).map((a) => a.alias);
-          byName.set(name, toPromptVersion(operation, { ...latest, aliases }));
-        } else {
-          byName.set(name, await getPromptVersion(name, Number(target)));
+    // The search lists versions without their aliases; the prompt's alias table has them.
+    const withAliases = (model: WireRegisteredModel, version: WireModelVersion) =>
+      toPromptVersion(operation, {
+        ...version,
+        aliases: model.aliases.filter((a) => a.version === version.version).map((a) => a.alias),
+      });
+    const behind = plan.filter((p) => {
+      if (p.latest === undefined || p.latest.version !== p.target) return true;
+      byName.set(p.name, withAliases(p.model, p.latest));
+      return false;
+    });
+    if (behind.length > 1) {
+      // One more search fetches every version in the targets' range for these prompts, when that
+      // range is small; otherwise each prompt is fetched on its own.
+      const targets = behind.map((p) => Number(p.target));
+      const low = Math.min(...targets);
+      const high = Math.max(...targets);
+      const rows = behind.reduce(
+        (sum, p) => sum + Math.min(high, Number(p.latest?.version ?? high)) - low + 1,
+        0,
+      );
+      if (rows <= MAX_RANGE_ROWS) {
+        const found = await searchVersionRange(
+          operation,
+          behind.map((p) => p.name),
+          low,
+          high,
+        );
+        for (const p of behind) {
+          const version = found.get(`${p.name}/${p.target}`);
+          if (version) byName.set(p.name, withAliases(p.model, version));
         }
-      }),
+      }
+    }
+    await Promise.all(
+      behind
+        .filter((p) => !byName.has(p.name))
+        .map(async (p) => byName.set(p.name, await getPromptVersion(p.name, Number(p.target)))),
     );
     return names.map((name) => byName.get(name) as PromptVersion);
+  }
+
+  /** Versions `low`..`high` of the named prompts, keyed `name/version`. */
+  async function searchVersionRange(
+    operation: string,
+    names: readonly string[],
+    low: number,
+    high: number,
+  ): Promise<Map<string, WireModelVersion>> {
+    const found = new Map<string, WireModelVersion>();
+    let pageToken: string | undefined;
+    do {
+      const response = await http.call({
+        operation,
+        method: 'GET',
+        path: '/2.0/mlflow/model-versions/search',
+        query: {
+          filter:
+            `name IN (${names.map((n) => `'${n}'`).join(', ')}) AND ${PROMPT_FILTER.replace('tags.', 'tag.')} ` +
+            `AND version_number >= ${low} AND version_number <= ${high}`,
+          max_results: MAX_RANGE_ROWS,
+          page_token: pageToken,
+        },
+        schema: searchModelVersionsResponse,
+      });
+      for (const version of response.model_versions) found.set(`${version.name}/${version.version}`, version);
+      pageToken = response.next_page_token || undefined;
+    } while (pageToken);
+    return found;
   }
 
   function load(ref: PromptRef): Promise<PromptVersion> {

@@ -320,6 +320,14 @@ describe('resolveAliases (a batch)', () => {
     ]);
   });
 
+  it('fetches all lagging prompts with one more search', async () => {
+    for (const name of names) await registry.registerPrompt({ name, template: `newer ${name}` });
+    const counting = createRegistryClient({ trackingUri: uri });
+    const batch = await counting.resolveAliases(names, 'production');
+    expect(counting.requestCount).toBe(2);
+    expect(batch).toEqual(await Promise.all(names.map((n) => registry.resolveAlias(n, 'production'))));
+  });
+
   it('fails naming the prompt that is missing or lacks the alias', async () => {
     const ghost = uniqueName('ghost');
     await expect(registry.resolveAliases([...names, ghost], 'production')).rejects.toThrow(
