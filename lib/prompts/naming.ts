@@ -42,3 +42,12 @@ export function namingFromEnv(env: NodeJS.ProcessEnv): NamingOptions {
     prefix: env.PROMPT_NAME_PREFIX || undefined,
   };
 }
+
+/** The short name behind a registry name, or `undefined` when the name is not of this naming. */
+export function shortNameOf(registryName: string, naming: NamingOptions = {}): string | undefined {
+  const { catalog, schema, prefix } = naming;
+  const head = catalog && schema ? `${catalog}.${schema}.prompt_` : (prefix ?? '');
+  return registryName.startsWith(head) && registryName.length > head.length
+    ? registryName.slice(head.length)
+    : undefined;
+}
