@@ -1,0 +1,68 @@
+/**
+ * The history of an alias's moves, kept in the registry itself (MLflow keeps none): a JSON list
+ * in the prompt tag `promptops.alias_history.<alias>`, newest last, bounded in entries and in
+ * characters so it always fits MLflow's tag limit.
+ */
+import * as z from 'zod';
+
+export const HISTORY_TAG_PREFIX = 'promptops.alias_history.';
+export const MAX_HISTORY_ENTRIES = 50;
+/** Well under MLflow's 100,000-character tag value limit. */
+export const MAX_HISTORY_CHARS = 20_000;
+
+const entrySchema = z.object({
+  action: z.enum(['promote', 'rollback']),
+  version: z.number().int().positive(),
+  previousVersion: z.number().int().positive().nullable(),
+  by: z.string(),
+  at: z.string(),
+  reason: z.string().optional(),
+});
+export type AliasMoveRecord = z.infer<typeof entrySchema>;
+
+export function historyTag(alias: string): string {
+  return `${HISTORY_TAG_PREFIX}${alias}`;
+}
+
+/**
+ * Reads a history tag. A value that is not a valid history (edited by hand, cut short) yields the
+ * entries that do parse, and says it was damaged, rather than blocking every later move.
+ */
+export function parseHistory(value: string | undefined): { entries: AliasMoveRecord[]; damaged: boolean } {
+  if (value === undefined || value === '') return { entries: [], damaged: false };
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch {
+    return { entries: [], damaged: true };
+  }
+  if (!Array.isArray(json)) return { entries: [], damaged: true };
+  const entries = json.flatMap((item) => {
+    const parsed = entrySchema.safeParse(item);
+    return parsed.success ? [parsed.data] : [];
+  });
+  return { entries, damaged: entries.length !== json.length };
+}
+
+/** The history with `entry` appended, oldest entries dropped to stay within both bounds. */
+export function appendHistory(
+  entries: readonly AliasMoveRecord[],
+  entry: AliasMoveRecord,
+): AliasMoveRecord[] {
+  const next = [...entries, entry].slice(-MAX_HISTORY_ENTRIES);
+  while (next.length > 1 && JSON.stringify(next).length > MAX_HISTORY_CHARS) next.shift();
+  return next;
+}
+
+/** Where a rollback of the alias goes: the version it pointed at before it reached `current`. */
+export function rollbackTarget(
+  entries: readonly AliasMoveRecord[],
+  current: number | null,
+): number | undefined {
+  for (let i = entries.length - 1; i >= 0; i -= 1) {
+    const entry = entries[i];
+    if (entry && entry.version === current && entry.previousVersion !== null) return entry.previousVersion;
+    if (entry && entry.version === current) return undefined;
+  }
+  return undefined;
+}

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type AliasMoveRecord,
+  appendHistory,
+  MAX_HISTORY_CHARS,
+  MAX_HISTORY_ENTRIES,
+  parseHistory,
+  rollbackTarget,
+} from '../../lib/promote/history';
+
+const move = (version: number, previousVersion: number | null, reason?: string): AliasMoveRecord => ({
+  action: 'promote',
+  version,
+  previousVersion,
+  by: 'arn:aws:iam::123456789012:role/ci',
+  at: '2026-11-24T10:00:00.000Z',
+  ...(reason ? { reason } : {}),
+});
+
+describe('alias history', () => {
+  it('round-trips through its tag value', () => {
+    const history = appendHistory(appendHistory([], move(1, null)), move(2, 1, 'better tone'));
+    expect(parseHistory(JSON.stringify(history))).toEqual({ entries: history, damaged: false });
+  });
+
+  it('keeps at most the newest entries, and within the character bound', () => {
+    let history: AliasMoveRecord[] = [];
+    for (let v = 1; v <= MAX_HISTORY_ENTRIES + 10; v += 1) history = appendHistory(history, move(v + 1, v));
+    expect(history).toHaveLength(MAX_HISTORY_ENTRIES);
+    expect(history.at(-1)?.version).toBe(MAX_HISTORY_ENTRIES + 11);
+    const long = appendHistory(history, move(999, 998, 'x'.repeat(5_000)));
+    expect(JSON.stringify(long).length).toBeLessThanOrEqual(MAX_HISTORY_CHARS);
+    expect(long.at(-1)?.version).toBe(999);
+  });
+
+  it('reads what it can of a damaged value and says so', () => {
+    expect(parseHistory('{not json')).toEqual({ entries: [], damaged: true });
+    expect(parseHistory(JSON.stringify([move(2, 1), { version: 'x' }]))).toEqual({
+      entries: [move(2, 1)],
+      damaged: true,
+    });
+    expect(parseHistory(undefined)).toEqual({ entries: [], damaged: false });
+  });
+
+  it('finds where a rollback goes: the version before the latest move to the current one', () => {
+    const history = [move(1, null), move(2, 1), move(3, 2), move(2, 3)];
+    expect(rollbackTarget(history, 2)).toBe(3);
+    expect(rollbackTarget(history, 1)).toBeUndefined();
+    expect(rollbackTarget([move(1, null)], 1)).toBeUndefined();
+    expect(rollbackTarget(history, 7)).toBeUndefined();
+  });
+});
