@@ -68,11 +68,16 @@ export function createRegisterHandler({ runtime, env, s3 }: RegisterDeps) {
 
       // One upload after another: registrations are rare, and the function runs with reserved
       // concurrency 1, so this is the only writer.
-      const results = await runtime.registry.withRegistry(async (registry) => {
-        const done: UploadResult[] = [];
-        for (const upload of uploads) done.push(await processUpload(s3, registry, upload, runtime.naming));
-        return done;
-      });
+      // Nothing to register: no secret read, no registry call.
+      const results =
+        uploads.length === 0
+          ? []
+          : await runtime.registry.withRegistry(async (registry) => {
+              const done: UploadResult[] = [];
+              for (const upload of uploads)
+                done.push(await processUpload(s3, registry, upload, runtime.naming));
+              return done;
+            });
 
       for (const result of results) {
         if (result.status === 'failed') {

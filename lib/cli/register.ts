@@ -5,20 +5,21 @@
  * fails on its own. `--dry-run` answers from reads alone.
  */
 import { readFile } from 'node:fs/promises';
-import { ForbiddenError, InvalidPromptFileError, isPromptOpsError, UnauthorizedError } from '../errors';
+import { InvalidPromptFileError, isPromptOpsError } from '../errors';
 import { listPromptFiles } from '../prompts/directory';
 import { type PromptFile, parsePromptFile } from '../prompts/file';
 import { type NamingOptions, registryName } from '../prompts/naming';
 import type { Template } from '../prompts/template';
 import {
   type AliasMove,
-  aliasesInPlace,
   aliasMoves,
   currentAliases,
+  pendingMoves,
   planRegistration,
   registerPromptFile,
 } from '../register/register-prompt-file';
 import type { RegistryClient } from '../registry';
+import { isCredentialRefusal } from '../runtime/registry-provider';
 import { unifiedDiff } from './diff';
 import type { CliIo } from './io';
 import type { CliRegistry } from './registry-from-env';
@@ -131,16 +132,6 @@ async function mapPool<T, R>(
   return results;
 }
 
-/**
- * A refusal of our credentials is not one prompt's fault: it ends the run, and with `--secret-id`
- * reaches the registry provider, which fetches the secret again and retries once (as in Lambda).
- */
-function isCredentialRefusal(error: unknown): boolean {
-  return (
-    (error instanceof UnauthorizedError || error instanceof ForbiddenError) && error.registry !== undefined
-  );
-}
-
 /** How a dry run shows a template: text as is, a chat prompt as `[role]` headed messages. */
 function templateText(template: Template): string {
   return typeof template === 'string'
@@ -157,7 +148,7 @@ async function planOne(
   const plan = await planRegistration(registry, file, { naming });
   const base = { source: file.source, name: plan.name, latest: plan.latest?.version };
   if (!plan.changed) {
-    const moves = aliasesInPlace(plan) ? [] : aliasMoves(currentAliases(plan), plan.latest.version);
+    const moves = pendingMoves(plan);
     return { ...base, status: 'unchanged', aliasesMoved: moves, change: undefined };
   }
   if (plan.latest === undefined) {

@@ -20,16 +20,21 @@
  */
 import { parseDocument } from 'yaml';
 import * as z from 'zod';
-import { type InvalidInputError, InvalidPromptFileError } from '../errors';
+import { InvalidInputError, InvalidPromptFileError } from '../errors';
 import {
   type JsonObject,
   MAX_TAG_VALUE_LENGTH,
   promptTextTagValue,
   pythonLength,
+  serialiseModelConfig,
   validateUserTags,
 } from '../registry/prompt-version';
+import { pythonJsonDumps } from '../util/python-json';
 import { validatePromptName } from './names';
 import { type ChatMessage, isJinjaTemplate, type Template, templateVariables } from './template';
+
+/** Tags this project writes itself; refused in prompt files. */
+export const OWN_TAG_PREFIX = 'promptops.';
 
 /** Larger files are refused before parsing: a prompt is text, not a data set. */
 export const MAX_PROMPT_FILE_BYTES = 256 * 1024;
@@ -157,6 +162,17 @@ export function parsePromptFile(source: string, content: Uint8Array | string): P
   try {
     validatePromptName(name);
     validateUserTags(meta.tags ?? {});
+    // This project's own tags (content hash, provenance, alias history) are written by it alone:
+    // a file must not forge them.
+    const own = Object.keys(meta.tags ?? {}).filter((key) => key.startsWith(OWN_TAG_PREFIX));
+    if (own.length > 0) {
+      throw new InvalidInputError(
+        `the tag(s) ${own.join(', ')} are reserved: '${OWN_TAG_PREFIX}*' tags are set by promptops.`,
+      );
+    }
+    // Checked here, so that a bad config fails the file before anything is written.
+    if (meta.model_config !== undefined) serialiseModelConfig(meta.model_config);
+    if (meta.response_format !== undefined) pythonJsonDumps(meta.response_format as JsonObject);
   } catch (error) {
     throw new InvalidPromptFileError(source, (error as InvalidInputError).message, { cause: error });
   }

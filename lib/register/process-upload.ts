@@ -4,16 +4,11 @@
  * own, with a reason; nothing is written for a file that does not validate.
  */
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
-import {
-  ForbiddenError,
-  InvalidPromptFileError,
-  isPromptOpsError,
-  UnauthorizedError,
-  UnavailableError,
-} from '../errors';
+import { InvalidPromptFileError, isPromptOpsError, UnavailableError } from '../errors';
 import { MAX_PROMPT_FILE_BYTES, parsePromptFile } from '../prompts/file';
 import type { NamingOptions } from '../prompts/naming';
 import type { RegistryClient } from '../registry';
+import { isCredentialRefusal } from '../runtime/registry-provider';
 import { type RegisterOutcome, registerPromptFile } from './register-prompt-file';
 import type { Upload } from './s3-event';
 
@@ -86,8 +81,7 @@ export async function processUpload(
   } catch (error) {
     // A refusal of our registry credentials is not this file's fault: let it reach the registry
     // provider, which fetches the secret again and retries.
-    if ((error instanceof UnauthorizedError || error instanceof ForbiddenError) && error.registry)
-      throw error;
+    if (isCredentialRefusal(error)) throw error;
     if (isPromptOpsError(error)) {
       return { key: upload.key, status: 'failed', code: error.code, reason: error.message };
     }

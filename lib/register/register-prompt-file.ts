@@ -81,11 +81,13 @@ export async function planRegistration(
 }
 
 /**
- * Unchanged content needs no alias moved, unless an earlier run stopped before moving `staging`
- * onto it.
+ * The alias moves unchanged content still needs: none, unless an earlier run stopped before
+ * moving `staging` onto it, or before giving a new prompt its `production`.
  */
-export function aliasesInPlace(plan: RegistrationPlan & { readonly changed: false }): boolean {
-  return plan.prompt.aliases[STAGING_ALIAS] === plan.latest.version;
+export function pendingMoves(plan: RegistrationPlan & { readonly changed: false }): AliasMove[] {
+  return aliasMoves(plan.prompt.aliases, plan.latest.version).filter(
+    (move) => plan.prompt.aliases[move.alias] !== move.version,
+  );
 }
 
 /** The prompt's aliases before this registration; a new prompt has none. */
@@ -120,9 +122,11 @@ export async function registerPromptFile(
   const { name, hash } = plan;
 
   let target: PromptVersion;
+  let moves: AliasMove[];
   if (!plan.changed) {
     target = plan.latest;
-    if (aliasesInPlace(plan)) {
+    moves = pendingMoves(plan);
+    if (moves.length === 0) {
       return {
         source: file.source,
         name,
@@ -147,9 +151,9 @@ export async function registerPromptFile(
       await createPromptOnce(registry, { name, description: file.description, tags: file.tags });
     }
     target = await registry.createPromptVersion(version, { latestVersion: plan.latest?.version ?? 0 });
+    moves = aliasMoves(currentAliases(plan), target.version);
   }
 
-  const moves = aliasMoves(currentAliases(plan), target.version);
   for (const move of moves) await registry.setAlias(name, move.alias, move.version);
   return {
     source: file.source,

@@ -78,7 +78,11 @@ export function selectUploads(event: unknown, scope: UploadScope): { uploads: Up
         ? `bucket ${bucket} is not the prompts bucket`
         : !key.startsWith(scope.prefix) || !key.endsWith(scope.suffix)
           ? `key is outside ${scope.prefix}*${scope.suffix}`
-          : undefined;
+          : key.slice(scope.prefix.length).includes('/')
+            ? // Two files of one name in two folders would otherwise be one prompt, each upload
+              // overwriting the other's version.
+              `key is in a folder under ${scope.prefix}; prompt files must be directly under it`
+            : undefined;
     if (reason) {
       ignored.push({ bucket, key, reason });
       continue;

@@ -5,7 +5,7 @@
  */
 
 import type { Dispatcher } from 'undici';
-import { ForbiddenError, UnauthorizedError, UnsupportedError } from '../errors';
+import { UnauthorizedError, UnsupportedError } from '../errors';
 import { createRegistryClient, type RegistryClient, resolveAuth } from '../registry';
 import type { RegistrySecret } from '../secrets/registry-secret';
 import type { SecretCache } from '../secrets/secret-cache';
@@ -37,8 +37,13 @@ function clientFor(secret: RegistrySecret, options: RegistryProviderOptions): Re
   });
 }
 
-const isRefusal = (error: unknown): error is UnauthorizedError | ForbiddenError =>
-  error instanceof UnauthorizedError || error instanceof ForbiddenError;
+/**
+ * The registry refusing *our credentials* (401): the secret may have been rotated. A 403 is not:
+ * MLflow answers a user without permission on one resource with 403, which is that call's failure.
+ */
+export function isCredentialRefusal(error: unknown): error is UnauthorizedError {
+  return error instanceof UnauthorizedError && error.registry !== undefined;
+}
 
 export function createRegistryProvider(options: RegistryProviderOptions): RegistryProvider {
   // Keyed by the secret object itself: a refreshed secret gets a new client.
@@ -58,20 +63,15 @@ export function createRegistryProvider(options: RegistryProviderOptions): Regist
       try {
         return await work(clientOf(secret));
       } catch (error) {
-        if (!isRefusal(error)) throw error;
+        if (!isCredentialRefusal(error)) throw error;
         const fresh = await options.secrets.refresh(options.secretId);
         try {
           return await work(clientOf(fresh));
         } catch (second) {
-          if (!isRefusal(second)) throw second;
+          if (!isCredentialRefusal(second)) throw second;
           throw new UnauthorizedError(
             'The registry refused the credentials from the secret, also after fetching the secret again.',
-            {
-              cause: second,
-              ...(second instanceof UnauthorizedError && second.registry
-                ? { registry: second.registry }
-                : {}),
-            },
+            { cause: second, registry: second.registry ?? { operation: 'withRegistry' } },
           );
         }
       }

@@ -5,8 +5,9 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-export const root = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+export const root = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 export const cacheDir = join(root, '.cache');
 export const venvDir = process.env.PROMPTOPS_VENV || join(root, '.venv');
 /** The Node major the Lambda functions run on; tests run on it too. */

@@ -67,6 +67,16 @@ describe('registerPromptFile', () => {
     expect((await registry.getPrompt(name)).aliases).toEqual({ staging: 2, production: 1 });
   });
 
+  it('gives a new prompt its production when an earlier run stopped after moving staging', async () => {
+    const name = uniqueName('heal-prod');
+    await registerPromptFile(registry, promptFile(name, 'Answer {{ q }}'));
+    await registry.deleteAlias(name, 'production');
+    const healed = await registerPromptFile(registry, promptFile(name, 'Answer {{ q }}'));
+    expect(healed).toMatchObject({ status: 'unchanged', version: 1 });
+    expect(healed.aliasesMoved).toEqual([{ alias: 'production', version: 1, previousVersion: undefined }]);
+    expect((await registry.getPrompt(name)).aliases).toEqual({ staging: 1, production: 1 });
+  });
+
   it('moves staging back onto unchanged content when an earlier run stopped before doing so', async () => {
     const name = uniqueName('heal');
     await registerPromptFile(registry, promptFile(name, 'Answer {{ q }}'));

@@ -171,7 +171,7 @@ describe('register function', () => {
 
   it('decodes URL-encoded keys as S3 sends them', async () => {
     const name = uniqueName('spaces');
-    const key = `prompts/team a/${name}.md`;
+    const key = `prompts/${name} copy.md`;
     await put(key, promptFile(name, 'Hi {{ q }}'));
     const summary = await (await handlerFor(secretId))(s3Event([{ bucket, key }]), context());
     expect(summary.results[0]).toMatchObject({ key, status: 'created' });
@@ -183,11 +183,13 @@ describe('register function', () => {
         { bucket, key: 'prompts/x.md', eventName: 'ObjectRemoved:Delete' },
         { bucket, key: 'other/y.md' },
         { bucket, key: 'prompts/readme.txt' },
+        { bucket, key: 'prompts/team/x.md' },
       ]),
       context(),
     );
-    expect(summary).toEqual({ results: [], ignored: 3 });
-    expect(logs.filter((l) => l.includes('"upload ignored"')).length).toBeGreaterThanOrEqual(3);
+    expect(summary).toEqual({ results: [], ignored: 4 });
+    expect(logs.filter((l) => l.includes('"upload ignored"')).length).toBeGreaterThanOrEqual(4);
+    expect(logs.some((l) => l.includes('prompt files must be directly under it'))).toBe(true);
   });
 });
 

@@ -103,6 +103,21 @@ describe('parsePromptFile', () => {
     ['too long', file('variables: []', `${'x'.repeat(100_001)}\n`), /100000/],
     ['Jinja2', file('variables: [name]', '{% if name %}{{ name }}{% endif %}'), /Jinja2/],
     ['duplicate YAML key', file('variables: [name]\nvariables: [name]'), /invalid YAML/],
+    [
+      'an invalid model config',
+      file('variables: [name]\nmodel_config: {temperature: -1}'),
+      /modelConfig.temperature/,
+    ],
+    [
+      'a NaN in the response format',
+      file('variables: [name]\nresponse_format: {x: .nan}'),
+      /response_format|NaN|JSON/,
+    ],
+    [
+      "the project's own tags",
+      file('variables: [name]\ntags: {promptops.content_hash: x}'),
+      /reserved: 'promptops/,
+    ],
   ])('refuses %s, naming the file', (_label, content, message) => {
     expect(() => parsePromptFile('prompts/p.md', content)).toThrow(InvalidPromptFileError);
     expect(() => parsePromptFile('prompts/p.md', content)).toThrow(message);

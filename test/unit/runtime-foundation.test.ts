@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { MockAgent } from 'undici';
@@ -5,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { commonEnvSchema, parseEnv } from '../../lib/config/env';
 import {
   ConfigError,
+  ForbiddenError,
   InvalidInputError,
   NotFoundError,
   RateLimitedError,
@@ -187,21 +189,38 @@ describe('registry provider: credential rotation', () => {
     expect(secrets.fetchCount).toBe(2);
   });
 
-  it('gives up with UnauthorizedError when the fresh secret is refused too', async () => {
+  it('gives up with UnauthorizedError when the fresh secret is refused too, still an upstream failure', async () => {
     sm.on(GetSecretValueCommand).resolves({ SecretString: secretJson() });
-    agent
-      .get('http://registry.test')
-      .intercept({ path: /alias/, method: 'GET' })
-      .reply(403, 'Permission denied')
-      .times(2);
+    agent.get('http://registry.test').intercept({ path: /alias/, method: 'GET' }).reply(401, 'no').times(2);
     const secrets = createSecretCache({ client: new SecretsManagerClient({}), ttlMs: 60_000 });
     const provider = createRegistryProvider({ secrets, secretId: 's', dispatcher: agent });
     const error = await provider
       .withRegistry((r) => r.resolveAlias('p', 'production'))
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnauthorizedError);
+    expect(error).toMatchObject({
+      code: 'UNAUTHORIZED',
+      registry: { operation: 'resolveAlias', httpStatus: 401 },
+    });
     expect((error as Error).message).toMatch(/also after fetching the secret again/);
-    expect(JSON.stringify(error)).not.toContain(SECRET_TOKEN);
+    expect(secrets.fetchCount).toBe(2);
+    // The registry refusing our credentials is never the API caller's 401.
+    expect(problemResponse(error).statusCode).toBe(502);
+    expect(inspect(error, { showHidden: true, depth: null })).not.toContain(SECRET_TOKEN);
+  });
+
+  it('treats a 403 as that call failing, without fetching the secret again', async () => {
+    sm.on(GetSecretValueCommand).resolves({ SecretString: secretJson() });
+    agent
+      .get('http://registry.test')
+      .intercept({ path: /alias/, method: 'GET' })
+      .reply(403, 'Permission denied');
+    const secrets = createSecretCache({ client: new SecretsManagerClient({}), ttlMs: 60_000 });
+    const provider = createRegistryProvider({ secrets, secretId: 's', dispatcher: agent });
+    await expect(provider.withRegistry((r) => r.resolveAlias('p', 'production'))).rejects.toBeInstanceOf(
+      ForbiddenError,
+    );
+    expect(secrets.fetchCount).toBe(1);
   });
 
   it('does not refetch on other errors', async () => {
@@ -370,6 +389,7 @@ describe('S3 event selection', () => {
         { bucket: 'b', key: 'prompts/c.md', eventName: 'ObjectRemoved:Delete' },
         { bucket: 'other', key: 'prompts/d.md' },
         { bucket: 'b', key: 'docs/e.md' },
+        { bucket: 'b', key: 'prompts/team/f.md' },
       ]),
       scope,
     );
@@ -378,6 +398,7 @@ describe('S3 event selection', () => {
       'event ObjectRemoved:Delete is not an upload',
       'bucket other is not the prompts bucket',
       'key is outside prompts/*.md',
+      'key is in a folder under prompts/; prompt files must be directly under it',
     ]);
   });
 
