@@ -140,6 +140,12 @@ export class RateLimitedError extends PromptOpsError {
 export class UnavailableError extends PromptOpsError {
   override readonly code: ErrorCode = 'UNAVAILABLE';
   override readonly retryable = true;
+  /** What the server asked us to wait (`Retry-After`), when it said. */
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, options: PromptOpsErrorOptions & { retryAfterMs?: number } = {}) {
+    super(message, options);
+    this.retryAfterMs = options.retryAfterMs;
+  }
 }
 
 /** The server lacks the endpoint or feature (an older MLflow). */

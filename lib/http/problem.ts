@@ -5,7 +5,13 @@
  * never presented as the caller's fault: the registry refusing *our* credentials is a 502, not a
  * 401 for the caller.
  */
-import { type ErrorCode, type FieldIssue, PromptOpsError } from '../errors';
+import {
+  type ErrorCode,
+  type FieldIssue,
+  PromptOpsError,
+  RateLimitedError,
+  UnavailableError,
+} from '../errors';
 
 export interface ProblemBody {
   readonly type: string;
@@ -62,6 +68,8 @@ const UPSTREAM_GENERIC = new Set<ErrorCode>([
 export function statusFor(error: unknown): number {
   if (!(error instanceof PromptOpsError)) return 500;
   if (error.registry !== undefined && UPSTREAM_GENERIC.has(error.code)) return 502;
+  // The registry throttling us is the registry being unavailable, not the caller sending too much.
+  if (error.registry !== undefined && error.code === 'RATE_LIMITED') return 503;
   return CALLER_STATUS[error.code] ?? 500;
 }
 
@@ -69,7 +77,7 @@ export function problemFor(error: unknown, requestId?: string): ProblemBody {
   const status = statusFor(error);
   const known = error instanceof PromptOpsError;
   const exposed = known && status < 500;
-  const code: ProblemBody['code'] = known ? error.code : 'INTERNAL';
+  const code: ProblemBody['code'] = exposed ? error.code : status === 503 ? 'UNAVAILABLE' : 'INTERNAL';
   const detail = exposed
     ? error.message
     : status === 503
@@ -80,7 +88,7 @@ export function problemFor(error: unknown, requestId?: string): ProblemBody {
     title: TITLES[status] ?? 'Error',
     status,
     detail,
-    code: exposed || status === 503 ? code : 'INTERNAL',
+    code,
     ...(requestId ? { requestId } : {}),
     ...(exposed && error.issues.length > 0 ? { errors: error.issues } : {}),
   };
@@ -88,10 +96,12 @@ export function problemFor(error: unknown, requestId?: string): ProblemBody {
 
 export function problemResponse(error: unknown, requestId?: string): HttpResponse {
   const body = problemFor(error, requestId);
+  const retryAfterMs =
+    (error instanceof RateLimitedError || error instanceof UnavailableError) && body.status >= 429
+      ? error.retryAfterMs
+      : undefined;
   const retryAfter =
-    error instanceof PromptOpsError && 'retryAfterMs' in error && typeof error.retryAfterMs === 'number'
-      ? { 'retry-after': String(Math.ceil(error.retryAfterMs / 1000)) }
-      : {};
+    retryAfterMs !== undefined ? { 'retry-after': String(Math.ceil(retryAfterMs / 1000)) } : {};
   return {
     statusCode: body.status,
     headers: { 'content-type': 'application/problem+json', ...retryAfter },

@@ -29,6 +29,8 @@ const byClass =
 
 const rateLimited: ErrorFactory = (message, registry, retryAfterMs) =>
   new RateLimitedError(message, retryAfterMs === undefined ? { registry } : { registry, retryAfterMs });
+const unavailable: ErrorFactory = (message, registry, retryAfterMs) =>
+  new UnavailableError(message, retryAfterMs === undefined ? { registry } : { registry, retryAfterMs });
 
 /** MLflow's `error_code` names (mlflow/protos/databricks.proto) to our classes. */
 const BY_MLFLOW_CODE: Readonly<Record<string, ErrorFactory>> = {
@@ -50,8 +52,8 @@ const BY_MLFLOW_CODE: Readonly<Record<string, ErrorFactory>> = {
   CUSTOMER_UNAUTHORIZED: byClass(UnauthorizedError),
   REQUEST_LIMIT_EXCEEDED: rateLimited,
   RESOURCE_EXHAUSTED: rateLimited,
-  TEMPORARILY_UNAVAILABLE: byClass(UnavailableError),
-  DEADLINE_EXCEEDED: byClass(UnavailableError),
+  TEMPORARILY_UNAVAILABLE: unavailable,
+  DEADLINE_EXCEEDED: unavailable,
   INTERNAL_ERROR: byClass(InternalError),
 };
 
@@ -62,7 +64,7 @@ function byStatus(status: number): ErrorFactory {
   if (status === 404 || status === 405 || status === 501) return byClass(UnsupportedError);
   if (status === 409) return byClass(ConflictError);
   if (status === 429) return rateLimited;
-  if (status === 408 || status === 502 || status === 503 || status === 504) return byClass(UnavailableError);
+  if (status === 408 || status === 502 || status === 503 || status === 504) return unavailable;
   if (status >= 500) return byClass(InternalError);
   return byClass(InvalidInputError);
 }

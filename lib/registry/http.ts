@@ -152,7 +152,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     return `${basePath}/api${path}${search ? `?${search}` : ''}`;
   }
 
-  async function attempt<T>(spec: CallSpec<T>): Promise<Attempt<T>> {
+  async function attempt<T>(spec: CallSpec<T>, deadlineMs: number): Promise<Attempt<T>> {
     const hasBody = spec.method !== 'GET';
     requestCount += 1;
     let status: number;
@@ -165,9 +165,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         method: spec.method,
         headers: hasBody ? { ...baseHeaders, 'content-type': 'application/json' } : baseHeaders,
         body: hasBody ? JSON.stringify(spec.body ?? {}) : null,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        signal: AbortSignal.timeout(timeoutMs),
+        headersTimeout: deadlineMs,
+        bodyTimeout: deadlineMs,
+        signal: AbortSignal.timeout(deadlineMs),
       });
       status = response.statusCode;
       retryAfterHeader = response.headers['retry-after'];
@@ -228,7 +228,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
           }
         }
       }
-      last = await attempt(spec);
+      // No attempt outlives the call's budget: each gets what is left of it, at most timeoutMs.
+      const left = policy.maxElapsedMs - (now() - started);
+      last = await attempt(spec, Math.max(1, Math.min(timeoutMs, left)));
       if (last.error === undefined) return last.value as T;
       if (!last.retryable) break;
     }

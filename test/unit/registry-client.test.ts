@@ -506,3 +506,46 @@ describe('credentials', () => {
     expect(resolveAuth({})).toBeUndefined();
   });
 });
+
+describe('Retry-After on an unavailable registry', () => {
+  it('is kept on the UnavailableError of a 503', async () => {
+    pool()
+      .intercept({ path: /alias/, method: 'GET' })
+      .reply(503, '', { headers: { 'retry-after': '60' } });
+    const error = await client({ retry: { maxAttempts: 1 } })
+      .resolveAlias('demo.p', 'production')
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnavailableError);
+    expect((error as UnavailableError).retryAfterMs).toBe(60_000);
+  });
+});
+
+describe('the time budget of one call', () => {
+  it('gives a retry only what is left of maxElapsedMs, not a whole timeoutMs', async () => {
+    let realNow = 0;
+    pool()
+      .intercept({ path: /alias/, method: 'GET' })
+      .reply(503, '', { headers: { 'retry-after': '1' } });
+    pool()
+      .intercept({ path: /alias/, method: 'GET' })
+      .reply(200, { model_version: version(1) })
+      .delay(400);
+    const started = Date.now();
+    const error = await createRegistryClient({
+      trackingUri: ORIGIN,
+      dispatcher: agent,
+      timeoutMs: 5_000,
+      retry: { maxElapsedMs: 1_150 },
+      // The backoff sleeps 1 s of a fake clock; the attempt after it then has 150 ms left.
+      sleep: async (ms) => {
+        realNow += ms;
+      },
+      now: () => realNow + (Date.now() - started),
+      random: () => 0,
+    })
+      .resolveAlias('demo.p', 'production')
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnavailableError);
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+});

@@ -355,6 +355,26 @@ describe('problem details', () => {
     expect(problemResponse(new UnauthorizedError('no principal')).statusCode).toBe(401);
   });
 
+  it('never names the hidden upstream code in a 5xx body, and passes Retry-After on a 503', () => {
+    const refused = body(new UnauthorizedError('x', { registry: { operation: 'op', httpStatus: 401 } }));
+    expect(refused).toMatchObject({ status: 502, code: 'INTERNAL', type: 'urn:promptops:problem:internal' });
+    const throttled = problemResponse(
+      new RateLimitedError('slow down', {
+        registry: { operation: 'op', httpStatus: 429 },
+        retryAfterMs: 4000,
+      }),
+    );
+    expect(throttled.statusCode).toBe(503);
+    expect(JSON.parse(throttled.body)).toMatchObject({
+      code: 'UNAVAILABLE',
+      type: 'urn:promptops:problem:unavailable',
+    });
+    expect(throttled.headers['retry-after']).toBe('4');
+    const down = problemResponse(new UnavailableError('down', { retryAfterMs: 1500 }));
+    expect(down.statusCode).toBe(503);
+    expect(down.headers['retry-after']).toBe('2');
+  });
+
   it('answers unexpected errors with a generic 500 and an unavailable registry with 503 and Retry-After', () => {
     expect(body(new TypeError('x is undefined at /var/task/index.mjs'))).toMatchObject({
       status: 500,
