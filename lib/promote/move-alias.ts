@@ -6,8 +6,9 @@
  * The expected-state check here is optimistic, read then write; two callers racing past it at
  * once are kept apart by the caller (the promote function serialises moves per prompt and alias).
  */
-import { ConflictError } from '../errors';
+import { ConflictError, InvalidInputError } from '../errors';
 import type { RegistryClient } from '../registry';
+import { validateTagKey } from '../registry/prompt-version';
 import { type AliasMoveRecord, appendHistory, historyTag, parseHistory } from './history';
 
 export const MOVED_TAG_PREFIX = 'promptops.moved_to.';
@@ -34,9 +35,24 @@ export interface MoveResult {
   readonly at: string;
 }
 
+/** Long enough for an explanation, short enough that a move always fits the history's bound. */
+export const MAX_REASON_LENGTH = 1_000;
+const MAX_PRINCIPAL_LENGTH = 1_000;
+
 export async function moveAlias(registry: RegistryClient, request: MoveRequest): Promise<MoveResult> {
   const { name, alias, version, by } = request;
   const at = request.now.toISOString();
+  // Everything the audit writes is checked before the alias moves: a move is never left unrecorded
+  // because its record was refused afterwards.
+  if (request.reason !== undefined && request.reason.length > MAX_REASON_LENGTH) {
+    throw new InvalidInputError(`The reason is longer than ${MAX_REASON_LENGTH} characters.`);
+  }
+  if (by.length === 0 || by.length > MAX_PRINCIPAL_LENGTH) {
+    throw new InvalidInputError('The principal moving the alias is missing or too long.');
+  }
+  validateTagKey(historyTag(alias));
+  validateTagKey(`${MOVED_TAG_PREFIX}${alias}`);
+
   const { prompt } = await registry.inspectPrompt(name);
   const current = prompt.aliases[alias] ?? null;
   if (request.expectedVersion !== undefined && request.expectedVersion !== current) {
@@ -45,25 +61,37 @@ export async function moveAlias(registry: RegistryClient, request: MoveRequest):
         `not ${request.expectedVersion === null ? 'nowhere' : `version ${request.expectedVersion}`} as expected.`,
     );
   }
+  const history = parseHistory(prompt.tags[historyTag(alias)]).entries;
   if (current === version) {
+    // Already there: nothing is written (not even history), as a no-op move should be.
     return { name, alias, version, previousVersion: current, changed: false, by, at };
   }
   await registry.setAlias(name, alias, version);
+  await record(registry, request, history, { previousVersion: current, at });
+  return { name, alias, version, previousVersion: current, changed: true, by, at };
+}
+
+async function record(
+  registry: RegistryClient,
+  request: MoveRequest,
+  history: readonly AliasMoveRecord[],
+  move: { previousVersion: number | null; at: string },
+): Promise<void> {
+  const { name, alias, version, by } = request;
+  const reason = request.reason ? { reason: request.reason } : {};
   const entry: AliasMoveRecord = {
     action: request.action,
     version,
-    previousVersion: current,
+    previousVersion: move.previousVersion,
     by,
-    at,
-    ...(request.reason ? { reason: request.reason } : {}),
+    at: move.at,
+    ...reason,
   };
-  const history = appendHistory(parseHistory(prompt.tags[historyTag(alias)]).entries, entry);
-  await registry.setPromptTag(name, historyTag(alias), JSON.stringify(history));
+  await registry.setPromptTag(name, historyTag(alias), JSON.stringify(appendHistory(history, entry)));
   await registry.setVersionTag(
     name,
     version,
     `${MOVED_TAG_PREFIX}${alias}`,
-    JSON.stringify({ by, at, action: request.action, ...(request.reason ? { reason: request.reason } : {}) }),
+    JSON.stringify({ by, at: move.at, action: request.action, ...reason }),
   );
-  return { name, alias, version, previousVersion: current, changed: true, by, at };
 }

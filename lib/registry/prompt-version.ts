@@ -29,7 +29,8 @@ export const RESERVED_VERSION_TAGS: ReadonlySet<string> = new Set([
 /** MLflow's MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH, which also bounds the template. */
 export const MAX_TAG_VALUE_LENGTH = 100_000;
 const MAX_TAG_KEY_LENGTH = 250;
-const TAG_KEY_RULE = /^[/\w.\- :]+$/;
+/** MLflow's tag key rule, `[/\w.\- :]` with Python's Unicode-aware `\w`. */
+const TAG_KEY_RULE = /^[/\p{L}\p{N}_.\- :]+$/u;
 
 export type PromptType = 'text' | 'chat';
 export type JsonObject = { readonly [key: string]: PyJsonValue };

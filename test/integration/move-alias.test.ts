@@ -105,4 +105,29 @@ describe('moveAlias', () => {
       parseHistory((await registry.getPrompt(name)).tags[historyTag('production')]).entries,
     ).toHaveLength(2);
   });
+
+  it('refuses what it could not record before moving anything', async () => {
+    const counting = createRegistryClient({ trackingUri: uri });
+    await expect(
+      moveAlias(counting, {
+        name,
+        alias: 'production',
+        version: 3,
+        action: 'promote',
+        by,
+        reason: 'x'.repeat(1_001),
+        now,
+      }),
+    ).rejects.toThrow(/longer than 1000/);
+    await expect(
+      moveAlias(counting, { name, alias: 'production', version: 3, action: 'promote', by: '', now }),
+    ).rejects.toThrow(/principal/);
+    expect(counting.requestCount).toBe(0);
+  });
+
+  it('moves and records an alias with a non-ASCII name, as MLflow allows', async () => {
+    const moved = await moveAlias(registry, { name, alias: 'prodé', version: 3, action: 'promote', by, now });
+    expect(moved.changed).toBe(true);
+    expect(parseHistory((await registry.getPrompt(name)).tags[historyTag('prodé')]).entries).toHaveLength(1);
+  });
 });
