@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { formatSummary } from '../lib/cli/summary';
 import { isPromptOpsError } from '../lib/errors';
 import { listPromptFiles } from '../lib/prompts/directory';
-import { freePort, startMlflow, startMoto } from '../test/support/servers';
+import { freePort, type RunningServer, startMlflow, startMoto } from '../test/support/servers';
 import { LOCAL_BUCKET, LOCAL_PREFIX, LOCAL_SECRET_ID, registerThroughS3 } from './through-s3';
 
 const { values, positionals } = parseArgs({
@@ -35,11 +35,30 @@ const mlflowDir = join(dataDir, 'mlflow');
 const motoDir = join(dataDir, 'moto');
 mkdirSync(mlflowDir, { recursive: true });
 mkdirSync(motoDir, { recursive: true });
+// Ctrl-C at any point stops what was started: the servers run in process groups of their own,
+// which the terminal's interrupt does not reach.
+const started: RunningServer[] = [];
+const interrupt = new AbortController();
+const interrupted = new Promise<void>((resolve) =>
+  interrupt.signal.addEventListener('abort', () => resolve()),
+);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => interrupt.abort());
+const stopAll = () => Promise.all(started.map((server) => server.stop()));
+
 process.stdout.write(`Starting MLflow (data in ${mlflowDir}) and the local AWS emulator ...\n`);
-const [mlflow, moto] = await Promise.all([
-  startMlflow({ dataDir: mlflowDir, port: await portToUse() }),
-  startMoto({ dataDir: motoDir }),
+const starting = await Promise.allSettled([
+  startMlflow({ dataDir: mlflowDir, port: await portToUse(), signal: interrupt.signal }),
+  startMoto({ dataDir: motoDir, signal: interrupt.signal }),
 ]);
+for (const result of starting) if (result.status === 'fulfilled') started.push(result.value);
+const failedStart = starting.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+if (failedStart || interrupt.signal.aborted) {
+  await stopAll();
+  if (failedStart)
+    process.stderr.write(`start: ${(failedStart.reason as Error)?.message ?? failedStart.reason}\n`);
+  process.exit(interrupt.signal.aborted ? 130 : 1);
+}
+const [mlflow, moto] = started as [RunningServer, RunningServer];
 let exitCode = 0;
 try {
   const files = await listPromptFiles(positionals.length > 0 ? positionals : ['prompts']);
@@ -66,10 +85,7 @@ try {
   );
   if (!values.once) {
     process.stdout.write('\nRunning; press Ctrl-C to stop.\n');
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
+    await interrupted;
   }
 } catch (error) {
   exitCode = 1;
@@ -78,6 +94,6 @@ try {
   );
 } finally {
   process.stdout.write('Stopping MLflow and the local AWS emulator ...\n');
-  await Promise.all([mlflow.stop(), moto.stop()]);
+  await stopAll();
 }
 process.exit(exitCode);

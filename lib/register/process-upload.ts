@@ -45,20 +45,34 @@ async function readObject(s3: Pick<S3Client, 'send'>, upload: Upload): Promise<O
       );
     }
     if (name === 'AccessDenied') {
-      throw new InvalidPromptFileError(upload.key, 'the function may not read this object (AccessDenied).', {
-        cause: error,
-      });
+      // Without s3:ListBucket (not granted: least privilege), S3 answers a missing key with 403 too.
+      throw new InvalidPromptFileError(
+        upload.key,
+        'the object is missing (deleted before it was read) or not readable by the function (AccessDenied).',
+        { cause: error },
+      );
     }
-    throw new UnavailableError(`S3 did not return ${upload.key}.`, { cause: error });
+    throw new UnavailableError(
+      `S3 did not return ${upload.key} (${typeof name === 'string' ? name : 'error'}).`,
+      {
+        cause: error,
+      },
+    );
   }
   if (output.ContentLength !== undefined && output.ContentLength > MAX_PROMPT_FILE_BYTES) {
-    // Refused on its announced size, before reading the body.
+    // Refused on its announced size, without reading the body; the stream is released.
+    (output.Body as { destroy?: () => void } | undefined)?.destroy?.();
     throw new InvalidPromptFileError(
       upload.key,
       `the file is ${output.ContentLength} bytes; prompt files are limited to ${MAX_PROMPT_FILE_BYTES} bytes.`,
     );
   }
-  const bytes = (await output.Body?.transformToByteArray()) ?? new Uint8Array();
+  let bytes: Uint8Array;
+  try {
+    bytes = (await output.Body?.transformToByteArray()) ?? new Uint8Array();
+  } catch (error) {
+    throw new UnavailableError(`Reading ${upload.key} from S3 failed midway.`, { cause: error });
+  }
   return { bytes, etag: output.ETag?.replaceAll('"', ''), versionId: output.VersionId };
 }
 

@@ -3,7 +3,9 @@
  * as AWS shapes them, credentials from moto's Secrets Manager, versions in the real MLflow server,
  * and read back with MLflow's Python SDK.
  */
+
 import { randomUUID } from 'node:crypto';
+import { inspect } from 'node:util';
 import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   CreateSecretCommand,
@@ -284,7 +286,7 @@ describe('secrets', () => {
     expect((wrong as Error).message).toMatch(/unknown field\(s\) extra/);
     expect((wrong as Error).message).toMatch(/username/);
     for (const error of [missing, notJson, wrong]) {
-      expect(JSON.stringify(error)).not.toContain(TOKEN);
+      expect(inspect(error, { showHidden: true, depth: null })).not.toContain(TOKEN);
       expect(String((error as Error).message)).not.toContain(PASSWORD);
       expect(String((error as Error).message)).not.toContain(TOKEN);
     }

@@ -1,4 +1,5 @@
 /** Every registry operation against a real MLflow tracking server, errors included. */
+import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   AlreadyExistsError,
@@ -280,7 +281,7 @@ describe('authentication (MLflow basic-auth server)', () => {
     expect(forbidden).toBeInstanceOf(ForbiddenError);
     for (const error of [unauthorized, forbidden]) {
       expect(String((error as Error).message)).not.toContain(viewerPassword);
-      expect(JSON.stringify(error)).not.toContain(viewerPassword);
+      expect(inspect(error, { showHidden: true, depth: null })).not.toContain(viewerPassword);
     }
   });
 });

@@ -32,9 +32,11 @@ export async function waitForHttp(
   timeoutMs: number,
   child: ChildProcess,
   logFile: string,
+  signal?: AbortSignal,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    if (signal?.aborted) throw new Error('interrupted while the server was starting');
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}; see ${logFile}`);
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
@@ -83,6 +85,8 @@ export interface MlflowServerOptions {
   readonly workers?: number;
   /** Run MLflow's basic-auth app with this admin password (at least 12 characters). */
   readonly adminPassword?: string;
+  /** Aborting stops the server while it is still starting. */
+  readonly signal?: AbortSignal;
 }
 
 /** `mlflow server` with a SQLite store in a fresh directory (or `dataDir` when given). */
@@ -135,7 +139,7 @@ export async function startMlflow(options: MlflowServerOptions = {}): Promise<Ru
   );
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitForHttp(`${url}/health`, 120_000, child, logFile);
+    await waitForHttp(`${url}/health`, 120_000, child, logFile, options.signal);
   } catch (error) {
     await stopGroup(child);
     throw error;
@@ -144,7 +148,9 @@ export async function startMlflow(options: MlflowServerOptions = {}): Promise<Ru
 }
 
 /** moto's AWS API emulator (S3, Secrets Manager, ...) on a free loopback port. */
-export async function startMoto(options: { port?: number; dataDir?: string } = {}): Promise<RunningServer> {
+export async function startMoto(
+  options: { port?: number; dataDir?: string; signal?: AbortSignal } = {},
+): Promise<RunningServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'promptops-moto-'));
   const port = options.port ?? (await freePort());
   const logFile = join(dataDir, 'moto-server.log');
@@ -156,7 +162,7 @@ export async function startMoto(options: { port?: number; dataDir?: string } = {
   });
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitForHttp(`${url}/moto-api/`, 60_000, child, logFile);
+    await waitForHttp(`${url}/moto-api/`, 60_000, child, logFile, options.signal);
   } catch (error) {
     await stopGroup(child);
     throw error;

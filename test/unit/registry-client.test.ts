@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { MockAgent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -493,7 +494,7 @@ describe('credentials', () => {
       .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'UNAUTHORIZED' });
     expect(String((error as Error).message)).not.toContain(TOKEN);
-    expect(JSON.stringify(error)).not.toContain(TOKEN);
+    expect(inspect(error, { showHidden: true, depth: null })).not.toContain(TOKEN);
     expect(JSON.stringify(bearerAuth(TOKEN))).not.toContain(TOKEN);
     expect(String(Object.values(basicAuth('u', TOKEN)))).not.toContain(TOKEN);
   });
