@@ -18,6 +18,7 @@ import {
   isPromptModel,
   type JsonObject,
   type NewVersion,
+  newestVersion,
   type Prompt,
   type PromptVersion,
   promptTextTagValue,
@@ -210,7 +211,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     let isNew = false;
     try {
       const model = await getPromptModel(operation, input.name);
-      knownLatest = Math.max(0, ...model.latest_versions.map((v) => Number(v.version)));
+      knownLatest = Number(newestVersion(model)?.version ?? 0);
       // MLflow's SDK copies the user tags of every registration onto the prompt as well.
       for (const [key, value] of Object.entries(userTags)) {
         await setPromptTag(input.name, key, value);
@@ -275,7 +276,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     let latest = options.latestVersion;
     if (latest === undefined) {
       const model = await getPromptModel('createPromptVersion', input.name);
-      latest = Math.max(0, ...model.latest_versions.map((v) => Number(v.version)));
+      latest = Number(newestVersion(model)?.version ?? 0);
     }
     return createVersion(input, tags, latest);
   }
@@ -283,10 +284,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
   async function inspectPrompt(name: string): Promise<PromptState> {
     const operation = 'inspectPrompt';
     const model = await getPromptModel(operation, name);
-    const newest = model.latest_versions.reduce<WireModelVersion | undefined>(
-      (best, v) => (best === undefined || Number(v.version) > Number(best.version) ? v : best),
-      undefined,
-    );
+    const newest = newestVersion(model);
     return { prompt: toPrompt(model), latest: newest && toPromptVersion(operation, newest) };
   }
 
@@ -362,10 +360,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
       const model = models.get(name);
       if (model === undefined)
         throw new NotFoundError(`Prompt '${name}' not found.`, { registry: { operation } });
-      const latest = model.latest_versions.reduce<WireModelVersion | undefined>(
-        (best, v) => (best === undefined || Number(v.version) > Number(best.version) ? v : best),
-        undefined,
-      );
+      const latest = newestVersion(model);
       const target =
         alias.toLowerCase() === 'latest'
           ? latest?.version

@@ -270,14 +270,22 @@ export function toPromptVersion(operation: string, wire: WireModelVersion): Prom
   };
 }
 
+/** The highest of a prompt's listed versions (MLflow lists one per stage; prompts use none). */
+export function newestVersion(model: WireRegisteredModel): WireModelVersion | undefined {
+  return model.latest_versions.reduce<WireModelVersion | undefined>(
+    (best, v) => (best === undefined || Number(v.version) > Number(best.version) ? v : best),
+    undefined,
+  );
+}
+
 export function toPrompt(wire: WireRegisteredModel): Prompt {
-  const latest = wire.latest_versions.map((v) => Number(v.version));
+  const newest = newestVersion(wire);
   return {
     name: wire.name,
     description: wire.description === '' ? undefined : wire.description,
     tags: Object.fromEntries(wire.tags.filter((t) => t.key !== IS_PROMPT_TAG).map((t) => [t.key, t.value])),
     aliases: Object.fromEntries(wire.aliases.map((a) => [a.alias, Number(a.version)])),
-    latestVersion: latest.length > 0 ? Math.max(...latest) : undefined,
+    latestVersion: newest === undefined ? undefined : Number(newest.version),
     creationTimestamp: wire.creation_timestamp,
     lastUpdatedTimestamp: wire.last_updated_timestamp,
   };
