@@ -38,6 +38,8 @@ import { createRegistryClient, type RegistryClient } from '../lib/registry';
 import { type RunningServer, startMlflow, venvBin } from '../test/support/servers';
 import { type CountingProxy, type SeenRequest, startCountingProxy } from './support/counting-proxy';
 import { generatedPromptFiles } from './support/generated-prompts';
+import { median, ms } from './support/process-timing';
+import { PYTHON_ATTRIBUTION_PRELUDE } from './support/python-attribution';
 import { killServerGroup, type QuietResult, waitForQuietServer } from './support/quiet';
 
 /** Rounds for the 8 seed prompts (BENCH_ROUNDS) and for the generated set (BENCH_GENERATED_ROUNDS). */
@@ -93,27 +95,7 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
  * (MLflow's own extension point, called for every REST request) tags each request with the phase
  * and the sending thread, so the proxy can tell the loop from MLflow's background threads.
  */
-const PYTHON_SCRIPT = `
-import json, sys, threading, time
-
-t0 = time.perf_counter()
-import mlflow.genai
-import_ms = (time.perf_counter() - t0) * 1000
-
-from mlflow.tracking.request_header.abstract_request_header_provider import RequestHeaderProvider
-from mlflow.tracking.request_header.registry import _request_header_provider_registry
-
-phase = "setup"
-
-class BenchAttribution(RequestHeaderProvider):
-    def in_context(self):
-        return True
-
-    def request_headers(self):
-        return {"X-Bench-Phase": phase, "X-Bench-Thread": threading.current_thread().name}
-
-_request_header_provider_registry.register(BenchAttribution)
-
+const PYTHON_SCRIPT = `${PYTHON_ATTRIBUTION_PRELUDE}
 prompts = json.load(sys.stdin)
 phase = "loop"
 start = time.perf_counter()
@@ -337,16 +319,7 @@ interface Sample extends RunResult {
 
 const isWrite = (r: SeenRequest) => r.method === 'POST' || r.method === 'PATCH' || r.method === 'DELETE';
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const lower = sorted[mid - 1] ?? Number.NaN;
-  const upper = sorted[mid] ?? Number.NaN;
-  return sorted.length % 2 === 1 ? upper : (lower + upper) / 2;
-}
-
 const loadText = (load: readonly number[]) => load.map((l) => l.toFixed(2)).join(' ');
-const ms = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(1));
 const fixed2 = (value: number) => value.toFixed(2);
 const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
 

@@ -24,6 +24,8 @@ import { createRegistryClient, type JsonObject, type PromptVersion } from '../li
 import type { PyJsonValue } from '../lib/util/python-json';
 import { type RunningServer, startMlflow, venvBin } from '../test/support/servers';
 import { type CountingProxy, type SeenRequest, startCountingProxy } from './support/counting-proxy';
+import { median, ms, table } from './support/process-timing';
+import { PYTHON_ATTRIBUTION_PRELUDE } from './support/python-attribution';
 import { killServerGroup, waitForQuietServer } from './support/quiet';
 
 const ALIAS = 'production';
@@ -49,27 +51,7 @@ process.env.MLFLOW_DISABLE_TELEMETRY ??= 'true';
  * the phase and the sending thread, so the proxy can tell the loads from MLflow's background
  * threads (it links each loaded prompt to the active experiment in a thread of its own).
  */
-const PYTHON_SCRIPT = `
-import json, sys, threading, time
-
-t0 = time.perf_counter()
-import mlflow.genai
-import_ms = (time.perf_counter() - t0) * 1000
-
-from mlflow.tracking.request_header.abstract_request_header_provider import RequestHeaderProvider
-from mlflow.tracking.request_header.registry import _request_header_provider_registry
-
-phase = "setup"
-
-class BenchAttribution(RequestHeaderProvider):
-    def in_context(self):
-        return True
-
-    def request_headers(self):
-        return {"X-Bench-Phase": phase, "X-Bench-Thread": threading.current_thread().name}
-
-_request_header_provider_registry.register(BenchAttribution)
-
+const PYTHON_SCRIPT = `${PYTHON_ATTRIBUTION_PRELUDE}
 uris = json.loads(sys.argv[1])
 phase = "loop"
 start = time.perf_counter()
@@ -292,28 +274,7 @@ async function addNewerVersions(trackingUri: string, files: readonly PromptFile[
 // ---------------------------------------------------------------------------------------------
 // Report.
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const lower = sorted[mid - 1] ?? Number.NaN;
-  const upper = sorted[mid] ?? Number.NaN;
-  return sorted.length % 2 === 1 ? upper : (lower + upper) / 2;
-}
-
-const ms = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(1));
 const perPrompt = (requests: number, loads: number) => (requests / loads).toFixed(2);
-
-function table(rows: readonly (readonly string[])[], rightAligned: ReadonlySet<number>): string {
-  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
-  return rows
-    .map((r) =>
-      r
-        .map((cell, c) => (rightAligned.has(c) ? cell.padStart(widths[c] ?? 0) : cell.padEnd(widths[c] ?? 0)))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
-}
 
 function pythonRequestBreakdown(samples: readonly PythonSample[]): string {
   const keys = new Map<string, number[]>();
