@@ -3,8 +3,9 @@
  * forwards (method, path, the benchmark's attribution headers, which it strips, and the status and
  * time of MLflow's answer), so that clients in any language can be counted on the same hop.
  */
-import { Agent, createServer, type IncomingHttpHeaders, request, type Server } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { startForwardingProxy } from '../../test/support/forwarding-proxy';
 
 /** Set by the Python side of a benchmark to say which phase and thread sent a request. */
 export const PHASE_HEADER = 'x-bench-phase';
@@ -37,12 +38,8 @@ function header(headers: IncomingHttpHeaders, name: string): string | undefined 
 }
 
 export async function startCountingProxy(target: string): Promise<CountingProxy> {
-  const upstream = new URL(target);
-  // Kept-alive connections to MLflow: the proxy hop costs every client the same per request.
-  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   let seen: SeenRequest[] = [];
-  const server: Server = createServer((req, res) => {
-    const headers: IncomingHttpHeaders = { ...req.headers, host: upstream.host };
+  const proxy = await startForwardingProxy(target, (req, headers) => {
     const phase = header(headers, PHASE_HEADER);
     const thread = header(headers, THREAD_HEADER);
     delete headers[PHASE_HEADER];
@@ -58,37 +55,22 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       durationMs: undefined,
     };
     seen.push(record);
-    const forward = request(
-      { agent, host: upstream.hostname, port: upstream.port, method: req.method, path: url, headers },
-      (answer) => {
-        record.status = answer.statusCode;
-        answer.once('end', () => {
-          record.durationMs = performance.now() - started;
-        });
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
+    return {
+      onAnswer: (status) => {
+        record.status = status;
       },
-    );
-    forward.on('error', () => req.socket.destroy());
-    req.pipe(forward);
+      onEnd: () => {
+        record.durationMs = performance.now() - started;
+      },
+    };
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: proxy.url,
     take() {
       const taken = seen;
       seen = [];
       return taken;
     },
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => {
-          agent.destroy();
-          resolve();
-        });
-      }),
+    close: () => proxy.close(),
   };
 }

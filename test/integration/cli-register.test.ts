@@ -4,13 +4,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { run } from '../../lib/cli/main';
 import { createRegistryClient, type RegistryClient } from '../../lib/registry';
+import { startForwardingProxy } from '../support/forwarding-proxy';
 import { uniqueName } from '../support/names';
 import { awsEnvFor } from '../support/servers';
 
@@ -35,51 +35,29 @@ async function cli(argv: string[], env: NodeJS.ProcessEnv = { MLFLOW_TRACKING_UR
 
 interface CountingProxy {
   readonly url: string;
-  /** Requests other than GET seen so far: the registry client only writes with those. */
+  /** Requests that are not GET: every registry write is a POST or a DELETE. */
   readonly writes: number;
   readonly requests: number;
   close(): Promise<void>;
 }
 
 async function startCountingProxy(target: string): Promise<CountingProxy> {
-  const upstream = new URL(target);
   let writes = 0;
   let requests = 0;
-  const server: Server = createServer((req, res) => {
+  const proxy = await startForwardingProxy(target, (req) => {
     requests += 1;
     if (req.method !== 'GET') writes += 1;
-    const forward = request(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        method: req.method,
-        path: req.url,
-        headers: { ...req.headers, host: upstream.host },
-      },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    forward.on('error', () => req.socket.destroy());
-    req.pipe(forward);
+    return undefined;
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: proxy.url,
     get writes() {
       return writes;
     },
     get requests() {
       return requests;
     },
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => proxy.close(),
   };
 }
 

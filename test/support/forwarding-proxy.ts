@@ -1,0 +1,76 @@
+/**
+ * A loopback HTTP proxy in front of a real server, for tests and benchmarks that need to see or
+ * disturb the traffic: counting requests, attributing them, or dropping an answer after the
+ * server has acted on the request (the "lost answer" a client timeout produces, made exact).
+ */
+import {
+  Agent,
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request,
+  type Server,
+} from 'node:http';
+
+export interface RequestObserver {
+  /** Forward the request, then drop the connection instead of passing the answer back. */
+  readonly drop?: boolean;
+  /** The upstream answer's status, when its headers arrive. */
+  readonly onAnswer?: (status: number) => void;
+  /** The upstream answer has been read to its end. */
+  readonly onEnd?: () => void;
+}
+
+/**
+ * Called for each request before it is forwarded; `headers` (already carrying the upstream host)
+ * may be edited in place.
+ */
+export type OnRequest = (req: IncomingMessage, headers: IncomingHttpHeaders) => RequestObserver | undefined;
+
+export interface ForwardingProxy {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export async function startForwardingProxy(
+  target: string,
+  onRequest: OnRequest = () => undefined,
+): Promise<ForwardingProxy> {
+  const upstream = new URL(target);
+  // Kept-alive connections upstream: the hop costs every client the same per request.
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  const server: Server = createServer((req, res) => {
+    const headers: IncomingHttpHeaders = { ...req.headers, host: upstream.host };
+    const observer = onRequest(req, headers) ?? {};
+    const forward = request(
+      { agent, host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },
+      (answer) => {
+        observer.onAnswer?.(answer.statusCode ?? 502);
+        answer.once('end', () => observer.onEnd?.());
+        if (observer.drop) {
+          answer.resume();
+          answer.once('end', () => req.socket.destroy());
+          return;
+        }
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    forward.on('error', () => req.socket.destroy());
+    req.pipe(forward);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => {
+          agent.destroy();
+          resolve();
+        });
+      }),
+  };
+}
