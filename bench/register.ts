@@ -39,7 +39,7 @@ import { type RunningServer, startMlflow, venvBin } from '../test/support/server
 import { type CountingProxy, type SeenRequest, startCountingProxy } from './support/counting-proxy';
 import { generatedPromptFiles } from './support/generated-prompts';
 import { median, ms } from './support/process-timing';
-import { PYTHON_ATTRIBUTION_PRELUDE } from './support/python-attribution';
+import { PYTHON_ATTRIBUTION_PRELUDE, parseScriptResult } from './support/python-attribution';
 import { killServerGroup, type QuietResult, waitForQuietServer } from './support/quiet';
 
 /** Rounds for the 8 seed prompts (BENCH_ROUNDS) and for the generated set (BENCH_GENERATED_ROUNDS). */
@@ -179,14 +179,11 @@ function runSeed(proxy: CountingProxy, targets: readonly Target[], run: Run): Pr
         reject(new Error(`the Python SDK run exited with ${code ?? signal}:\n${stderr.trim()}`));
         return;
       }
-      const line = stdout
-        .trim()
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .pop();
-      const parsed = pythonOutput.safeParse(line === undefined ? undefined : JSON.parse(line));
-      if (!parsed.success) {
-        reject(new Error(`unexpected output from the Python SDK run:\n${stdout}\n${stderr}`));
+      let parsed: { data: z.infer<typeof pythonOutput> };
+      try {
+        parsed = { data: parseScriptResult(pythonOutput, stdout, stderr) };
+      } catch (error) {
+        reject(error);
         return;
       }
       // The seed registers a new version every run: 1 on the first, 2 on the re-run.

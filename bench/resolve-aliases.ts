@@ -25,7 +25,7 @@ import type { PyJsonValue } from '../lib/util/python-json';
 import { type RunningServer, startMlflow, venvBin } from '../test/support/servers';
 import { type CountingProxy, type SeenRequest, startCountingProxy } from './support/counting-proxy';
 import { median, ms, table } from './support/process-timing';
-import { PYTHON_ATTRIBUTION_PRELUDE } from './support/python-attribution';
+import { PYTHON_ATTRIBUTION_PRELUDE, parseScriptResult } from './support/python-attribution';
 import { killServerGroup, waitForQuietServer } from './support/quiet';
 
 const ALIAS = 'production';
@@ -123,14 +123,11 @@ function runPython(
         reject(new Error(`the Python SDK run exited with ${code ?? signal}:\n${stderr.trim()}`));
         return;
       }
-      const line = stdout
-        .trim()
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .pop();
-      const parsed = pythonOutput.safeParse(line === undefined ? undefined : JSON.parse(line));
-      if (!parsed.success) {
-        reject(new Error(`unexpected output from the Python SDK run:\n${stdout}\n${stderr}`));
+      let parsed: { data: z.infer<typeof pythonOutput> };
+      try {
+        parsed = { data: parseScriptResult(pythonOutput, stdout, stderr) };
+      } catch (error) {
+        reject(error);
         return;
       }
       try {

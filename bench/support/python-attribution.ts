@@ -1,3 +1,5 @@
+import type { z } from 'zod';
+
 /**
  * The start of every Python benchmark script: it times `import mlflow.genai`, then registers a
  * request header provider (MLflow's own extension point, called for every REST request) that tags
@@ -25,3 +27,15 @@ class BenchAttribution(RequestHeaderProvider):
 
 _request_header_provider_registry.register(BenchAttribution)
 `;
+
+/** The script's result: its last line that is a JSON object, checked with `schema`. */
+export function parseScriptResult<T>(schema: z.ZodType<T>, stdout: string, stderr: string): T {
+  const line = stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .pop();
+  const parsed = schema.safeParse(line === undefined ? undefined : JSON.parse(line));
+  if (!parsed.success) throw new Error(`unexpected output from the Python SDK run:\n${stdout}\n${stderr}`);
+  return parsed.data;
+}

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { run } from '../../lib/cli/main';
 import { createRegistryClient, type RegistryClient } from '../../lib/registry';
+import { runCli } from '../support/cli';
 import { startForwardingProxy } from '../support/forwarding-proxy';
 import { uniqueName } from '../support/names';
 import { awsEnvFor } from '../support/servers';
@@ -17,21 +17,8 @@ import { awsEnvFor } from '../support/servers';
 const uri = inject('mlflowUri');
 const motoUri = inject('motoUri');
 
-async function cli(argv: string[], env: NodeJS.ProcessEnv = { MLFLOW_TRACKING_URI: uri }, isTTY = false) {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(argv, {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    env,
-    isTTY,
-  });
-  return { code, stdout, stderr };
-}
+const cli = (argv: string[], env: NodeJS.ProcessEnv = { MLFLOW_TRACKING_URI: uri }, isTTY = false) =>
+  runCli(argv, env, isTTY);
 
 interface CountingProxy {
   readonly url: string;

@@ -2,29 +2,16 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { run } from '../../lib/cli/main';
 import { loadPromptFiles } from '../../lib/prompts/directory';
 import { createRegistryClient } from '../../lib/registry';
+import { runCli } from '../support/cli';
 import { uniqueName } from '../support/names';
 import { freePort } from '../support/servers';
 
 const uri = inject('mlflowUri');
 const exec = promisify(execFile);
 
-async function cli(argv: string[], env: NodeJS.ProcessEnv = { MLFLOW_TRACKING_URI: uri }) {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(argv, {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    env,
-  });
-  return { code, stdout, stderr };
-}
+const cli = (argv: string[], env: NodeJS.ProcessEnv = { MLFLOW_TRACKING_URI: uri }) => runCli(argv, env);
 
 let name: string;
 
