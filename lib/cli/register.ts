@@ -9,7 +9,6 @@ import { InvalidPromptFileError, isPromptOpsError } from '../errors';
 import { listPromptFiles } from '../prompts/directory';
 import { type PromptFile, parsePromptFile } from '../prompts/file';
 import { type NamingOptions, registryName } from '../prompts/naming';
-import type { Template } from '../prompts/template';
 import {
   type AliasMove,
   aliasMoves,
@@ -23,6 +22,7 @@ import { isCredentialRefusal } from '../runtime/registry-provider';
 import { unifiedDiff } from './diff';
 import type { CliIo } from './io';
 import type { CliRegistry } from './registry-from-env';
+import { readableTemplate } from './show';
 import { type FailedRow, formatAliasMoves, formatSummary, formatTable, type SummaryRow } from './summary';
 
 export interface RegisterCommandOptions {
@@ -132,13 +132,6 @@ async function mapPool<T, R>(
   return results;
 }
 
-/** How a dry run shows a template: text as is, a chat prompt as `[role]` headed messages. */
-function templateText(template: Template): string {
-  return typeof template === 'string'
-    ? template
-    : template.map((m) => `[${m.role}]\n${m.content}`).join('\n\n');
-}
-
 async function planOne(
   registry: RegistryClient,
   loaded: LoadedFile,
@@ -156,7 +149,7 @@ async function planOne(
   }
   // MLflow numbers a new version one past the highest, which is the one `latest` resolves to.
   const next = plan.latest.version + 1;
-  const diff = unifiedDiff(templateText(plan.latest.template), templateText(file.template), {
+  const diff = unifiedDiff(readableTemplate(plan.latest.template), readableTemplate(file.template), {
     from: `${plan.name} v${plan.latest.version}`,
     to: file.source,
   });

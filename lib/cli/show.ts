@@ -1,3 +1,4 @@
+import type { Template } from '../prompts/template';
 import type { PromptVersion } from '../registry';
 
 /** The `--json` shape of `promptops show`; a stable contract for scripts. */
@@ -16,6 +17,13 @@ export function promptVersionJson(prompt: PromptVersion) {
   };
 }
 
+/** A template for people: text as is, a chat prompt as `[role]` headed messages. */
+export function readableTemplate(template: Template): string {
+  return typeof template === 'string'
+    ? template
+    : template.map((m) => `[${m.role}]\n${m.content}`).join('\n\n');
+}
+
 export function describePromptVersion(prompt: PromptVersion): string {
   const lines = [
     `${prompt.uri} (${prompt.type})`,
@@ -27,9 +35,5 @@ export function describePromptVersion(prompt: PromptVersion): string {
   if (tags.length > 0) lines.push(`tags:      ${tags.map(([k, v]) => `${k}=${v}`).join(', ')}`);
   if (prompt.modelConfig) lines.push(`model:     ${JSON.stringify(prompt.modelConfig)}`);
   if (prompt.responseFormat) lines.push(`response:  ${JSON.stringify(prompt.responseFormat)}`);
-  const body =
-    typeof prompt.template === 'string'
-      ? prompt.template
-      : prompt.template.map((m) => `[${m.role}]\n${m.content}`).join('\n\n');
-  return `${lines.join('\n')}\n\n${body}\n`;
+  return `${lines.join('\n')}\n\n${readableTemplate(prompt.template)}\n`;
 }

@@ -23,10 +23,8 @@ import * as z from 'zod';
 import { InvalidInputError, InvalidPromptFileError } from '../errors';
 import {
   type JsonObject,
-  MAX_TAG_VALUE_LENGTH,
-  promptTextTagValue,
-  pythonLength,
   serialiseModelConfig,
+  validateTemplate,
   validateUserTags,
 } from '../registry/prompt-version';
 import { pythonJsonDumps } from '../util/python-json';
@@ -176,12 +174,10 @@ export function parsePromptFile(source: string, content: Uint8Array | string): P
   } catch (error) {
     throw new InvalidPromptFileError(source, (error as InvalidInputError).message, { cause: error });
   }
-  const length = pythonLength(promptTextTagValue(template));
-  if (length > MAX_TAG_VALUE_LENGTH) {
-    throw new InvalidPromptFileError(
-      source,
-      `the template is ${length} characters long; MLflow stores at most ${MAX_TAG_VALUE_LENGTH}.`,
-    );
+  try {
+    validateTemplate(template);
+  } catch (error) {
+    throw new InvalidPromptFileError(source, (error as Error).message, { cause: error });
   }
   if (isJinjaTemplate(template)) {
     throw new InvalidPromptFileError(
