@@ -43,6 +43,11 @@ import {
 /** What MLflow's `register_prompt` sends as the (unused) source of a prompt version. */
 const PROMPT_SOURCE = 'dummy-source';
 const PROMPT_FILTER = "tags.`mlflow.prompt.is_prompt` = 'true'";
+/** The same filter in model-version search syntax (`tag.`). */
+const PROMPT_VERSION_FILTER = "tag.`mlflow.prompt.is_prompt` = 'true'";
+
+/** A filter clause for these names; they passed validatePromptName, so none holds a quote. */
+const nameIn = (names: readonly string[]) => `name IN (${names.map((n) => `'${n}'`).join(', ')})`;
 
 export interface RegisterPromptInput extends NewVersion {
   readonly name: string;
@@ -344,7 +349,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
           method: 'GET',
           path: '/2.0/mlflow/registered-models/search',
           query: {
-            filter: `${PROMPT_FILTER} AND name IN (${chunk.map((n) => `'${n}'`).join(', ')})`,
+            filter: `${PROMPT_FILTER} AND ${nameIn(chunk)}`,
             max_results: chunk.length,
             page_token: pageToken,
           },
@@ -429,7 +434,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
         path: '/2.0/mlflow/model-versions/search',
         query: {
           filter:
-            `name IN (${names.map((n) => `'${n}'`).join(', ')}) AND ${PROMPT_FILTER.replace('tags.', 'tag.')} ` +
+            `${nameIn(names)} AND ${PROMPT_VERSION_FILTER} ` +
             `AND version_number >= ${low} AND version_number <= ${high}`,
           max_results: MAX_RANGE_ROWS,
           page_token: pageToken,
@@ -512,7 +517,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
       path: '/2.0/mlflow/model-versions/search',
       query: {
         // The name passed validatePromptName, so it holds no quote to escape.
-        filter: `name = '${validatePromptName(name)}' AND ${PROMPT_FILTER.replace('tags.', 'tag.')}`,
+        filter: `name = '${validatePromptName(name)}' AND ${PROMPT_VERSION_FILTER}`,
         max_results: validateMaxResults(search.maxResults, 200_000) ?? 100,
         order_by: 'version_number DESC',
         page_token: search.pageToken || undefined,
