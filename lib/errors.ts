@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'ALREADY_EXISTS'
   | 'CONFLICT'
+  | 'MOVE_IN_PROGRESS'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
   | 'RATE_LIMITED'
@@ -70,10 +71,11 @@ export class InvalidInputError extends PromptOpsError {
 export class MissingVariablesError extends InvalidInputError {
   override readonly code: ErrorCode = 'MISSING_VARIABLES';
   readonly missing: readonly string[];
-  constructor(missing: readonly string[], options: PromptOpsErrorOptions = {}) {
+  constructor(missing: readonly string[], options: PromptOpsErrorOptions & { message?: string } = {}) {
     super(
-      `Missing values for template variables: ${missing.join(', ')}. ` +
-        'Pass them, or format partially to leave them in place.',
+      options.message ??
+        `Missing values for template variables: ${missing.join(', ')}. ` +
+          'Pass them, or format partially to leave them in place.',
       options,
     );
     this.missing = missing;
@@ -115,6 +117,21 @@ export class AlreadyExistsError extends PromptOpsError {
 
 export class ConflictError extends PromptOpsError {
   override readonly code: ErrorCode = 'CONFLICT';
+}
+
+/**
+ * Another move of the same alias holds the lock and did not finish in time: the state the caller
+ * saw may be about to change. Retrying later is safe; with `expectedVersion` it then conflicts or
+ * succeeds on the new state.
+ */
+export class MoveInProgressError extends ConflictError {
+  override readonly code: ErrorCode = 'MOVE_IN_PROGRESS';
+  override readonly retryable = true;
+  readonly retryAfterMs: number;
+  constructor(message: string, options: PromptOpsErrorOptions & { retryAfterMs: number }) {
+    super(message, options);
+    this.retryAfterMs = options.retryAfterMs;
+  }
 }
 
 export class UnauthorizedError extends PromptOpsError {

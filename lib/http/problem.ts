@@ -8,6 +8,7 @@
 import {
   type ErrorCode,
   type FieldIssue,
+  MoveInProgressError,
   PromptOpsError,
   RateLimitedError,
   UnavailableError,
@@ -39,6 +40,7 @@ const CALLER_STATUS: Partial<Record<ErrorCode, number>> = {
   NOT_FOUND: 404,
   ALREADY_EXISTS: 409,
   CONFLICT: 409,
+  MOVE_IN_PROGRESS: 409,
   RATE_LIMITED: 429,
   UNAVAILABLE: 503,
 };
@@ -99,7 +101,9 @@ export function problemResponse(error: unknown, requestId?: string): HttpRespons
   const retryAfterMs =
     (error instanceof RateLimitedError || error instanceof UnavailableError) && body.status >= 429
       ? error.retryAfterMs
-      : undefined;
+      : error instanceof MoveInProgressError
+        ? error.retryAfterMs
+        : undefined;
   const retryAfter =
     retryAfterMs !== undefined ? { 'retry-after': String(Math.ceil(retryAfterMs / 1000)) } : {};
   return {

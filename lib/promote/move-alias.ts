@@ -3,8 +3,8 @@
  * already points where asked, and every move recorded in the alias's history (a prompt tag) and
  * on the version it now points at (a version tag: by, at, reason).
  *
- * The expected-state check here is optimistic, read then write; two callers racing past it at
- * once are kept apart by the caller (the promote function serialises moves per prompt and alias).
+ * The expected-state check here is read then write; two callers racing past it at once are kept
+ * apart by the caller, which holds the alias's lock (lib/promote/alias-lock.ts) around the move.
  */
 import { ConflictError, InvalidInputError } from '../errors';
 import type { RegistryClient } from '../registry';
@@ -19,6 +19,11 @@ export interface MoveRequest {
   readonly version: number;
   /** The version the alias must point at now; `null`: it must not exist; absent: no check. */
   readonly expectedVersion?: number | null | undefined;
+  /**
+   * The alias the version was taken from, and the version it pointed at then: the move is refused
+   * if that alias has moved since (the caller promoted what `staging` was, not what it is now).
+   */
+  readonly from?: { readonly alias: string; readonly version: number } | undefined;
   readonly action: AliasMoveRecord['action'];
   readonly by: string;
   readonly reason?: string | undefined;
@@ -53,8 +58,19 @@ export async function moveAlias(registry: RegistryClient, request: MoveRequest):
   validateTagKey(historyTag(alias));
   validateTagKey(`${MOVED_TAG_PREFIX}${alias}`);
 
-  const { prompt } = await registry.inspectPrompt(name);
+  const { prompt, latest } = await registry.inspectPrompt(name);
   const current = prompt.aliases[alias] ?? null;
+  if (request.from) {
+    const source = request.from.alias;
+    const now =
+      source.toLowerCase() === 'latest' ? (latest?.version ?? null) : (prompt.aliases[source] ?? null);
+    if (now !== request.from.version) {
+      throw new ConflictError(
+        `Alias '${source}' of '${name}' moved from version ${request.from.version} to ` +
+          `${now === null ? 'nowhere' : `version ${now}`} while this move ran; nothing was changed.`,
+      );
+    }
+  }
   if (request.expectedVersion !== undefined && request.expectedVersion !== current) {
     throw new ConflictError(
       `Alias '${alias}' of '${name}' points at ${current === null ? 'no version' : `version ${current}`}, ` +

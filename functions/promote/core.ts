@@ -1,0 +1,222 @@
+/**
+ * The promote function: one HTTP API (payload 2.0) with four routes over lib/promote/service.
+ * This file only reads the request (route, principal, path, query, body through the schemas of
+ * lib/promote/api), answers JSON or problem details, and writes the audit line and metrics.
+ */
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import * as z from 'zod';
+import { commonEnvShape, parseEnv } from '../../lib/config/env';
+import { InvalidInputError, NotFoundError, PromptOpsError } from '../../lib/errors';
+import { problemResponse, statusFor } from '../../lib/http/problem';
+import type { Logger } from '../../lib/observability/logger';
+import type { Metrics } from '../../lib/observability/metrics';
+import { createDynamoAliasLock } from '../../lib/promote/alias-lock';
+import {
+  describeQuerySchema,
+  listQuerySchema,
+  type MoveResponse,
+  promoteBodySchema,
+  rollbackBodySchema,
+} from '../../lib/promote/api';
+import { principalOf } from '../../lib/promote/authorize';
+import {
+  describePrompt,
+  listManagedPrompts,
+  type MoveContext,
+  promote,
+  rollback,
+} from '../../lib/promote/service';
+import { validateAliasName } from '../../lib/prompts/names';
+import type { Runtime } from '../../lib/runtime/invocation';
+
+const csv = (fallback: string) =>
+  z
+    .string()
+    .optional()
+    .transform((value) =>
+      (value ?? fallback)
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part !== ''),
+    );
+
+export const promoteEnvSchema = z.object({
+  ...commonEnvShape,
+  PROMOTE_LOCK_TABLE: z.string().trim().min(3, 'expected the alias lock table name'),
+  /** Aliases only the principals below may move. */
+  PROTECTED_ALIASES: csv('production').superRefine((aliases, ctx) => {
+    for (const alias of aliases) {
+      try {
+        validateAliasName(alias);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      }
+    }
+  }),
+  /** ARN patterns (`*`, `?`); empty: nobody may move a protected alias. */
+  PROTECTED_ALIAS_PRINCIPALS: csv(''),
+  /** How long a move waits for another move of the same alias before answering 409. */
+  PROMOTE_LOCK_WAIT_MS: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? 5_000 : Number(v)))
+    .pipe(z.number().int('expected a whole number of milliseconds').min(0).max(25_000)),
+});
+export type PromoteEnv = z.infer<typeof promoteEnvSchema>;
+
+export function parsePromoteEnv(env: NodeJS.ProcessEnv): PromoteEnv {
+  return parseEnv(promoteEnvSchema, env);
+}
+
+export interface PromoteDeps {
+  readonly runtime: Runtime;
+  readonly env: PromoteEnv;
+  readonly dynamodb: Pick<DynamoDBClient, 'send'>;
+  readonly now?: () => Date;
+}
+
+/** The parts of an HTTP API (payload 2.0) event this function reads. */
+interface HttpApiEvent {
+  readonly routeKey?: string;
+  readonly pathParameters?: Readonly<Record<string, string | undefined>> | null;
+  readonly queryStringParameters?: Readonly<Record<string, string | undefined>> | null;
+  readonly body?: string | null;
+  readonly isBase64Encoded?: boolean;
+}
+
+function parseWith<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((issue) => ({
+    path: issue.path.join('.'),
+    message:
+      issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : issue.message,
+  }));
+  throw new InvalidInputError(
+    `Invalid ${what}: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ')}`,
+    { issues },
+  );
+}
+
+function jsonBody(event: HttpApiEvent): unknown {
+  if (event.body === undefined || event.body === null || event.body === '') return {};
+  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new InvalidInputError('The request body is not valid JSON.');
+  }
+}
+
+function pathName(event: HttpApiEvent): string {
+  const name = event.pathParameters?.name;
+  if (!name) throw new InvalidInputError('The path names no prompt.');
+  return name;
+}
+
+const json = (status: number, body: unknown): APIGatewayProxyStructuredResultV2 => ({
+  statusCode: status,
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
+
+function audit(log: Logger, metrics: Metrics, moved: MoveResponse, reason: string | undefined): void {
+  // The audit line: one per move, with everything the history records, searchable by prompt.
+  log.info(moved.changed ? 'alias moved' : 'alias already there', {
+    audit: true,
+    ...moved,
+    ...(reason ? { reason } : {}),
+  });
+  metrics.add(moved.changed ? 'AliasMoved' : 'AliasMoveUnchanged', 1);
+  if (moved.changed && moved.action === 'rollback') metrics.add('AliasRolledBack', 1);
+}
+
+export function createPromoteHandler({ runtime, env, dynamodb, now = () => new Date() }: PromoteDeps) {
+  const lock = createDynamoAliasLock({
+    client: dynamodb,
+    table: env.PROMOTE_LOCK_TABLE,
+    waitMs: env.PROMOTE_LOCK_WAIT_MS,
+  });
+  const policy = {
+    protectedAliases: env.PROTECTED_ALIASES,
+    allowedPrincipals: env.PROTECTED_ALIAS_PRINCIPALS,
+  };
+
+  async function route(event: HttpApiEvent, principal: string, log: Logger, metrics: Metrics) {
+    const moveContext = (registry: MoveContext['registry']): MoveContext => ({
+      registry,
+      lock,
+      naming: runtime.naming,
+      policy,
+      principal,
+      now,
+    });
+    switch (event.routeKey) {
+      case 'POST /prompts/{name}/promote': {
+        const name = pathName(event);
+        const body = parseWith(promoteBodySchema, jsonBody(event), 'request body');
+        const moved = await runtime.registry.withRegistry((r) => promote(moveContext(r), name, body));
+        audit(log, metrics, moved, body.reason);
+        return json(200, moved);
+      }
+      case 'POST /prompts/{name}/rollback': {
+        const name = pathName(event);
+        const body = parseWith(rollbackBodySchema, jsonBody(event), 'request body');
+        const moved = await runtime.registry.withRegistry((r) => rollback(moveContext(r), name, body));
+        audit(log, metrics, moved, body.reason);
+        return json(200, moved);
+      }
+      case 'GET /prompts/{name}': {
+        const name = pathName(event);
+        const query = parseWith(describeQuerySchema, event.queryStringParameters ?? {}, 'query');
+        return json(
+          200,
+          await runtime.registry.withRegistry((r) => describePrompt(r, runtime.naming, name, query)),
+        );
+      }
+      case 'GET /prompts': {
+        const query = parseWith(listQuerySchema, event.queryStringParameters ?? {}, 'query');
+        return json(
+          200,
+          await runtime.registry.withRegistry((r) => listManagedPrompts(r, runtime.naming, query)),
+        );
+      }
+      default:
+        throw new NotFoundError(`No route ${event.routeKey ?? '(none)'}.`);
+    }
+  }
+
+  return async function handler(
+    event: unknown,
+    context: Pick<Context, 'awsRequestId'>,
+  ): Promise<APIGatewayProxyStructuredResultV2> {
+    const requestId = context.awsRequestId;
+    const request = (event ?? {}) as HttpApiEvent;
+    const log = runtime.logger.child({ requestId, route: request.routeKey });
+    const metrics = runtime.metrics();
+    try {
+      // Before anything else, on every route: no principal, no answer.
+      const principal = principalOf(event);
+      return await route(request, principal, log.child({ principal }), metrics);
+    } catch (error) {
+      const status = statusFor(error);
+      if (status >= 500) {
+        log.error('request failed', { status, error, cause: (error as Error | undefined)?.cause });
+        metrics.add('RequestFailed', 1);
+      } else {
+        log.warn('request refused', {
+          status,
+          code: error instanceof PromptOpsError ? error.code : undefined,
+          detail: (error as Error).message,
+          prompt: request.pathParameters?.name,
+        });
+        if (request.routeKey?.startsWith('POST ')) metrics.add('MoveRefused', 1);
+      }
+      const problem = problemResponse(error, requestId);
+      return { statusCode: problem.statusCode, headers: { ...problem.headers }, body: problem.body };
+    } finally {
+      metrics.flush();
+    }
+  };
+}

@@ -1,0 +1,12 @@
+/** Lambda entry point: everything built once per cold start, then reused by warm invocations. */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createRuntime } from '../../lib/runtime/invocation';
+import { createPromoteHandler, parsePromoteEnv } from './core';
+
+const env = parsePromoteEnv(process.env);
+
+export const handler = createPromoteHandler({
+  env,
+  runtime: createRuntime(env, { functionName: 'promote' }),
+  dynamodb: new DynamoDBClient({}),
+});

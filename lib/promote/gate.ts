@@ -1,0 +1,31 @@
+/**
+ * The promotion gate: a version reaches an alias the agent loads only when the agent can format
+ * it with the variables it supplies (lib/agent/contract.ts). Refusals name the version and the
+ * variables, so the fix is obvious.
+ */
+import { checkContract, suppliedVariables } from '../agent/contract';
+import { MissingVariablesError, UnsupportedTemplateError } from '../errors';
+import type { PromptVersion } from '../registry';
+
+export function assertPassesGate(shortName: string, version: PromptVersion): void {
+  try {
+    checkContract(shortName, version.template);
+  } catch (error) {
+    const supplied = suppliedVariables(shortName).join(', ');
+    if (error instanceof MissingVariablesError) {
+      throw new MissingVariablesError(error.missing, {
+        cause: error,
+        message:
+          `Version ${version.version} of '${version.name}' needs ${error.missing.join(', ')}, ` +
+          `which the agent does not supply (it supplies ${supplied}).`,
+      });
+    }
+    if (error instanceof UnsupportedTemplateError) {
+      throw new UnsupportedTemplateError(
+        `Version ${version.version} of '${version.name}' cannot be formatted by the agent: ${error.message}`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
