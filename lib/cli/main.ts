@@ -8,6 +8,7 @@ import { InvalidInputError, isPromptOpsError } from '../errors';
 import { type NamingOptions, namingFromEnv, registryName } from '../prompts/naming';
 import { formatTemplate } from '../prompts/template';
 import { type CliIo, UsageError } from './io';
+import { PROMOTE_COMMANDS } from './promote';
 import { registerCommand } from './register';
 import { cliRegistryFromEnv, registryFromEnv } from './registry-from-env';
 import { describePromptVersion, promptVersionJson } from './show';
@@ -17,6 +18,10 @@ const USAGE = `Usage:
   promptops format <prompt uri> --var key=value [--var key=value ...] [--partial]
   promptops register [paths...] [--dry-run] [--concurrency N] [--secret-id ID]
                      [--catalog C --schema S | --prefix P]
+  promptops promote <name> [--from ALIAS|N] [--to ALIAS] [--expected-version N|none] [--reason TEXT]
+  promptops rollback <name> [--alias A] [--to-version N] [--reason TEXT]
+  promptops history <name> [--limit N] [--page-token T]
+  promptops prompts [--limit N] [--page-token T]
 
 Options:
   --tracking-uri URL   the MLflow server (default: $MLFLOW_TRACKING_URI)
@@ -29,7 +34,18 @@ changed; staging follows, production is set only for a new prompt. Exit 1 if any
   --secret-id ID       read the registry and its credentials from this AWS Secrets Manager secret
                        (region, endpoint and AWS credentials from the standard AWS_* variables)
   --catalog, --schema, --prefix   registry naming (default: $PROMPT_CATALOG, $PROMPT_SCHEMA,
-                       $PROMPT_NAME_PREFIX)`;
+                       $PROMPT_NAME_PREFIX)
+
+promote, rollback, history, prompts: the deployed promote API, signed (SigV4) with the standard
+AWS credentials. promote moves --to (default production) to --from (default staging); rollback
+moves --alias (default production) back to its previous version or --to-version.
+  --api URL            the API (default: $PROMPTOPS_API_URL)
+  --region R           the region to sign for (default: the region in an execute-api URL, else
+                       $AWS_REGION or $AWS_DEFAULT_REGION)
+  --expected-version   the version the alias must point at now; 'none': it must not exist yet
+  --json               print the API's answer as JSON
+  --local-principal ARN  local serverless-offline runs only: the caller the function sees
+                       (default: $PROMPTOPS_LOCAL_PRINCIPAL)`;
 
 const DEFAULT_CONCURRENCY = 4;
 
@@ -142,6 +158,7 @@ const COMMANDS: Readonly<Record<string, (args: readonly string[], io: CliIo) => 
   show,
   format,
   register,
+  ...PROMOTE_COMMANDS,
 };
 
 function oneLine(text: string): string {
