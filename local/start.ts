@@ -1,33 +1,47 @@
 /**
  * The main job on the embedded default: a local MLflow server (SQLite under .local/, kept between
  * runs) and the local AWS emulator; the files in prompts/ uploaded to S3 and registered by the
- * register function, as in a deployed stack; a summary and the addresses. Then it keeps running
- * until interrupted and stops what it started. `--once` registers and exits (the smoke test).
+ * register function, as in a deployed stack; a summary and the addresses. Then it serves the
+ * promote API through serverless-offline (the lock table in the emulator, the local admin allowed
+ * to move protected aliases) and keeps running until interrupted, then stops what it started.
+ * `--once` registers and exits (the smoke test), without the API.
  */
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { formatSummary } from '../lib/cli/summary';
 import { isPromptOpsError } from '../lib/errors';
 import { listPromptFiles } from '../lib/prompts/directory';
+import { startOffline } from '../test/support/offline';
 import { freePort, type RunningServer, startMlflow, startMoto } from '../test/support/servers';
+import { createLockTable } from './lock-table';
 import { LOCAL_BUCKET, LOCAL_PREFIX, LOCAL_SECRET_ID, registerThroughS3 } from './through-s3';
+
+/** The caller the local promote API sees (`--local-principal`), allowed to move production. */
+const LOCAL_ADMIN = 'arn:aws:iam::000000000000:user/local-admin';
+const LOCAL_LOCK_TABLE = 'promptops-local-alias-locks';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { once: { type: 'boolean' }, port: { type: 'string' }, data: { type: 'string' } },
 });
 
-async function portToUse(): Promise<number> {
-  if (values.port) return Number(values.port);
-  // 5000 is MLflow's usual port; take it when free so the UI address stays the same across runs.
+/** `preferred` when it is free on loopback (addresses stay the same across runs), else a free port. */
+async function portOr(preferred: number): Promise<number> {
   const probe = await import('node:net');
   const free = await new Promise<boolean>((resolve) => {
     const server = probe.createServer();
     server.once('error', () => resolve(false));
-    server.listen(5000, '127.0.0.1', () => server.close(() => resolve(true)));
+    server.listen(preferred, '127.0.0.1', () => server.close(() => resolve(true)));
   });
-  return free ? 5000 : freePort();
+  return free ? preferred : freePort();
+}
+
+async function portToUse(): Promise<number> {
+  if (values.port) return Number(values.port);
+  // 5000 is MLflow's usual port.
+  return portOr(5000);
 }
 
 const dataDir = values.data ?? join(process.cwd(), '.local');
@@ -37,7 +51,7 @@ mkdirSync(mlflowDir, { recursive: true });
 mkdirSync(motoDir, { recursive: true });
 // Ctrl-C at any point stops what was started: the servers run in process groups of their own,
 // which the terminal's interrupt does not reach.
-const started: RunningServer[] = [];
+const started: { stop(): Promise<void> }[] = [];
 const interrupt = new AbortController();
 const interrupted = new Promise<void>((resolve) =>
   interrupt.signal.addEventListener('abort', () => resolve()),
@@ -59,6 +73,7 @@ if (failedStart || interrupt.signal.aborted) {
   process.exit(interrupt.signal.aborted ? 130 : 1);
 }
 const [mlflow, moto] = started as [RunningServer, RunningServer];
+let serving = false;
 let exitCode = 0;
 try {
   const files = await listPromptFiles(positionals.length > 0 ? positionals : ['prompts']);
@@ -84,16 +99,59 @@ try {
       `Try:                MLFLOW_TRACKING_URI=${mlflow.url} npx promptops show prompts:/${example}@staging\n`,
   );
   if (!values.once) {
+    // The promote API as deployed (serverless.yml), served by serverless-offline; its functions
+    // reach the secret and the lock table in moto. Protected aliases may be moved by LOCAL_ADMIN.
+    process.stdout.write('\nStarting the promote API (serverless-offline) ...\n');
+    await createLockTable(new DynamoDBClient({}), LOCAL_LOCK_TABLE);
+    const naming: Record<string, string | undefined> = {
+      promptCatalog: process.env.PROMPT_CATALOG,
+      promptSchema: process.env.PROMPT_SCHEMA,
+      promptNamePrefix: process.env.PROMPT_NAME_PREFIX,
+    };
+    const promotable = rows.some((row) => row.name === 'orchestrator' && row.status !== 'failed')
+      ? 'orchestrator'
+      : example;
+    const apiLog = join(dataDir, 'promote-api.log');
+    writeFileSync(apiLog, '');
+    const api = await startOffline({
+      motoUrl: moto.url,
+      secretId: LOCAL_SECRET_ID,
+      lockTable: LOCAL_LOCK_TABLE,
+      params: {
+        promoterPrincipals: LOCAL_ADMIN,
+        // osls params cannot be empty: only the ones set are passed.
+        ...Object.fromEntries(
+          Object.entries(naming).filter((entry): entry is [string, string] => !!entry[1]),
+        ),
+      },
+      httpPort: await portOr(3000),
+      logFile: apiLog,
+      signal: interrupt.signal,
+    });
+    started.push(api);
+    serving = true;
+    process.stdout.write(
+      `Promote API:        ${api.url} (GET /prompts, GET /prompts/{name}, POST .../promote, .../rollback)\n` +
+        `Promote API log:    ${apiLog}\n` +
+        `Local admin:        ${LOCAL_ADMIN} (may move production)\n` +
+        `Promote:            npx promptops promote ${promotable} --api ${api.url} --local-principal ${LOCAL_ADMIN} --reason "tried it locally"\n` +
+        `History:            npx promptops history ${promotable} --api ${api.url} --local-principal ${LOCAL_ADMIN}\n`,
+    );
     process.stdout.write('\nRunning; press Ctrl-C to stop.\n');
     await interrupted;
   }
 } catch (error) {
-  exitCode = 1;
-  process.stderr.write(
-    `start: ${isPromptOpsError(error) ? `${error.code}: ` : ''}${(error as Error).message}\n`,
-  );
+  if (interrupt.signal.aborted) exitCode = 130;
+  else {
+    exitCode = 1;
+    process.stderr.write(
+      `start: ${isPromptOpsError(error) ? `${error.code}: ` : ''}${(error as Error).message}\n`,
+    );
+  }
 } finally {
-  process.stdout.write('Stopping MLflow and the local AWS emulator ...\n');
+  process.stdout.write(
+    `Stopping ${serving ? 'the promote API, ' : ''}MLflow and the local AWS emulator ...\n`,
+  );
   await stopAll();
 }
 process.exit(exitCode);

@@ -60,7 +60,7 @@ export const promoteEnvSchema = z.object({
   PROMOTE_LOCK_WAIT_MS: z
     .string()
     .optional()
-    .transform((v) => (v === undefined || v.trim() === '' ? 5_000 : Number(v)))
+    .transform((v) => (v === undefined || v.trim() === '' ? 10_000 : Number(v)))
     .pipe(z.number().int('expected a whole number of milliseconds').min(0).max(25_000)),
 });
 export type PromoteEnv = z.infer<typeof promoteEnvSchema>;

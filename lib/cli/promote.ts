@@ -94,13 +94,15 @@ function clientFrom(
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new UsageError(`--api expects an http(s) URL, got '${api}'.`);
   }
-  // An execute-api URL names the region its signatures are checked in; it wins over the profile's.
+  const localPrincipal = values['local-principal'] ?? (env.PROMPTOPS_LOCAL_PRINCIPAL || undefined);
+  // --region first; else the region an execute-api URL names (where its signatures are checked).
   const region = values.region ?? (regionFromApiUrl(api) || env.AWS_REGION || env.AWS_DEFAULT_REGION);
-  if (!region) {
+  // Local requests name their principal instead of being signed: they need no region.
+  if (!region && localPrincipal === undefined) {
     throw new UsageError('No region to sign for: pass --region or set AWS_REGION.');
   }
-  if (!/^[a-z0-9-]+$/.test(region)) throw new UsageError(`--region expects a region name, got '${region}'.`);
-  const localPrincipal = values['local-principal'] ?? (env.PROMPTOPS_LOCAL_PRINCIPAL || undefined);
+  if (region && !/^[a-z0-9-]+$/.test(region))
+    throw new UsageError(`--region expects a region name, got '${region}'.`);
   if (localPrincipal !== undefined) {
     if (!/^arn:\S+$/.test(localPrincipal)) {
       throw new UsageError(`--local-principal expects an ARN, got '${localPrincipal}'.`);

@@ -36,6 +36,11 @@ import { Agent, dispatchRequest } from '../registry/undici-parts';
  */
 export const LOCAL_AUTHORIZER_HEADER = 'sls-offline-authorizer-override';
 
+function requiredRegion(region: string | undefined): string {
+  if (!region) throw new InvalidInputError('No region to sign the request for.');
+  return region;
+}
+
 /** API Gateway's limit for an HTTP API integration is 30 s; a little more covers the round trip. */
 const DEFAULT_TIMEOUT_MS = 35_000;
 
@@ -44,11 +49,14 @@ type Credentials = ConstructorParameters<typeof SignatureV4>[0]['credentials'];
 export interface ApiClientOptions {
   /** The API's base URL, e.g. `https://abc123.execute-api.eu-west-1.amazonaws.com` (a stage path is kept). */
   readonly baseUrl: string;
-  /** The region to sign for. */
-  readonly region: string;
+  /** The region to sign for (not needed with `localPrincipal`: local requests are not signed). */
+  readonly region?: string | undefined;
   /** Default: the standard AWS credential chain (environment, profiles, SSO, container, instance). */
   readonly credentials?: Credentials | undefined;
-  /** Local serverless-offline runs only: the principal (ARN) the function should see. */
+  /**
+   * Local serverless-offline runs only: the principal (ARN) the function should see. Such requests
+   * are not signed: serverless-offline checks no signature, so no credentials are read for them.
+   */
   readonly localPrincipal?: string | undefined;
   readonly timeoutMs?: number | undefined;
 }
@@ -230,12 +238,15 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       );
     }
   };
-  const signer = new SignatureV4({
-    service: 'execute-api',
-    region: options.region,
-    credentials,
-    sha256: Hash.bind(null, 'sha256'),
-  });
+  const signer =
+    options.localPrincipal === undefined
+      ? new SignatureV4({
+          service: 'execute-api',
+          region: requiredRegion(options.region),
+          credentials,
+          sha256: Hash.bind(null, 'sha256'),
+        })
+      : undefined;
   let agent: AgentType | undefined;
   const dispatcher = (): Dispatcher => {
     agent ??= new Agent({ connect: { timeout: timeoutMs } });
@@ -257,7 +268,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     if (options.localPrincipal !== undefined) {
       headers[LOCAL_AUTHORIZER_HEADER] = JSON.stringify({ iam: { userArn: options.localPrincipal } });
     }
-    const signed = await signer.sign({
+    const signed = await signer?.sign({
       method,
       protocol: base.protocol,
       hostname: base.hostname,
@@ -276,7 +287,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
         origin: base.origin,
         path: search ? `${fullPath}?${search}` : fullPath,
         method,
-        headers: signed.headers,
+        headers: signed?.headers ?? headers,
         body: payload ?? null,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,

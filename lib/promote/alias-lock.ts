@@ -30,7 +30,7 @@ export interface DynamoAliasLockOptions {
 }
 
 const DEFAULT_LEASE_MS = 60_000;
-const DEFAULT_WAIT_MS = 5_000;
+const DEFAULT_WAIT_MS = 10_000;
 const RETRY_AFTER_MS = 1_000;
 
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -144,13 +144,16 @@ export async function rollback(
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 
-function summary(version: PromptVersion): VersionSummary {
+/** A version's line; its aliases come from the prompt (MLflow's version search leaves them out). */
+function summary(version: PromptVersion, aliases: Readonly<Record<string, number>>): VersionSummary {
   return {
     version: version.version,
     createdAt: iso(version.creationTimestamp),
     commitMessage: version.commitMessage ?? null,
     contentHash: version.tags[CONTENT_HASH_TAG] ?? null,
-    aliases: version.aliases,
+    aliases: Object.keys(aliases)
+      .filter((alias) => aliases[alias] === version.version)
+      .sort(),
   };
 }
 
@@ -181,7 +184,7 @@ export async function describePrompt(
     prompt: target.prompt,
     aliases: prompt.aliases,
     latestVersion: prompt.latestVersion ?? null,
-    versions: versions.items.map(summary),
+    versions: versions.items.map((v) => summary(v, prompt.aliases)),
     nextPageToken: versions.nextPageToken ?? null,
     history: histories(prompt),
   };

@@ -4,7 +4,7 @@
  * answer the API gives (200, 400, 401, 403, 404, 409, 422, 500, 503).
  */
 import { randomUUID } from 'node:crypto';
-import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
@@ -13,6 +13,7 @@ import { historyTag, parseHistory } from '../../lib/promote/history';
 import { MOVED_TAG_PREFIX } from '../../lib/promote/move-alias';
 import { createRegistryClient, type RegistryClient } from '../../lib/registry';
 import { createRuntime } from '../../lib/runtime/invocation';
+import { createLockTable } from '../../local/lock-table';
 import { awsEnvFor, freePort } from '../support/servers';
 
 const mlflowUri = inject('mlflowUri');
@@ -123,14 +124,7 @@ beforeAll(async () => {
   secretsManager = new SecretsManagerClient({});
   registry = createRegistryClient({ trackingUri: mlflowUri });
   secretId = await makeSecret({ registry: { type: 'mlflow', trackingUri: mlflowUri, token: TOKEN } });
-  await dynamodb.send(
-    new CreateTableCommand({
-      TableName: table,
-      KeySchema: [{ AttributeName: 'lockId', KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: 'lockId', AttributeType: 'S' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  await createLockTable(dynamodb, table);
 });
 
 describe('promote function: moves (200)', () => {
@@ -215,7 +209,12 @@ describe('promote function: moves (200)', () => {
       aliases: { production: 1, staging: 2 },
       latestVersion: 3,
     });
-    expect(details.body.versions.map((v: { version: number }) => v.version)).toEqual([3, 2]);
+    expect(
+      details.body.versions.map((v: { version: number; aliases: string[] }) => [v.version, v.aliases]),
+    ).toEqual([
+      [3, []],
+      [2, ['staging']],
+    ]);
     expect(details.body.versions[0]).toMatchObject({
       commitMessage: expect.stringContaining('v: '),
       contentHash: null,
@@ -230,7 +229,9 @@ describe('promote function: moves (200)', () => {
       name: 'orchestrator',
       query: { maxResults: '2', pageToken: details.body.nextPageToken },
     });
-    expect(older.body.versions.map((v: { version: number }) => v.version)).toEqual([1]);
+    expect(
+      older.body.versions.map((v: { version: number; aliases: string[] }) => [v.version, v.aliases]),
+    ).toEqual([[1, ['production']]]);
   });
 
   it('rolls back to an explicit version', async () => {

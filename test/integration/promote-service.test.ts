@@ -4,13 +4,14 @@
  * that moves while a promotion runs fails the promotion.
  */
 import { randomUUID } from 'node:crypto';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { ConflictError } from '../../lib/errors';
 import { type AliasLock, createDynamoAliasLock } from '../../lib/promote/alias-lock';
 import { historyTag, parseHistory } from '../../lib/promote/history';
 import { type MoveContext, promote } from '../../lib/promote/service';
 import { createRegistryClient, type RegistryClient } from '../../lib/registry';
+import { createLockTable } from '../../local/lock-table';
 import { awsEnvFor } from '../support/servers';
 
 const mlflowUri = inject('mlflowUri');
@@ -44,14 +45,7 @@ beforeAll(async () => {
   Object.assign(process.env, awsEnvFor(motoUri));
   registry = createRegistryClient({ trackingUri: mlflowUri });
   dynamodb = new DynamoDBClient({});
-  await dynamodb.send(
-    new CreateTableCommand({
-      TableName: table,
-      KeySchema: [{ AttributeName: 'lockId', KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: 'lockId', AttributeType: 'S' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  await createLockTable(dynamodb, table);
 });
 
 describe('promote under concurrency', () => {

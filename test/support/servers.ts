@@ -55,7 +55,8 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-function stopGroup(child: ChildProcess): Promise<void> {
+/** SIGTERM to the child's process group (spawned `detached`), SIGKILL after 5 s; resolves when it exited. */
+export function stopGroup(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.pid === undefined) return resolve();
     const timer = setTimeout(() => {

@@ -109,7 +109,13 @@ beforeAll(async () => {
       body += chunk;
     });
     req.on('end', async () => {
-      const signatureProblem = await verifySignature(req, body);
+      // Like serverless-offline, a local request names its principal and is not signed.
+      const local = req.headers['sls-offline-authorizer-override'] !== undefined;
+      const signatureProblem = local
+        ? req.headers.authorization === undefined
+          ? undefined
+          : 'a local request should not be signed'
+        : await verifySignature(req, body);
       const request = {
         method: req.method ?? '',
         url: req.url ?? '',
@@ -278,6 +284,25 @@ describe('promptops promote', () => {
     expect(only().headers['sls-offline-authorizer-override']).toBe(
       JSON.stringify({ iam: { userArn: ALICE } }),
     );
+    expect(only().signatureProblem).toBeUndefined();
+  });
+
+  it('sends local requests unsigned: no region and no AWS credentials needed', async () => {
+    answer = () => ({ status: 200, body: moved });
+    for (const name of [
+      'AWS_ACCESS_KEY_ID',
+      'AWS_SECRET_ACCESS_KEY',
+      'AWS_SESSION_TOKEN',
+      'AWS_REGION',
+      'AWS_DEFAULT_REGION',
+    ])
+      vi.stubEnv(name, '');
+    vi.stubEnv('AWS_PROFILE', 'no-such-profile');
+    vi.stubEnv('AWS_EC2_METADATA_DISABLED', 'true');
+    const run = await cli(['promote', 'orchestrator', '--api', api, '--local-principal', ALICE]);
+    expect(run.code).toBe(0);
+    expect(only().headers.authorization).toBeUndefined();
+    expect(only().headers['x-amz-date']).toBeUndefined();
   });
 });
 

@@ -1,16 +1,20 @@
 /**
  * serverless.yml, packaged the way an operator without an AWS account packages it (no
  * credentials, a throwaway HOME, `npx osls package`), checked through the CloudFormation
- * template and the zips it produces: runtime, events, async failure handling, least-privilege IAM
- * per function, and the bundle size.
+ * template and the zips it produces: runtime, events, async failure handling, the promote API's
+ * routes and their IAM authorization, the alias lock table, least-privilege IAM per function, and
+ * the bundle sizes.
  *
  * Two packagings: the defaults (the stack creates the bucket and the secret) and an existing
- * bucket, an existing secret and another prefix, given as parameters.
+ * bucket, an existing secret, another prefix and the promote API's protection, given as
+ * parameters.
  */
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parsePromoteEnv } from '../../functions/promote/core';
 import { parseRegisterEnv } from '../../functions/register/core';
 import { registrySecretSchema } from '../../lib/secrets/registry-secret';
 import {
@@ -30,6 +34,13 @@ const MIB = 1024 * 1024;
 const EXISTING_SECRET_ARN =
   'arn:aws:secretsmanager:eu-west-1:123456789012:secret:promptops/ci/registry-AbCdEf';
 const EXISTING_BUCKET = 'acme-existing-prompts';
+const RELEASE_MANAGERS = 'arn:aws:sts::123456789012:assumed-role/release-managers/*';
+const PROMOTE_ROUTES = [
+  'GET /prompts',
+  'GET /prompts/{name}',
+  'POST /prompts/{name}/promote',
+  'POST /prompts/{name}/rollback',
+];
 
 const workDir = join(process.cwd(), '.cache', `sls-template-test-${randomBytes(4).toString('hex')}`);
 let created: PackagedService;
@@ -48,6 +59,8 @@ beforeAll(async () => {
       promptsBucket: EXISTING_BUCKET,
       registrySecretArn: EXISTING_SECRET_ARN,
       promptsPrefix: 'team/prompts/',
+      protectedAliases: 'production,canary',
+      promoterPrincipals: RELEASE_MANAGERS,
     },
   });
 }, 240_000);
@@ -169,7 +182,9 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
   it('packages every function for nodejs22.x on arm64', () => {
     for (const pkg of [created, existing]) {
       const functions = resourcesOfType(pkg.template, 'AWS::Lambda::Function');
-      expect(functions.map(([id]) => id)).toContain('RegisterLambdaFunction');
+      expect(functions.map(([id]) => id)).toEqual(
+        expect.arrayContaining(['PromoteLambdaFunction', 'RegisterLambdaFunction']),
+      );
       for (const [, fn] of functions) {
         expect(prop(fn, 'Runtime')).toBe('nodejs22.x');
         expect(prop(fn, 'Architectures')).toEqual(['arm64']);
@@ -264,7 +279,10 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
       IgnorePublicAcls: true,
       RestrictPublicBuckets: true,
     });
-    const permissions = resourcesOfType(created.template, 'AWS::Lambda::Permission');
+    const permissions = resourcesOfType(created.template, 'AWS::Lambda::Permission').filter(
+      ([, p]) =>
+        JSON.stringify(prop(p, 'FunctionName')) === JSON.stringify(getAtt('RegisterLambdaFunction', 'Arn')),
+    );
     const [, permission] = only(permissions, 'permission');
     expect(prop(permission, 'Principal')).toBe('s3.amazonaws.com');
     expect(prop(permission, 'SourceAccount')).toEqual({ Ref: 'AWS::AccountId' });
@@ -316,6 +334,165 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
     );
   });
 
+  describe('promote API', () => {
+    it('configures the promote function: handler, timeout, its own role, no reserved concurrency', () => {
+      const fn = resource(created.template, 'PromoteLambdaFunction');
+      expect(prop(fn, 'Handler')).toBe('functions/promote/handler.handler');
+      expect(prop(fn, 'FunctionName')).toBe(`promptops-${STAGE}-promote`);
+      expect(prop(fn, 'Timeout')).toBe(29);
+      // Moves are serialised by the lock table, per prompt and alias, not by one instance at a time.
+      expect(prop(fn, 'ReservedConcurrentExecutions')).toBeUndefined();
+      expect(prop(fn, 'Role')).toEqual(getAtt('PromoteRole', 'Arn'));
+    });
+
+    it('ships a bundle that refuses a request carrying only the offline identity header (401)', async () => {
+      // The bundle as deployed, imported with its environment: what works offline (the header
+      // serverless-offline turns into an authorizer context) must not name a caller in AWS.
+      const zip = created.zips.get('promote.zip');
+      if (zip === undefined) throw new Error('no promote.zip');
+      const dir = join(workDir, 'promote-bundle');
+      mkdirSync(dir, { recursive: true });
+      const code = readZip(zip).find((e) => e.name === 'functions/promote/handler.mjs');
+      if (code === undefined) throw new Error('no handler.mjs in promote.zip');
+      writeFileSync(join(dir, 'handler.mjs'), code.read());
+      const saved = { ...process.env };
+      Object.assign(process.env, {
+        PROMPTOPS_SECRET_ID: 'promptops/ci/registry',
+        PROMOTE_LOCK_TABLE: 'promptops-ci-alias-locks',
+        PROTECTED_ALIAS_PRINCIPALS: '*',
+        AWS_REGION: 'eu-west-1',
+      });
+      let bundle: {
+        handler: (event: unknown, context: unknown) => Promise<{ statusCode: number; body: string }>;
+      };
+      try {
+        bundle = await import(pathToFileURL(join(dir, 'handler.mjs')).href);
+      } finally {
+        process.env = saved;
+      }
+      const header = {
+        'sls-offline-authorizer-override': JSON.stringify({
+          iam: { userArn: 'arn:aws:iam::123456789012:root' },
+        }),
+      };
+      for (const requestContext of [
+        { requestId: 'r1' },
+        { requestId: 'r2', authorizer: { jwt: { claims: {}, scopes: [] }, lambda: {} } },
+      ]) {
+        const answer = await bundle.handler(
+          {
+            version: '2.0',
+            routeKey: 'POST /prompts/{name}/promote',
+            pathParameters: { name: 'orchestrator' },
+            headers: header,
+            body: '{}',
+            requestContext,
+          },
+          { awsRequestId: 'test' },
+        );
+        expect(answer.statusCode).toBe(401);
+        expect(JSON.parse(answer.body)).toMatchObject({ code: 'UNAUTHORIZED' });
+      }
+    });
+
+    it('routes the four paths to it, every route of the API behind IAM authorization', () => {
+      for (const pkg of [created, existing]) {
+        const routes = resourcesOfType(pkg.template, 'AWS::ApiGatewayV2::Route');
+        expect(routes.map(([, route]) => prop(route, 'RouteKey')).sort()).toEqual(PROMOTE_ROUTES);
+        for (const [id, route] of routes) {
+          expect(prop(route, 'AuthorizationType'), id).toBe('AWS_IAM');
+          expect(prop(route, 'AuthorizerId'), id).toBeUndefined();
+        }
+        const integration = only(
+          resourcesOfType(pkg.template, 'AWS::ApiGatewayV2::Integration'),
+          'integration',
+        );
+        expect(integration[1].Properties).toMatchObject({
+          IntegrationType: 'AWS_PROXY',
+          IntegrationUri: getAtt('PromoteLambdaFunction', 'Arn'),
+          PayloadFormatVersion: '2.0',
+        });
+        for (const [id, route] of routes)
+          expect(prop(route, 'Target'), id).toEqual({
+            'Fn::Join': ['/', ['integrations', { Ref: integration[0] }]],
+          });
+        // Only API Gateway may invoke it, and only through this API.
+        const permissions = resourcesOfType(pkg.template, 'AWS::Lambda::Permission').filter(
+          ([, p]) =>
+            JSON.stringify(prop(p, 'FunctionName')) ===
+            JSON.stringify(getAtt('PromoteLambdaFunction', 'Arn')),
+        );
+        const [, permission] = only(permissions, 'promote permission');
+        expect(prop(permission, 'Principal')).toBe('apigateway.amazonaws.com');
+        expect(JSON.stringify(prop(permission, 'SourceArn'))).toContain('{"Ref":"HttpApi"}');
+      }
+    });
+
+    it('creates the alias lock table: lockId key, TTL on expiresAtEpoch, on demand, encrypted', () => {
+      const table = resource(created.template, 'PromoteLockTable');
+      expect(table.Type).toBe('AWS::DynamoDB::Table');
+      expect(table.Properties).toEqual({
+        TableName: `promptops-${STAGE}-alias-locks`,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: 'lockId', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'lockId', KeyType: 'HASH' }],
+        TimeToLiveSpecification: { AttributeName: 'expiresAtEpoch', Enabled: true },
+        SSESpecification: { SSEEnabled: true },
+      });
+      expect(table.Condition).toBeUndefined();
+    });
+
+    it('gives the promote function the lock table, the protection settings and the common environment', () => {
+      const env = environment(created.template, 'PromoteLambdaFunction');
+      expect(Object.keys(env).sort()).toEqual(
+        [
+          'PROMOTE_LOCK_TABLE',
+          'PROMPTOPS_HTTP_TIMEOUT_MS',
+          'PROMPTOPS_LOG_LEVEL',
+          'PROMPTOPS_METRICS_NAMESPACE',
+          'PROMPTOPS_SECRET_ID',
+          'PROMPTOPS_SECRET_TTL_MS',
+          'PROMPT_CATALOG',
+          'PROMPT_NAME_PREFIX',
+          'PROMPT_SCHEMA',
+          'PROTECTED_ALIASES',
+          'PROTECTED_ALIAS_PRINCIPALS',
+        ].sort(),
+      );
+      expect(env.PROMOTE_LOCK_TABLE).toEqual({ Ref: 'PromoteLockTable' });
+      expect(env.PROTECTED_ALIASES).toBe('production');
+      // Nobody may move production until the operator names who may.
+      expect(env.PROTECTED_ALIAS_PRINCIPALS).toBe('');
+      expect(resolveIfs(env.PROMPTOPS_SECRET_ID, conditions(created.template))).toEqual({
+        Ref: 'RegistrySecret',
+      });
+
+      const given = environment(existing.template, 'PromoteLambdaFunction');
+      expect(given.PROTECTED_ALIASES).toBe('production,canary');
+      expect(given.PROTECTED_ALIAS_PRINCIPALS).toBe(RELEASE_MANAGERS);
+      expect(resolveIfs(given.PROMPTOPS_SECRET_ID, conditions(existing.template))).toBe(EXISTING_SECRET_ARN);
+
+      // What the function parses at cold start, with the Refs standing in for the names.
+      const literal = (variables: CfnObject): NodeJS.ProcessEnv =>
+        Object.fromEntries(
+          Object.entries(variables).map(([key, value]) => [
+            key,
+            typeof value === 'string' ? value : key === 'PROMOTE_LOCK_TABLE' ? 'locks' : EXISTING_SECRET_ARN,
+          ]),
+        );
+      expect(parsePromoteEnv(literal(env))).toMatchObject({
+        PROMOTE_LOCK_TABLE: 'locks',
+        PROTECTED_ALIASES: ['production'],
+        PROTECTED_ALIAS_PRINCIPALS: [],
+        PROMPTOPS_SECRET_ID: EXISTING_SECRET_ARN,
+      });
+      expect(parsePromoteEnv(literal(given))).toMatchObject({
+        PROTECTED_ALIASES: ['production', 'canary'],
+        PROTECTED_ALIAS_PRINCIPALS: [RELEASE_MANAGERS],
+      });
+    });
+  });
+
   describe('IAM', () => {
     it('has no wildcard action and no "*" resource in any statement of any role', () => {
       for (const pkg of [created, existing]) {
@@ -362,6 +539,33 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
       expect(users.map(([id]) => id)).toEqual(['RegisterLambdaFunction']);
     });
 
+    it('grants promote exactly what it calls: its logs, the secret, conditional writes to the lock table', () => {
+      for (const [pkg, secret] of [
+        [created, { Ref: 'RegistrySecret' }],
+        [existing, EXISTING_SECRET_ARN],
+      ] as const) {
+        const conds = conditions(pkg.template);
+        const statements = iamStatements(pkg.template).filter((s) => s.role === 'PromoteRole');
+        const grants = statements.flatMap((s) =>
+          s.actions.map((action) => ({ action, resources: s.resources.map((r) => resolveIfs(r, conds)) })),
+        );
+        expect(grants.sort((a, b) => a.action.localeCompare(b.action))).toEqual([
+          { action: 'dynamodb:DeleteItem', resources: [getAtt('PromoteLockTable', 'Arn')] },
+          { action: 'dynamodb:PutItem', resources: [getAtt('PromoteLockTable', 'Arn')] },
+          { action: 'logs:CreateLogStream', resources: [getAtt('PromoteLogGroup', 'Arn')] },
+          { action: 'logs:PutLogEvents', resources: [getAtt('PromoteLogGroup', 'Arn')] },
+          { action: 'secretsmanager:GetSecretValue', resources: [secret] },
+        ]);
+        expect(prop(resource(pkg.template, 'PromoteLogGroup'), 'LogGroupName')).toBe(
+          `/aws/lambda/promptops-${STAGE}-promote`,
+        );
+        const users = resourcesOfType(pkg.template, 'AWS::Lambda::Function').filter(
+          ([, fn]) => JSON.stringify(prop(fn, 'Role')) === JSON.stringify(getAtt('PromoteRole', 'Arn')),
+        );
+        expect(users.map(([id]) => id)).toEqual(['PromoteLambdaFunction']);
+      }
+    });
+
     it('reads the secret and the uploads given as parameters when they exist already', () => {
       const conds = conditions(existing.template);
       const statements = iamStatements(existing.template).filter((s) => s.role === 'RegisterRole');
@@ -376,26 +580,30 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
     });
   });
 
-  it('zips the register bundle (ES module, source map) under 1 MiB', () => {
-    const zip = created.zips.get('register.zip');
+  it.each([
+    ['register', 'RegisterLambdaFunction'],
+    ['promote', 'PromoteLambdaFunction'],
+  ])('zips the %s bundle (ES module, source map) within 1 MiB', (name, functionId) => {
+    expect([...created.zips.keys()]).toEqual(['promote.zip', 'register.zip']);
+    const zip = created.zips.get(`${name}.zip`);
     expect(zip).toBeDefined();
     if (zip === undefined) return;
     const size = fileSize(zip);
     expect(size).toBeGreaterThan(10_000);
-    expect(size).toBeLessThan(MIB);
+    expect(size).toBeLessThanOrEqual(MIB);
     const entries = readZip(zip);
     expect(entries.map((e) => e.name).sort()).toEqual([
-      'functions/register/handler.mjs',
-      'functions/register/handler.mjs.map',
+      `functions/${name}/handler.mjs`,
+      `functions/${name}/handler.mjs.map`,
     ]);
     const code =
       entries
-        .find((e) => e.name === 'functions/register/handler.mjs')
+        .find((e) => e.name === `functions/${name}/handler.mjs`)
         ?.read()
         .toString('utf8') ?? '';
     expect(code).toMatch(/\/\/# sourceMappingURL=handler\.mjs\.map\s*$/);
     expect(code).toMatch(/export\s*\{[^}]*\bhandler\b[^}]*\}/);
-    const lambdaCode = prop(resource(created.template, 'RegisterLambdaFunction'), 'Code');
-    expect(String(objectProp(lambdaCode, 'S3Key'))).toMatch(/\/register\.zip$/);
+    const lambdaCode = prop(resource(created.template, functionId), 'Code');
+    expect(String(objectProp(lambdaCode, 'S3Key'))).toMatch(new RegExp(`/${name}\\.zip$`));
   });
 });
