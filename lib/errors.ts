@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'ALREADY_EXISTS'
   | 'CONFLICT'
   | 'MOVE_IN_PROGRESS'
+  | 'AUDIT_INCOMPLETE'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
   | 'RATE_LIMITED'
@@ -132,6 +133,14 @@ export class MoveInProgressError extends ConflictError {
     super(message, options);
     this.retryAfterMs = options.retryAfterMs;
   }
+}
+
+/**
+ * An alias moved, its record could not be written, and the move could not be undone either: the
+ * registry holds a move without its audit record. Never the caller's fault; the log says which.
+ */
+export class AuditIncompleteError extends PromptOpsError {
+  override readonly code: ErrorCode = 'AUDIT_INCOMPLETE';
 }
 
 export class UnauthorizedError extends PromptOpsError {

@@ -7,7 +7,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from 'zod';
 import { commonEnvShape, parseEnv } from '../../lib/config/env';
-import { InvalidInputError, NotFoundError, PromptOpsError } from '../../lib/errors';
+import { AuditIncompleteError, InvalidInputError, NotFoundError, PromptOpsError } from '../../lib/errors';
 import { problemResponse, statusFor } from '../../lib/http/problem';
 import type { Logger } from '../../lib/observability/logger';
 import type { Metrics } from '../../lib/observability/metrics';
@@ -19,7 +19,7 @@ import {
   promoteBodySchema,
   rollbackBodySchema,
 } from '../../lib/promote/api';
-import { principalOf } from '../../lib/promote/authorize';
+import { patternProblem, principalOf } from '../../lib/promote/authorize';
 import {
   describePrompt,
   listManagedPrompts,
@@ -30,44 +30,66 @@ import {
 import { validateAliasName } from '../../lib/prompts/names';
 import type { Runtime } from '../../lib/runtime/invocation';
 
+const splitList = (value: string) =>
+  value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
+
 const csv = (fallback: string) =>
   z
     .string()
     .optional()
-    .transform((value) =>
-      (value ?? fallback)
-        .split(',')
-        .map((part) => part.trim())
-        .filter((part) => part !== ''),
-    );
+    .transform((value) => splitList(value ?? fallback));
 
-export const promoteEnvSchema = z.object({
-  ...commonEnvShape,
-  PROMOTE_LOCK_TABLE: z.string().trim().min(3, 'expected the alias lock table name'),
-  /** Aliases only the principals below may move. */
-  PROTECTED_ALIASES: csv('production').superRefine((aliases, ctx) => {
-    for (const alias of aliases) {
+/** Checks each item with `check`, which throws a message for a bad one. */
+function each(check: (item: string) => unknown) {
+  return (items: readonly string[], ctx: z.RefinementCtx) => {
+    for (const item of items) {
       try {
-        validateAliasName(alias);
+        check(item);
       } catch (error) {
         ctx.addIssue({ code: 'custom', message: (error as Error).message });
       }
     }
-  }),
+  };
+}
+
+export const promoteEnvSchema = z.object({
+  ...commonEnvShape,
+  PROMOTE_LOCK_TABLE: z.string().trim().min(3, 'expected the alias lock table name'),
+  /** Aliases only the principals below may move; `none` for none (empty is refused: a typo?). */
+  PROTECTED_ALIASES: z
+    .string()
+    .optional()
+    .transform((value) => value ?? 'production')
+    .superRefine((value, ctx) => {
+      if (value.trim() === '') ctx.addIssue({ code: 'custom', message: "expected aliases, or 'none'" });
+    })
+    .transform((value) => (value.trim().toLowerCase() === 'none' ? [] : splitList(value)))
+    .superRefine(each(validateAliasName)),
   /** ARN patterns (`*`, `?`); empty: nobody may move a protected alias. */
-  PROTECTED_ALIAS_PRINCIPALS: csv(''),
+  PROTECTED_ALIAS_PRINCIPALS: csv('').superRefine(
+    each((pattern) => {
+      const problem = patternProblem(pattern);
+      if (problem) throw new Error(problem);
+    }),
+  ),
   /** How long a move waits for another move of the same alias before answering 409. */
   PROMOTE_LOCK_WAIT_MS: z
     .string()
     .optional()
     .transform((v) => (v === undefined || v.trim() === '' ? 10_000 : Number(v)))
-    .pipe(z.number().int('expected a whole number of milliseconds').min(0).max(25_000)),
+    .pipe(z.number().int('expected a whole number of milliseconds').min(0).max(15_000)),
 });
 export type PromoteEnv = z.infer<typeof promoteEnvSchema>;
 
 export function parsePromoteEnv(env: NodeJS.ProcessEnv): PromoteEnv {
   return parseEnv(promoteEnvSchema, env);
 }
+
+/** A move is not re-run after it wrote: its second run would see its own first move. */
+const ONCE_WRITTEN = { rerunAfterWrite: false } as const;
 
 export interface PromoteDeps {
   readonly runtime: Runtime;
@@ -137,33 +159,47 @@ export function createPromoteHandler({ runtime, env, dynamodb, now = () => new D
     client: dynamodb,
     table: env.PROMOTE_LOCK_TABLE,
     waitMs: env.PROMOTE_LOCK_WAIT_MS,
+    onReleaseFailure: (key, error) =>
+      runtime.logger.warn('alias lock not released; it expires', { key, error }),
   });
   const policy = {
     protectedAliases: env.PROTECTED_ALIASES,
     allowedPrincipals: env.PROTECTED_ALIAS_PRINCIPALS,
   };
 
-  async function route(event: HttpApiEvent, principal: string, log: Logger, metrics: Metrics) {
+  async function route(
+    event: HttpApiEvent,
+    request: { principal: string; remainingMs: (() => number) | undefined },
+    log: Logger,
+    metrics: Metrics,
+  ) {
     const moveContext = (registry: MoveContext['registry']): MoveContext => ({
       registry,
       lock,
       naming: runtime.naming,
       policy,
-      principal,
+      principal: request.principal,
       now,
+      remainingMs: request.remainingMs,
     });
     switch (event.routeKey) {
       case 'POST /prompts/{name}/promote': {
         const name = pathName(event);
         const body = parseWith(promoteBodySchema, jsonBody(event), 'request body');
-        const moved = await runtime.registry.withRegistry((r) => promote(moveContext(r), name, body));
+        const moved = await runtime.registry.withRegistry(
+          (r) => promote(moveContext(r), name, body),
+          ONCE_WRITTEN,
+        );
         audit(log, metrics, moved, body.reason);
         return json(200, moved);
       }
       case 'POST /prompts/{name}/rollback': {
         const name = pathName(event);
         const body = parseWith(rollbackBodySchema, jsonBody(event), 'request body');
-        const moved = await runtime.registry.withRegistry((r) => rollback(moveContext(r), name, body));
+        const moved = await runtime.registry.withRegistry(
+          (r) => rollback(moveContext(r), name, body),
+          ONCE_WRITTEN,
+        );
         audit(log, metrics, moved, body.reason);
         return json(200, moved);
       }
@@ -189,7 +225,7 @@ export function createPromoteHandler({ runtime, env, dynamodb, now = () => new D
 
   return async function handler(
     event: unknown,
-    context: Pick<Context, 'awsRequestId'>,
+    context: Pick<Context, 'awsRequestId'> & Partial<Pick<Context, 'getRemainingTimeInMillis'>>,
   ): Promise<APIGatewayProxyStructuredResultV2> {
     const requestId = context.awsRequestId;
     const request = (event ?? {}) as HttpApiEvent;
@@ -198,10 +234,15 @@ export function createPromoteHandler({ runtime, env, dynamodb, now = () => new D
     try {
       // Before anything else, on every route: no principal, no answer.
       const principal = principalOf(event);
-      return await route(request, principal, log.child({ principal }), metrics);
+      const remainingMs = context.getRemainingTimeInMillis?.bind(context);
+      return await route(request, { principal, remainingMs }, log.child({ principal }), metrics);
     } catch (error) {
       const status = statusFor(error);
-      if (status >= 500) {
+      if (error instanceof AuditIncompleteError) {
+        // The one failure that leaves a move without its record: an audit line of its own.
+        log.error('alias moved without its record', { audit: true, status, error, cause: error.cause });
+        metrics.add('AuditIncomplete', 1);
+      } else if (status >= 500) {
         log.error('request failed', { status, error, cause: (error as Error | undefined)?.cause });
         metrics.add('RequestFailed', 1);
       } else {

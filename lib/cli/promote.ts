@@ -103,14 +103,18 @@ function clientFrom(
   }
   if (region && !/^[a-z0-9-]+$/.test(region))
     throw new UsageError(`--region expects a region name, got '${region}'.`);
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
   if (localPrincipal !== undefined) {
     if (!/^arn:\S+$/.test(localPrincipal)) {
       throw new UsageError(`--local-principal expects an ARN, got '${localPrincipal}'.`);
     }
-    // API Gateway ignores the header: passing it to AWS would suggest an identity it never has.
-    if (url.hostname.endsWith('.amazonaws.com') || url.hostname.endsWith('.amazonaws.com.cn')) {
-      throw new UsageError('--local-principal is for a local serverless-offline API, not for AWS.');
+    // Only a local serverless-offline API reads the header; anywhere else the request would go
+    // unsigned and be refused, or suggest an identity it never has.
+    if (!loopback) {
+      throw new UsageError('--local-principal is for a local serverless-offline API (on loopback) only.');
     }
+  } else if (url.protocol === 'http:' && !loopback) {
+    throw new UsageError(`--api must be https for a remote API, got '${api}'.`);
   }
   return createApiClient({ baseUrl: api, region, localPrincipal, timeoutMs: timeoutFromEnv(env) });
 }

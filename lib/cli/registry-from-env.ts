@@ -66,5 +66,8 @@ export function cliRegistryFromEnv(env: NodeJS.ProcessEnv, options: RegistrySour
     secretId: options.secretId,
     timeoutMs: httpTimeoutFromEnv(env),
   });
-  return { withRegistry: (work) => provider.withRegistry(work), close: () => client.destroy() };
+  return {
+    withRegistry: (work, options) => provider.withRegistry(work, options),
+    close: () => client.destroy(),
+  };
 }

@@ -27,6 +27,8 @@ export interface DynamoAliasLockOptions {
   readonly waitMs?: number;
   readonly now?: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
+  /** Told when a lease could not be released (it then expires on its own). */
+  readonly onReleaseFailure?: (key: string, error: unknown) => void;
 }
 
 const DEFAULT_LEASE_MS = 60_000;
@@ -62,8 +64,10 @@ export function createDynamoAliasLock(options: DynamoAliasLockOptions): AliasLoc
         // DynamoDB's TTL deletes stale leases eventually; expiry itself is judged by expiresAt.
         expiresAtEpoch: { N: String(Math.ceil((at + leaseMs) / 1000)) },
       },
-      ConditionExpression: 'attribute_not_exists(lockId) OR expiresAt < :now',
-      ExpressionAttributeValues: { ':now': { N: String(at) } },
+      // Ours already counts too: the SDK may resend a put whose answer was lost.
+      ConditionExpression: 'attribute_not_exists(lockId) OR expiresAt < :now OR #owner = :owner',
+      ExpressionAttributeNames: { '#owner': 'owner' },
+      ExpressionAttributeValues: { ':now': { N: String(at) }, ':owner': { S: owner } },
     };
     try {
       await client.send(new PutItemCommand(input));
@@ -87,7 +91,8 @@ export function createDynamoAliasLock(options: DynamoAliasLockOptions): AliasLoc
     } catch (error) {
       // Our lease expired and someone else holds the lock now: it is theirs to release.
       if (errorName(error) === 'ConditionalCheckFailedException') return;
-      // Left in place, the lease expires on its own; the move itself succeeded.
+      // Left in place, the lease expires on its own; the move itself succeeded. Said, not thrown.
+      options.onReleaseFailure?.(key, error);
     }
   }
 

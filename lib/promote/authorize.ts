@@ -38,8 +38,25 @@ function patternToRegExp(pattern: string): RegExp {
   return new RegExp(`^${body}$`);
 }
 
+/** Case does not matter: `Production` is as protected as `production` (fails closed). */
 export function isProtected(policy: ProtectionPolicy, alias: string): boolean {
-  return policy.protectedAliases.includes(alias);
+  const wanted = alias.toLowerCase();
+  return policy.protectedAliases.some((p) => p.toLowerCase() === wanted);
+}
+
+/**
+ * A pattern that can never match a caller, because IAM roles reach API Gateway as their STS
+ * session (`arn:aws:sts::<account>:assumed-role/<role>/<session>`), never as the role's own ARN.
+ */
+export function patternProblem(pattern: string): string | undefined {
+  if (/^arn:[^:]+:iam::[^:]*:role\//.test(pattern)) {
+    return (
+      `'${pattern}' names an IAM role, which never calls as itself: use ` +
+      "'arn:aws:sts::<account>:assumed-role/<role name>/*'"
+    );
+  }
+  if (!pattern.startsWith('arn:')) return `'${pattern}' is not an ARN pattern`;
+  return undefined;
 }
 
 /** Throws 403 when `principal` may not move `alias`. */

@@ -54,15 +54,29 @@ export function appendHistory(
   return next;
 }
 
-/** Where a rollback of the alias goes: the version it pointed at before it reached `current`. */
+/**
+ * Where a rollback of the alias goes: back before the newest promotion that is still in effect,
+ * if the alias is where that promotion put it. Rollbacks undo promotions, newest first, so a
+ * second rollback goes further back, never forward onto the version the first one left.
+ * (`toVersion` states the target outright, for a rollback that must be repeatable.)
+ */
 export function rollbackTarget(
   entries: readonly AliasMoveRecord[],
   current: number | null,
 ): number | undefined {
+  let undone = 0;
   for (let i = entries.length - 1; i >= 0; i -= 1) {
     const entry = entries[i];
-    if (entry && entry.version === current && entry.previousVersion !== null) return entry.previousVersion;
-    if (entry && entry.version === current) return undefined;
+    if (entry === undefined) continue;
+    if (entry.action === 'rollback') {
+      undone += 1;
+      continue;
+    }
+    if (undone > 0) {
+      undone -= 1;
+      continue;
+    }
+    return entry.version === current && entry.previousVersion !== null ? entry.previousVersion : undefined;
   }
   return undefined;
 }

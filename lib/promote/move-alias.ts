@@ -6,7 +6,13 @@
  * The expected-state check here is read then write; two callers racing past it at once are kept
  * apart by the caller, which holds the alias's lock (lib/promote/alias-lock.ts) around the move.
  */
-import { ConflictError, InvalidInputError } from '../errors';
+import {
+  AuditIncompleteError,
+  ConflictError,
+  InvalidInputError,
+  NotFoundError,
+  UnavailableError,
+} from '../errors';
 import type { RegistryClient } from '../registry';
 import { validateTagKey } from '../registry/prompt-version';
 import { type AliasMoveRecord, appendHistory, historyTag, parseHistory } from './history';
@@ -28,7 +34,14 @@ export interface MoveRequest {
   readonly by: string;
   readonly reason?: string | undefined;
   readonly now: Date;
+  /**
+   * Time left to finish (e.g. the Lambda's remaining time): a move is not started with less than
+   * MIN_MS_TO_MOVE left, so a timeout never cuts it between the alias write and its record.
+   */
+  readonly remainingMs?: (() => number) | undefined;
 }
+
+export const MIN_MS_TO_MOVE = 8_000;
 
 export interface MoveResult {
   readonly name: string;
@@ -82,9 +95,46 @@ export async function moveAlias(registry: RegistryClient, request: MoveRequest):
     // Already there: nothing is written (not even history), as a no-op move should be.
     return { name, alias, version, previousVersion: current, changed: false, by, at };
   }
+  if (request.remainingMs && request.remainingMs() < MIN_MS_TO_MOVE) {
+    throw new UnavailableError(
+      'Too little time is left to move the alias and record the move; nothing was changed.',
+    );
+  }
   await registry.setAlias(name, alias, version);
-  await record(registry, request, history, { previousVersion: current, at });
+  try {
+    await record(registry, request, history, { previousVersion: current, at });
+  } catch (failure) {
+    // A move is recorded or it did not happen: put the alias and its history back.
+    await undo(registry, request, { current, historyValue: prompt.tags[historyTag(alias)] }, failure);
+    throw failure;
+  }
   return { name, alias, version, previousVersion: current, changed: true, by, at };
+}
+
+async function undo(
+  registry: RegistryClient,
+  request: MoveRequest,
+  before: { current: number | null; historyValue: string | undefined },
+  failure: unknown,
+): Promise<void> {
+  const { name, alias, version } = request;
+  try {
+    if (before.current === null) await registry.deleteAlias(name, alias);
+    else await registry.setAlias(name, alias, before.current);
+    if (before.historyValue !== undefined) {
+      await registry.setPromptTag(name, historyTag(alias), before.historyValue);
+    } else {
+      await registry.deletePromptTag(name, historyTag(alias)).catch((error: unknown) => {
+        if (!(error instanceof NotFoundError)) throw error;
+      });
+    }
+  } catch (undoFailure) {
+    throw new AuditIncompleteError(
+      `Alias '${alias}' of '${name}' was moved to version ${version}, but the move could not be ` +
+        `recorded, nor undone (${(undoFailure as Error).message}).`,
+      { cause: failure },
+    );
+  }
 }
 
 async function record(

@@ -35,6 +35,8 @@ export interface MoveContext {
   readonly policy: ProtectionPolicy;
   readonly principal: string;
   readonly now: () => Date;
+  /** Time left for this request (the Lambda's remaining time); see MoveRequest.remainingMs. */
+  readonly remainingMs?: (() => number) | undefined;
 }
 
 export interface ManagedPrompt {
@@ -58,7 +60,8 @@ export function managedPrompt(pathName: string, naming: NamingOptions): ManagedP
   return { name: registryName(short, naming), prompt: short };
 }
 
-const lockKey = (name: string, alias: string) => `${name}#${alias}`;
+/** Per prompt and alias; case-folded, so aliases differing only in case share one lock. */
+const lockKey = (name: string, alias: string) => `${name}#${alias.toLowerCase()}`;
 
 function answer(target: ManagedPrompt, action: MoveResponse['action'], moved: MoveResult): MoveResponse {
   return {
@@ -98,6 +101,7 @@ export async function promote(ctx: MoveContext, pathName: string, body: PromoteB
       by: ctx.principal,
       reason: body.reason,
       now: ctx.now(),
+      remainingMs: ctx.remainingMs,
     }),
   );
   return answer(target, 'promote', moved);
@@ -137,6 +141,7 @@ export async function rollback(
       by: ctx.principal,
       reason: body.reason,
       now: ctx.now(),
+      remainingMs: ctx.remainingMs,
     }),
   );
   return answer(target, 'rollback', moved);

@@ -9,23 +9,27 @@ export interface RegistryAuth {
   readonly kind: 'bearer' | 'basic';
   /** The `Authorization` header value. Not enumerable, so logging the object shows no secret. */
   readonly header: string;
+  /** The credential's secret parts, to scrub from anything a server says back. Not enumerable. */
+  readonly secrets: readonly string[];
 }
 
-function sealed(kind: RegistryAuth['kind'], header: string): RegistryAuth {
-  const auth = { kind } as { kind: RegistryAuth['kind']; header: string };
+function sealed(kind: RegistryAuth['kind'], header: string, secrets: readonly string[]): RegistryAuth {
+  const auth = { kind } as { kind: RegistryAuth['kind']; header: string; secrets: readonly string[] };
   Object.defineProperty(auth, 'header', { value: header, enumerable: false });
+  Object.defineProperty(auth, 'secrets', { value: Object.freeze([...secrets]), enumerable: false });
   Object.defineProperty(auth, 'toJSON', { value: () => ({ kind }), enumerable: false });
   return Object.freeze(auth);
 }
 
 export function bearerAuth(token: string): RegistryAuth {
   if (token.trim() === '') throw new InvalidInputError('The MLflow token is empty.');
-  return sealed('bearer', `Bearer ${token}`);
+  return sealed('bearer', `Bearer ${token}`, [token]);
 }
 
 export function basicAuth(username: string, password: string): RegistryAuth {
   if (username === '') throw new InvalidInputError('The MLflow username is empty.');
-  return sealed('basic', `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`);
+  const encoded = Buffer.from(`${username}:${password}`, 'utf8').toString('base64');
+  return sealed('basic', `Basic ${encoded}`, [password, encoded]);
 }
 
 export interface AuthSettings {

@@ -139,6 +139,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     ...(options.auth ? { authorization: options.auth.header } : {}),
   };
   let requestCount = 0;
+  // Secrets shorter than this would blank out ordinary words; no real credential is that short.
+  const secrets = (options.auth?.secrets ?? []).filter((secret) => secret.length >= 6);
+  const scrub = (text: string) => secrets.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
 
   const base = new URL(baseUrl);
   const basePath = base.pathname.replace(/\/+$/, '');
@@ -180,7 +183,8 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     }
     const retryAfterMs = parseRetryAfter(retryAfterHeader, now());
     return {
-      error: errorFromResponse(spec.operation, status, text, retryAfterMs),
+      // A server (or a proxy before it) may echo the request: its words lose our credential.
+      error: errorFromResponse(spec.operation, status, scrub(text), retryAfterMs),
       retryable: RETRYABLE_STATUS.has(status),
       retryAfterMs,
     };

@@ -17,9 +17,35 @@ export interface RegistryProviderOptions {
   readonly dispatcher?: Dispatcher | undefined;
 }
 
+export interface WithRegistryOptions {
+  /**
+   * Whether `work` may be run again after it wrote to the registry (default true: the work is
+   * idempotent, as a registration is). An alias move is not: run twice, its second run would see
+   * its own first move; so a refusal after a write fails the call instead.
+   */
+  readonly rerunAfterWrite?: boolean;
+}
+
 export interface RegistryProvider {
   /** Runs `work` with the registry; on a credential refusal, refreshes the secret and runs it once more. */
-  withRegistry<T>(work: (registry: RegistryClient) => Promise<T>): Promise<T>;
+  withRegistry<T>(work: (registry: RegistryClient) => Promise<T>, options?: WithRegistryOptions): Promise<T>;
+}
+
+/** The client's methods that write to the registry. */
+const WRITES = /^(create|register|set|delete|link)/;
+
+/** `registry`, with `onWrite` called before any of its writes. */
+function watchingWrites(registry: RegistryClient, onWrite: () => void): RegistryClient {
+  return new Proxy(registry, {
+    get(target, key, receiver) {
+      const value = Reflect.get(target, key, receiver);
+      if (typeof key !== 'string' || typeof value !== 'function' || !WRITES.test(key)) return value;
+      return (...args: unknown[]) => {
+        onWrite();
+        return value.apply(target, args);
+      };
+    },
+  });
 }
 
 function clientFor(secret: RegistrySecret, options: RegistryProviderOptions): RegistryClient {
@@ -58,12 +84,18 @@ export function createRegistryProvider(options: RegistryProviderOptions): Regist
   };
 
   return {
-    async withRegistry(work) {
+    async withRegistry(work, { rerunAfterWrite = true } = {}) {
       const secret = await options.secrets.get(options.secretId);
+      let wrote = false;
+      const first = rerunAfterWrite
+        ? clientOf(secret)
+        : watchingWrites(clientOf(secret), () => {
+            wrote = true;
+          });
       try {
-        return await work(clientOf(secret));
+        return await work(first);
       } catch (error) {
-        if (!isCredentialRefusal(error)) throw error;
+        if (!isCredentialRefusal(error) || wrote) throw error;
         const fresh = await options.secrets.refresh(options.secretId);
         try {
           return await work(clientOf(fresh));

@@ -1,6 +1,6 @@
 /** Audited alias moves against a real MLflow server. */
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { ConflictError, NotFoundError } from '../../lib/errors';
+import { AuditIncompleteError, ConflictError, NotFoundError, UnavailableError } from '../../lib/errors';
 import { historyTag, parseHistory, rollbackTarget } from '../../lib/promote/history';
 import { MOVED_TAG_PREFIX, moveAlias } from '../../lib/promote/move-alias';
 import { createRegistryClient, type RegistryClient } from '../../lib/registry';
@@ -129,5 +129,91 @@ describe('moveAlias', () => {
     const moved = await moveAlias(registry, { name, alias: 'prodé', version: 3, action: 'promote', by, now });
     expect(moved.changed).toBe(true);
     expect(parseHistory((await registry.getPrompt(name)).tags[historyTag('prodé')]).entries).toHaveLength(1);
+  });
+
+  /** The real registry, with one of its writes failing (as a network cut or a throttle would). */
+  function failing(failOn: (method: string, call: number) => boolean): RegistryClient {
+    const calls = new Map<string, number>();
+    return new Proxy(registry, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver);
+        if (typeof key !== 'string' || typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          const call = (calls.get(key) ?? 0) + 1;
+          calls.set(key, call);
+          if (failOn(key, call)) return Promise.reject(new UnavailableError(`${key}: injected failure`));
+          return value.apply(target, args);
+        };
+      },
+    });
+  }
+
+  /** A prompt of its own with two versions, production on 1. */
+  async function productionOnOne(label: string): Promise<string> {
+    const own = uniqueName(label);
+    for (const t of ['one {{ q }}', 'two {{ q }}']) await registry.registerPrompt({ name: own, template: t });
+    await moveAlias(registry, { name: own, alias: 'production', version: 1, action: 'promote', by, now });
+    return own;
+  }
+
+  /** Production to version 2 through `client`; the error it fails with. */
+  const promoteToTwo = (client: RegistryClient, own: string) =>
+    moveAlias(client, { name: own, alias: 'production', version: 2, action: 'promote', by, now }).catch(
+      (e: unknown) => e,
+    );
+
+  it('puts the alias and its history back when the move cannot be recorded', async () => {
+    const own = await productionOnOne('undo');
+    const before = await registry.getPrompt(own);
+
+    // The history is written, then the version tag fails.
+    const error = await promoteToTwo(
+      failing((method) => method === 'setVersionTag'),
+      own,
+    );
+    expect(error).toBeInstanceOf(UnavailableError);
+    const after = await registry.getPrompt(own);
+    expect(after.aliases.production).toBe(1);
+    expect(after.tags[historyTag('production')]).toBe(before.tags[historyTag('production')]);
+
+    // A first move (the alias did not exist): undone by deleting the alias and the new history.
+    const first = failing((method) => method === 'setVersionTag');
+    await expect(
+      moveAlias(first, { name: own, alias: 'canary', version: 2, action: 'promote', by, now }),
+    ).rejects.toBeInstanceOf(UnavailableError);
+    const cleared = await registry.getPrompt(own);
+    expect(cleared.aliases).not.toHaveProperty('canary');
+    expect(cleared.tags).not.toHaveProperty(historyTag('canary'));
+  });
+
+  it('says AUDIT_INCOMPLETE, keeping the first failure as its cause, when the undo fails too', async () => {
+    const own = await productionOnOne('undo2');
+    // The move's own setAlias succeeds; the record fails; the undo's setAlias fails as well.
+    const error = await promoteToTwo(
+      failing((method, call) => method === 'setPromptTag' || (method === 'setAlias' && call === 2)),
+      own,
+    );
+    expect(error).toBeInstanceOf(AuditIncompleteError);
+    expect(error).toMatchObject({ code: 'AUDIT_INCOMPLETE' });
+    expect((error as Error).message).toContain("Alias 'production' of");
+    expect((error as Error).cause).toBeInstanceOf(UnavailableError);
+    expect((await registry.getPrompt(own)).aliases.production).toBe(2);
+  });
+
+  it('does not start a move with too little time left to record it', async () => {
+    const own = uniqueName('late');
+    await registry.registerPrompt({ name: own, template: 'one {{ q }}' });
+    await expect(
+      moveAlias(registry, {
+        name: own,
+        alias: 'production',
+        version: 1,
+        action: 'promote',
+        by,
+        now,
+        remainingMs: () => 2_000,
+      }),
+    ).rejects.toBeInstanceOf(UnavailableError);
+    expect((await registry.getPrompt(own)).aliases).toEqual({});
   });
 });

@@ -102,9 +102,10 @@ function event(routeKey: string, call: Call) {
 
 type Handler = ReturnType<typeof handlerFor>;
 
-async function send(handler: Handler, routeKey: string, call: Call) {
+async function send(handler: Handler, routeKey: string, call: Call, remainingMs?: number) {
   const response: APIGatewayProxyStructuredResultV2 = await handler(event(routeKey, call), {
     awsRequestId: randomUUID(),
+    ...(remainingMs === undefined ? {} : { getRemainingTimeInMillis: () => remainingMs }),
   });
   return {
     status: response.statusCode,
@@ -129,6 +130,7 @@ beforeAll(async () => {
 
 describe('promote function: moves (200)', () => {
   it('promotes staging to production, records it, and answers the move', async () => {
+    logs.length = 0;
     const prefix = freshPrefix();
     const name = await seed(prefix);
     const handler = handlerFor(prefix);
@@ -200,6 +202,11 @@ describe('promote function: moves (200)', () => {
       status: 200,
       body: { action: 'rollback', alias: 'production', version: 1, previousVersion: 2, changed: true },
     });
+
+    // Again (a double click, a retry): never forward onto the version just rolled back from.
+    const again = await send(handler, ROLLBACK, { name: 'orchestrator', body: {} });
+    expect(again).toMatchObject({ status: 409, body: { code: 'CONFLICT' } });
+    expect((await registry.getPrompt(name)).aliases).toMatchObject({ production: 1 });
 
     const details = await send(handler, DESCRIBE, { name: 'orchestrator', query: { maxResults: '2' } });
     expect(details.status).toBe(200);
@@ -404,6 +411,14 @@ describe('promote function: refusals', () => {
       422,
     );
     expect((await registry.getPrompt(name)).aliases).toEqual({ production: 1, staging: 2 });
+  });
+
+  it('503, moving nothing, when too little of the invocation is left to move and record', async () => {
+    const late = await send(handler, PROMOTE, { name: 'orchestrator', body: { to: 'preview' } }, 3_000);
+    expect(late).toMatchObject({ status: 503, body: { code: 'UNAVAILABLE' } });
+    expect((await registry.getPrompt(name)).aliases).not.toHaveProperty('preview');
+    const inTime = await send(handler, PROMOTE, { name: 'orchestrator', body: { to: 'preview' } }, 25_000);
+    expect(inTime).toMatchObject({ status: 200, body: { changed: true, alias: 'preview' } });
   });
 
   it('503 when the registry is unreachable, 500 when the lock table is missing; nothing internal leaks', async () => {

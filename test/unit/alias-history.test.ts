@@ -49,4 +49,21 @@ describe('alias history', () => {
     expect(rollbackTarget([move(1, null)], 1)).toBeUndefined();
     expect(rollbackTarget(history, 7)).toBeUndefined();
   });
+
+  it('never rolls forward: a second rollback goes further back, past what the first undid', () => {
+    const back = (version: number, previousVersion: number): AliasMoveRecord => ({
+      ...move(version, previousVersion),
+      action: 'rollback',
+    });
+    // 1 → 2 → 3 → 4, then rolled back to 3: the next rollback goes to 2, not onto 4 again.
+    const history = [move(2, 1), move(3, 2), move(4, 3), back(3, 4)];
+    expect(rollbackTarget(history, 3)).toBe(2);
+    // Rolled back twice (to 2): the next goes to 1; once more, nothing is left to undo.
+    expect(rollbackTarget([...history, back(2, 3)], 2)).toBe(1);
+    expect(rollbackTarget([...history, back(2, 3), back(1, 2)], 1)).toBeUndefined();
+    // Only one promotion, already rolled back: nothing to go back to (not forward to 4).
+    expect(rollbackTarget([move(4, 3), back(3, 4)], 3)).toBeUndefined();
+    // The alias is not where the promotion in effect put it (moved outside the API): no guess.
+    expect(rollbackTarget(history, 5)).toBeUndefined();
+  });
 });

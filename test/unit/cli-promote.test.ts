@@ -467,6 +467,16 @@ describe('usage errors: exit 2 before any request', () => {
       ['prompts', '--api', 'https://abc123.execute-api.eu-west-1.amazonaws.com', '--local-principal', ALICE],
       /--local-principal is for a local serverless-offline API/,
     );
+    // A custom domain is no local API either: the request would go out unsigned.
+    await usage(
+      ['prompts', '--api', 'https://promote.example.com', '--local-principal', ALICE],
+      /--local-principal is for a local serverless-offline API \(on loopback\) only/,
+    );
+    // Signed requests to a remote API go over https only.
+    await usage(
+      ['prompts', '--api', 'http://promote.example.com', '--region', 'eu-west-1'],
+      /--api must be https/,
+    );
   });
 
   it('takes the region from an execute-api URL', () => {

@@ -12,6 +12,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parsePromoteEnv } from '../../functions/promote/core';
 import {
   ConfigError,
   ForbiddenError,
@@ -21,7 +22,7 @@ import {
 } from '../../lib/errors';
 import { createDynamoAliasLock } from '../../lib/promote/alias-lock';
 import { promoteBodySchema, rollbackBodySchema } from '../../lib/promote/api';
-import { assertMayMove, principalOf } from '../../lib/promote/authorize';
+import { assertMayMove, isProtected, principalOf } from '../../lib/promote/authorize';
 
 const conditionFailed = () =>
   new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
@@ -95,6 +96,48 @@ describe('assertMayMove', () => {
     );
   });
 
+  it('protects an alias whatever its case', () => {
+    expect(() => assertMayMove(policy, 'PRODUCTION', 'arn:aws:iam::123456789012:user/x')).toThrow(
+      ForbiddenError,
+    );
+    expect(isProtected(policy, 'Prod-EU')).toBe(true);
+    expect(isProtected(policy, 'staging')).toBe(false);
+  });
+
+  it('refuses at cold start principal patterns that cannot match a caller, and an empty alias list', () => {
+    const base = { PROMPTOPS_SECRET_ID: 's', PROMOTE_LOCK_TABLE: 'locks' };
+    expect(() =>
+      parsePromoteEnv({ ...base, PROTECTED_ALIAS_PRINCIPALS: 'arn:aws:iam::123456789012:role/release' }),
+    ).toThrow(/names an IAM role, which never calls as itself: use 'arn:aws:sts::<account>:assumed-role/);
+    expect(() => parsePromoteEnv({ ...base, PROTECTED_ALIAS_PRINCIPALS: 'release-*' })).toThrow(
+      /not an ARN pattern/,
+    );
+    expect(() => parsePromoteEnv({ ...base, PROTECTED_ALIASES: ' ' })).toThrow(
+      /PROTECTED_ALIASES: expected aliases, or 'none'/,
+    );
+    expect(() => parsePromoteEnv({ ...base, PROTECTED_ALIASES: 'prod uction' })).toThrow(/Invalid alias/);
+    expect(parsePromoteEnv({ ...base, PROTECTED_ALIASES: 'none' }).PROTECTED_ALIASES).toEqual([]);
+    expect(parsePromoteEnv(base)).toMatchObject({
+      PROTECTED_ALIASES: ['production'],
+      PROTECTED_ALIAS_PRINCIPALS: [],
+      PROMOTE_LOCK_WAIT_MS: 10_000,
+    });
+    expect(
+      parsePromoteEnv({
+        ...base,
+        PROTECTED_ALIASES: 'production, prod-eu',
+        PROTECTED_ALIAS_PRINCIPALS:
+          'arn:aws:sts::123456789012:assumed-role/release/*,arn:aws:iam::123456789012:user/a',
+      }),
+    ).toMatchObject({
+      PROTECTED_ALIASES: ['production', 'prod-eu'],
+      PROTECTED_ALIAS_PRINCIPALS: [
+        'arn:aws:sts::123456789012:assumed-role/release/*',
+        'arn:aws:iam::123456789012:user/a',
+      ],
+    });
+  });
+
   it('lets nobody move a protected alias when no pattern is configured, and says which alias', () => {
     const none = { protectedAliases: ['production'], allowedPrincipals: [] };
     expect(() => assertMayMove(none, 'production', 'arn:aws:iam::123456789012:root')).toThrow(
@@ -118,8 +161,7 @@ describe('createDynamoAliasLock', () => {
     const put = ddb.commandCalls(PutItemCommand)[0]?.args[0].input;
     expect(put).toMatchObject({
       TableName: 'locks',
-      ConditionExpression: 'attribute_not_exists(lockId) OR expiresAt < :now',
-      ExpressionAttributeValues: { ':now': { N: '1000' } },
+      ConditionExpression: 'attribute_not_exists(lockId) OR expiresAt < :now OR #owner = :owner',
       Item: { lockId: { S: 'p#production' }, expiresAt: { N: '61000' }, expiresAtEpoch: { N: '61' } },
     });
     const del = ddb.commandCalls(DeleteItemCommand)[0]?.args[0].input;
@@ -127,6 +169,7 @@ describe('createDynamoAliasLock', () => {
       Key: { lockId: { S: 'p#production' } },
       ConditionExpression: '#owner = :owner',
     });
+    expect(put?.ExpressionAttributeValues).toEqual({ ':now': { N: '1000' }, ':owner': put?.Item?.owner });
     expect(del?.ExpressionAttributeValues?.[':owner']).toEqual(put?.Item?.owner);
   });
 
@@ -184,8 +227,27 @@ describe('createDynamoAliasLock', () => {
 
   it('does not fail a finished move when the release is refused (the lease had expired)', async () => {
     ddb.on(PutItemCommand).resolves({}).on(DeleteItemCommand).rejects(conditionFailed());
-    const lock = createDynamoAliasLock({ client, table: 'locks' });
+    const failures: string[] = [];
+    const lock = createDynamoAliasLock({
+      client,
+      table: 'locks',
+      onReleaseFailure: (key) => void failures.push(key),
+    });
     expect(await lock.withLock('k', async () => 'moved')).toBe('moved');
+    // Someone else's lease now: nothing to report.
+    expect(failures).toEqual([]);
+  });
+
+  it('reports a release that failed otherwise, without failing the finished move', async () => {
+    ddb.on(PutItemCommand).resolves({}).on(DeleteItemCommand).rejects(new Error('throttled'));
+    const failures: string[] = [];
+    const lock = createDynamoAliasLock({
+      client,
+      table: 'locks',
+      onReleaseFailure: (key) => void failures.push(key),
+    });
+    expect(await lock.withLock('p#production', async () => 'moved')).toBe('moved');
+    expect(failures).toEqual(['p#production']);
   });
 });
 
@@ -214,7 +276,7 @@ describe('request schemas', () => {
     [{ from: 'has space' }, 'Invalid alias'],
     [{ to: 'LATEST' }, 'reserved'],
     [{ expectedVersion: -1 }, 'version number'],
-    [{ reason: 'x'.repeat(1001) }, ''],
+    [{ reason: 'x'.repeat(1001) }, '"reason"'],
     [{ extra: 1 }, 'extra'],
   ])('refuse %j', (body, words) => {
     const parsed = promoteBodySchema.safeParse(body);

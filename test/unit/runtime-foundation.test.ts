@@ -18,6 +18,7 @@ import { problemResponse } from '../../lib/http/problem';
 import { createLogger, REDACTED } from '../../lib/observability/logger';
 import { createMetrics } from '../../lib/observability/metrics';
 import { compareSequencers, selectUploads } from '../../lib/register/s3-event';
+import type { RegistryClient } from '../../lib/registry';
 import { createRegistryProvider } from '../../lib/runtime/registry-provider';
 import { parseRegistrySecret } from '../../lib/secrets/registry-secret';
 import { createSecretCache } from '../../lib/secrets/secret-cache';
@@ -221,6 +222,33 @@ describe('registry provider: credential rotation', () => {
       ForbiddenError,
     );
     expect(secrets.fetchCount).toBe(1);
+  });
+
+  it('does not run a move again once it wrote (rerunAfterWrite: false), but does before any write', async () => {
+    sm.on(GetSecretValueCommand).resolves({ SecretString: secretJson() });
+    const pool = agent.get('http://registry.test');
+    pool.intercept({ path: /alias/, method: 'POST' }).reply(200, {});
+    pool.intercept({ path: /set-tag/, method: 'POST' }).reply(401, 'rotated');
+    const secrets = createSecretCache({ client: new SecretsManagerClient({}), ttlMs: 60_000 });
+    const provider = createRegistryProvider({ secrets, secretId: 's', dispatcher: agent });
+    let runs = 0;
+    const move = async (r: RegistryClient) => {
+      runs += 1;
+      await r.setAlias('p', 'production', 2);
+      await r.setPromptTag('p', 'promptops.alias_history.production', '[]');
+    };
+    const error = await provider.withRegistry(move, { rerunAfterWrite: false }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnauthorizedError);
+    expect(runs).toBe(1);
+    expect(secrets.fetchCount).toBe(1);
+
+    // A refusal before the first write is a rotated secret like any other: fetched again, run again.
+    pool.intercept({ path: /alias/, method: 'GET' }).reply(401, 'rotated');
+    pool.intercept({ path: /alias/, method: 'GET' }).reply(200, { model_version: modelVersion });
+    await expect(
+      provider.withRegistry((r) => r.resolveAlias('p', 'production'), { rerunAfterWrite: false }),
+    ).resolves.toMatchObject({ version: 1 });
+    expect(secrets.fetchCount).toBe(2);
   });
 
   it('does not refetch on other errors', async () => {

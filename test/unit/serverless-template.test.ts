@@ -359,7 +359,7 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
       Object.assign(process.env, {
         PROMPTOPS_SECRET_ID: 'promptops/ci/registry',
         PROMOTE_LOCK_TABLE: 'promptops-ci-alias-locks',
-        PROTECTED_ALIAS_PRINCIPALS: '*',
+        PROTECTED_ALIAS_PRINCIPALS: 'arn:*',
         AWS_REGION: 'eu-west-1',
       });
       let bundle: {
