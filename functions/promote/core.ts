@@ -13,9 +13,11 @@ import type { Logger } from '../../lib/observability/logger';
 import type { Metrics } from '../../lib/observability/metrics';
 import { createDynamoAliasLock } from '../../lib/promote/alias-lock';
 import {
+  checked,
   describeQuerySchema,
   listQuerySchema,
   type MoveResponse,
+  parseRequest,
   promoteBodySchema,
   rollbackBodySchema,
 } from '../../lib/promote/api';
@@ -44,14 +46,9 @@ const csv = (fallback: string) =>
 
 /** Checks each item with `check`, which throws a message for a bad one. */
 function each(check: (item: string) => unknown) {
+  const one = checked(check);
   return (items: readonly string[], ctx: z.RefinementCtx) => {
-    for (const item of items) {
-      try {
-        check(item);
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', message: (error as Error).message });
-      }
-    }
+    for (const item of items) one(item, ctx);
   };
 }
 
@@ -105,20 +102,6 @@ interface HttpApiEvent {
   readonly queryStringParameters?: Readonly<Record<string, string | undefined>> | null;
   readonly body?: string | null;
   readonly isBase64Encoded?: boolean;
-}
-
-function parseWith<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.map((issue) => ({
-    path: issue.path.join('.'),
-    message:
-      issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : issue.message,
-  }));
-  throw new InvalidInputError(
-    `Invalid ${what}: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ')}`,
-    { issues },
-  );
 }
 
 function jsonBody(event: HttpApiEvent): unknown {
@@ -185,7 +168,7 @@ export function createPromoteHandler({ runtime, env, dynamodb, now = () => new D
     switch (event.routeKey) {
       case 'POST /prompts/{name}/promote': {
         const name = pathName(event);
-        const body = parseWith(promoteBodySchema, jsonBody(event), 'request body');
+        const body = parseRequest(promoteBodySchema, jsonBody(event), 'request body');
         const moved = await runtime.registry.withRegistry(
           (r) => promote(moveContext(r), name, body),
           ONCE_WRITTEN,
@@ -195,7 +178,7 @@ export function createPromoteHandler({ runtime, env, dynamodb, now = () => new D
       }
       case 'POST /prompts/{name}/rollback': {
         const name = pathName(event);
-        const body = parseWith(rollbackBodySchema, jsonBody(event), 'request body');
+        const body = parseRequest(rollbackBodySchema, jsonBody(event), 'request body');
         const moved = await runtime.registry.withRegistry(
           (r) => rollback(moveContext(r), name, body),
           ONCE_WRITTEN,
@@ -205,14 +188,14 @@ export function createPromoteHandler({ runtime, env, dynamodb, now = () => new D
       }
       case 'GET /prompts/{name}': {
         const name = pathName(event);
-        const query = parseWith(describeQuerySchema, event.queryStringParameters ?? {}, 'query');
+        const query = parseRequest(describeQuerySchema, event.queryStringParameters ?? {}, 'query');
         return json(
           200,
           await runtime.registry.withRegistry((r) => describePrompt(r, runtime.naming, name, query)),
         );
       }
       case 'GET /prompts': {
-        const query = parseWith(listQuerySchema, event.queryStringParameters ?? {}, 'query');
+        const query = parseRequest(listQuerySchema, event.queryStringParameters ?? {}, 'query');
         return json(
           200,
           await runtime.registry.withRegistry((r) => listManagedPrompts(r, runtime.naming, query)),

@@ -12,6 +12,7 @@ import {
   type MoveResponse,
   type PromptDetails,
   type PromptListing,
+  parseRequest,
   promoteBodySchema,
   rollbackBodySchema,
 } from '../promote/api';
@@ -47,11 +48,12 @@ const flagOf = (path: string) => FLAG_OF[path] ?? (path || 'request');
 /** The input as the schema accepts it, or a usage error naming each refused flag. */
 function checked<S extends z.ZodType>(schema: S, input: Record<string, unknown>): z.output<S> {
   const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
-  const parsed = schema.safeParse(defined);
-  if (parsed.success) return parsed.data;
-  throw new UsageError(
-    parsed.error.issues.map((i) => `${flagOf(i.path.map(String).join('.'))}: ${i.message}`).join('; '),
-  );
+  try {
+    return parseRequest(schema, defined, 'flags');
+  } catch (error) {
+    if (!(error instanceof InvalidInputError)) throw error;
+    throw new UsageError(error.issues.map((i) => `${flagOf(i.path)}: ${i.message}`).join('; '));
+  }
 }
 
 /** Digits become a number; anything else is left for the schema to refuse or accept as an alias. */
