@@ -164,6 +164,9 @@ export function createPromoteHandler({ runtime, env, dynamodb, now = () => new D
       principal: request.principal,
       now,
       remainingMs: request.remainingMs,
+      // The history the move is about to rewrite without its unreadable entries, kept here.
+      onDamagedHistory: (previousValue) =>
+        log.warn('alias history damaged; unreadable entries dropped', { audit: true, previousValue }),
     });
     switch (event.routeKey) {
       case 'POST /prompts/{name}/promote': {

@@ -39,6 +39,11 @@ export interface MoveRequest {
    * MIN_MS_TO_MOVE left, so a timeout never cuts it between the alias write and its record.
    */
   readonly remainingMs?: (() => number) | undefined;
+  /**
+   * Told when the alias's history tag held entries that do not parse (edited by hand, cut short):
+   * the move rewrites the tag without them, so the old value is handed over to be kept (logged).
+   */
+  readonly onDamagedHistory?: ((previousValue: string) => void) | undefined;
 }
 
 export const MIN_MS_TO_MOVE = 8_000;
@@ -90,7 +95,8 @@ export async function moveAlias(registry: RegistryClient, request: MoveRequest):
         `not ${request.expectedVersion === null ? 'nowhere' : `version ${request.expectedVersion}`} as expected.`,
     );
   }
-  const history = parseHistory(prompt.tags[historyTag(alias)]).entries;
+  const historyValue = prompt.tags[historyTag(alias)];
+  const { entries: history, damaged } = parseHistory(historyValue);
   if (current === version) {
     // Already there: nothing is written (not even history), as a no-op move should be.
     return { name, alias, version, previousVersion: current, changed: false, by, at };
@@ -100,12 +106,13 @@ export async function moveAlias(registry: RegistryClient, request: MoveRequest):
       'Too little time is left to move the alias and record the move; nothing was changed.',
     );
   }
+  if (damaged && historyValue !== undefined) request.onDamagedHistory?.(historyValue);
   await registry.setAlias(name, alias, version);
   try {
     await record(registry, request, history, { previousVersion: current, at });
   } catch (failure) {
     // A move is recorded or it did not happen: put the alias and its history back.
-    await undo(registry, request, { current, historyValue: prompt.tags[historyTag(alias)] }, failure);
+    await undo(registry, request, { current, historyValue }, failure);
     throw failure;
   }
   return { name, alias, version, previousVersion: current, changed: true, by, at };

@@ -37,6 +37,8 @@ export interface MoveContext {
   readonly now: () => Date;
   /** Time left for this request (the Lambda's remaining time); see MoveRequest.remainingMs. */
   readonly remainingMs?: (() => number) | undefined;
+  /** See MoveRequest.onDamagedHistory. */
+  readonly onDamagedHistory?: ((previousValue: string) => void) | undefined;
 }
 
 export interface ManagedPrompt {
@@ -102,6 +104,7 @@ export async function promote(ctx: MoveContext, pathName: string, body: PromoteB
       reason: body.reason,
       now: ctx.now(),
       remainingMs: ctx.remainingMs,
+      onDamagedHistory: ctx.onDamagedHistory,
     }),
   );
   return answer(target, 'promote', moved);
@@ -142,6 +145,7 @@ export async function rollback(
       reason: body.reason,
       now: ctx.now(),
       remainingMs: ctx.remainingMs,
+      onDamagedHistory: ctx.onDamagedHistory,
     }),
   );
   return answer(target, 'rollback', moved);

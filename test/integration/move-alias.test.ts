@@ -216,4 +216,24 @@ describe('moveAlias', () => {
     ).rejects.toBeInstanceOf(UnavailableError);
     expect((await registry.getPrompt(own)).aliases).toEqual({});
   });
+
+  it('hands over a damaged history before rewriting it without its unreadable entries', async () => {
+    const own = await productionOnOne('damaged');
+    const valid = parseHistory((await registry.getPrompt(own)).tags[historyTag('production')]).entries;
+    const damaged = JSON.stringify([{ version: 'x', by: 'hand-edited' }, ...valid]);
+    await registry.setPromptTag(own, historyTag('production'), damaged);
+    const handed: string[] = [];
+    await moveAlias(registry, {
+      name: own,
+      alias: 'production',
+      version: 2,
+      action: 'promote',
+      by,
+      now,
+      onDamagedHistory: (value) => handed.push(value),
+    });
+    expect(handed).toEqual([damaged]);
+    const entries = parseHistory((await registry.getPrompt(own)).tags[historyTag('production')]).entries;
+    expect(entries.map((e) => e.version)).toEqual([1, 2]);
+  });
 });
