@@ -67,8 +67,8 @@ describe('promote under concurrency', () => {
     expect(parseHistory(prompt.tags[historyTag('production')]).entries).toHaveLength(1);
   });
 
-  it('without the lock, moves that all read before any writes all succeed (why the lock exists)', async () => {
-    const { prefix, name } = await seed();
+  it('without the lock, moves that all read before any writes all go ahead (why the lock exists)', async () => {
+    const { prefix } = await seed();
     const noLock: AliasLock = { withLock: (_key, work) => work() };
     // Every move reads the alias, then waits until all ten have read: the interleaving a race can take.
     let reads = 0;
@@ -86,9 +86,10 @@ describe('promote under concurrency', () => {
         await barrier;
         return state;
       },
-      setAlias: async (...args) => {
-        aliasWrites += 1;
-        return registry.setAlias(...args);
+      setAlias: async (n, alias, version) => {
+        // The moves' own writes; a move whose record then fails puts the alias back to 1.
+        if (version !== 1) aliasWrites += 1;
+        return registry.setAlias(n, alias, version);
       },
     };
     const outcomes = await Promise.allSettled(
@@ -99,11 +100,11 @@ describe('promote under concurrency', () => {
         }),
       ),
     );
-    // Every one of them passed the expected-state check and moved the alias. (Some may even fail
-    // afterwards: MLflow's version tag write is not safe against a concurrent write of the same key.)
+    // Every one of them passed the expected-state check and moved the alias: ten moves from one
+    // expected state. (What becomes of each afterwards varies: MLflow's version tag write fails
+    // under a concurrent write of the same key, and such a move is then undone.)
     expect(aliasWrites).toBe(10);
-    expect(outcomes.filter((o) => o.status === 'fulfilled').length).toBeGreaterThan(1);
-    expect((await registry.getPrompt(name)).aliases.production).not.toBe(1);
+    expect(outcomes).toHaveLength(10);
   });
 
   it('409 when the source alias moves while the promotion waits for the lock', async () => {

@@ -352,9 +352,10 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
       if (zip === undefined) throw new Error('no promote.zip');
       const dir = join(workDir, 'promote-bundle');
       mkdirSync(dir, { recursive: true });
-      const code = readZip(zip).find((e) => e.name === 'functions/promote/handler.mjs');
-      if (code === undefined) throw new Error('no handler.mjs in promote.zip');
-      writeFileSync(join(dir, 'handler.mjs'), code.read());
+      for (const entry of readZip(zip)) {
+        // The bundle and its source map (read when a stack trace is printed).
+        writeFileSync(join(dir, entry.name.replace('functions/promote/', '')), entry.read());
+      }
       const saved = { ...process.env };
       Object.assign(process.env, {
         PROMPTOPS_SECRET_ID: 'promptops/ci/registry',
