@@ -46,6 +46,8 @@ export interface PromptOpsErrorOptions {
   readonly cause?: unknown;
   readonly registry?: RegistryErrorContext;
   readonly issues?: readonly FieldIssue[];
+  /** How long to wait before trying again, when the failure says (a `Retry-After`). */
+  readonly retryAfterMs?: number | undefined;
 }
 
 export class PromptOpsError extends Error {
@@ -54,12 +56,15 @@ export class PromptOpsError extends Error {
   readonly retryable: boolean = false;
   readonly registry: RegistryErrorContext | undefined;
   readonly issues: readonly FieldIssue[];
+  /** What the server asked us to wait (`Retry-After`), when it said; only for retryable errors. */
+  readonly retryAfterMs: number | undefined;
 
   constructor(message: string, options: PromptOpsErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.registry = options.registry;
     this.issues = options.issues ?? [];
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 
@@ -128,10 +133,9 @@ export class ConflictError extends PromptOpsError {
 export class MoveInProgressError extends ConflictError {
   override readonly code: ErrorCode = 'MOVE_IN_PROGRESS';
   override readonly retryable = true;
-  readonly retryAfterMs: number;
+  declare readonly retryAfterMs: number;
   constructor(message: string, options: PromptOpsErrorOptions & { retryAfterMs: number }) {
     super(message, options);
-    this.retryAfterMs = options.retryAfterMs;
   }
 }
 
@@ -154,24 +158,12 @@ export class ForbiddenError extends PromptOpsError {
 export class RateLimitedError extends PromptOpsError {
   override readonly code: ErrorCode = 'RATE_LIMITED';
   override readonly retryable = true;
-  /** What the server asked us to wait (`Retry-After`), when it said. */
-  readonly retryAfterMs: number | undefined;
-  constructor(message: string, options: PromptOpsErrorOptions & { retryAfterMs?: number } = {}) {
-    super(message, options);
-    this.retryAfterMs = options.retryAfterMs;
-  }
 }
 
 /** The registry could not be reached, timed out, or answered with a transient 5xx. */
 export class UnavailableError extends PromptOpsError {
   override readonly code: ErrorCode = 'UNAVAILABLE';
   override readonly retryable = true;
-  /** What the server asked us to wait (`Retry-After`), when it said. */
-  readonly retryAfterMs: number | undefined;
-  constructor(message: string, options: PromptOpsErrorOptions & { retryAfterMs?: number } = {}) {
-    super(message, options);
-    this.retryAfterMs = options.retryAfterMs;
-  }
 }
 
 /** The server lacks the endpoint or feature (an older MLflow). */

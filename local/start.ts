@@ -13,6 +13,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { formatSummary } from '../lib/cli/summary';
 import { isPromptOpsError } from '../lib/errors';
 import { listPromptFiles } from '../lib/prompts/directory';
+import { namingFromEnv } from '../lib/prompts/naming';
 import { startOffline } from '../test/support/offline';
 import { freePort, type RunningServer, startMlflow, startMoto } from '../test/support/servers';
 import { createLockTable } from './lock-table';
@@ -103,11 +104,8 @@ try {
     // reach the secret and the lock table in moto. Protected aliases may be moved by LOCAL_ADMIN.
     process.stdout.write('\nStarting the promote API (serverless-offline) ...\n');
     await createLockTable(new DynamoDBClient({}), LOCAL_LOCK_TABLE);
-    const naming: Record<string, string | undefined> = {
-      promptCatalog: process.env.PROMPT_CATALOG,
-      promptSchema: process.env.PROMPT_SCHEMA,
-      promptNamePrefix: process.env.PROMPT_NAME_PREFIX,
-    };
+    const { catalog, schema, prefix } = namingFromEnv(process.env);
+    const naming = { promptCatalog: catalog, promptSchema: schema, promptNamePrefix: prefix };
     const promotable = rows.some((row) => row.name === 'orchestrator' && row.status !== 'failed')
       ? 'orchestrator'
       : example;

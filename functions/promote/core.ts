@@ -168,27 +168,22 @@ export function createPromoteHandler({ runtime, env, dynamodb, now = () => new D
       onDamagedHistory: (previousValue) =>
         log.warn('alias history damaged; unreadable entries dropped', { audit: true, previousValue }),
     });
+    /** A move: its body read with `schema`, made by `run`, answered and audited. */
+    async function moveWith<B extends { reason?: string | undefined }>(
+      schema: z.ZodType<B>,
+      run: (ctx: MoveContext, name: string, body: B) => Promise<MoveResponse>,
+    ) {
+      const name = pathName(event);
+      const body = parseRequest(schema, jsonBody(event), 'request body');
+      const moved = await runtime.registry.withRegistry((r) => run(moveContext(r), name, body), ONCE_WRITTEN);
+      audit(log, metrics, moved, body.reason);
+      return json(200, moved);
+    }
     switch (event.routeKey) {
-      case 'POST /prompts/{name}/promote': {
-        const name = pathName(event);
-        const body = parseRequest(promoteBodySchema, jsonBody(event), 'request body');
-        const moved = await runtime.registry.withRegistry(
-          (r) => promote(moveContext(r), name, body),
-          ONCE_WRITTEN,
-        );
-        audit(log, metrics, moved, body.reason);
-        return json(200, moved);
-      }
-      case 'POST /prompts/{name}/rollback': {
-        const name = pathName(event);
-        const body = parseRequest(rollbackBodySchema, jsonBody(event), 'request body');
-        const moved = await runtime.registry.withRegistry(
-          (r) => rollback(moveContext(r), name, body),
-          ONCE_WRITTEN,
-        );
-        audit(log, metrics, moved, body.reason);
-        return json(200, moved);
-      }
+      case 'POST /prompts/{name}/promote':
+        return moveWith(promoteBodySchema, promote);
+      case 'POST /prompts/{name}/rollback':
+        return moveWith(rollbackBodySchema, rollback);
       case 'GET /prompts/{name}': {
         const name = pathName(event);
         const query = parseRequest(describeQuerySchema, event.queryStringParameters ?? {}, 'query');
@@ -240,8 +235,7 @@ export function createPromoteHandler({ runtime, env, dynamodb, now = () => new D
         });
         if (request.routeKey?.startsWith('POST ')) metrics.add('MoveRefused', 1);
       }
-      const problem = problemResponse(error, requestId);
-      return { statusCode: problem.statusCode, headers: { ...problem.headers }, body: problem.body };
+      return problemResponse(error, requestId);
     } finally {
       metrics.flush();
     }

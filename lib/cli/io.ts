@@ -1,3 +1,5 @@
+import { InvalidInputError } from '../errors';
+
 /** What a CLI command may touch, so tests run commands in-process with fakes. */
 export interface CliIo {
   readonly stdout: (text: string) => void;
@@ -10,4 +12,19 @@ export interface CliIo {
 /** A mistake in how the command was called: exit code 2 and a usage hint. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+/** A message on one line, as the CLI prints errors. */
+export function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/** Runs `parse`; our InvalidInputError (a bad name, a bad value) becomes a usage error. */
+export function asUsage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof InvalidInputError) throw new UsageError(error.message);
+    throw error;
+  }
 }

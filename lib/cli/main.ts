@@ -4,10 +4,10 @@
  * wrongly.
  */
 import { parseArgs } from 'node:util';
-import { InvalidInputError, isPromptOpsError } from '../errors';
+import { isPromptOpsError } from '../errors';
 import { type NamingOptions, namingFromEnv, registryName } from '../prompts/naming';
 import { formatTemplate } from '../prompts/template';
-import { type CliIo, UsageError } from './io';
+import { asUsage, type CliIo, oneLine, UsageError } from './io';
 import { PROMOTE_COMMANDS } from './promote';
 import { registerCommand } from './register';
 import { cliRegistryFromEnv, registryFromEnv } from './registry-from-env';
@@ -108,13 +108,8 @@ function namingFrom(values: { catalog?: string; schema?: string; prefix?: string
     schema: values.schema ?? fromEnv.schema,
     prefix: values.prefix ?? fromEnv.prefix,
   };
-  try {
-    // Checked once with a valid short name, so a bad catalog or prefix is a usage error, not N failures.
-    registryName('prompt', naming);
-  } catch (error) {
-    if (error instanceof InvalidInputError) throw new UsageError(error.message);
-    throw error;
-  }
+  // Checked once with a valid short name, so a bad catalog or prefix is a usage error, not N failures.
+  asUsage(() => registryName('prompt', naming));
   return naming;
 }
 
@@ -160,10 +155,6 @@ const COMMANDS: Readonly<Record<string, (args: readonly string[], io: CliIo) => 
   register,
   ...PROMOTE_COMMANDS,
 };
-
-function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ').trim();
-}
 
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const [command, ...args] = argv;

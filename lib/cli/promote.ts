@@ -18,7 +18,8 @@ import {
 } from '../promote/api';
 import type { AliasMoveRecord } from '../promote/history';
 import { validatePromptName } from '../prompts/names';
-import { type CliIo, UsageError } from './io';
+import { asUsage, type CliIo, oneLine, UsageError } from './io';
+import { httpTimeoutFromEnv } from './registry-from-env';
 import { type ApiClient, createApiClient, problemOf, regionFromApiUrl } from './signed-client';
 import { formatTable } from './summary';
 
@@ -64,21 +65,7 @@ function promptName(positionals: readonly string[], command: string): string {
   const [name, ...rest] = positionals;
   if (name === undefined || rest.length > 0)
     throw new UsageError(`${command} takes exactly one prompt name.`);
-  try {
-    return validatePromptName(name);
-  } catch (error) {
-    if (error instanceof InvalidInputError) throw new UsageError(error.message);
-    throw error;
-  }
-}
-
-function timeoutFromEnv(env: NodeJS.ProcessEnv): number | undefined {
-  const value = env.PROMPTOPS_HTTP_TIMEOUT_MS;
-  if (value === undefined || value === '') return undefined;
-  if (!/^[0-9]+$/.test(value) || Number(value) < 1) {
-    throw new UsageError('PROMPTOPS_HTTP_TIMEOUT_MS must be a positive integer (milliseconds).');
-  }
-  return Number(value);
+  return asUsage(() => validatePromptName(name));
 }
 
 function clientFrom(
@@ -118,11 +105,7 @@ function clientFrom(
   } else if (url.protocol === 'http:' && !loopback) {
     throw new UsageError(`--api must be https for a remote API, got '${api}'.`);
   }
-  return createApiClient({ baseUrl: api, region, localPrincipal, timeoutMs: timeoutFromEnv(env) });
-}
-
-function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ').trim();
+  return createApiClient({ baseUrl: api, region, localPrincipal, timeoutMs: httpTimeoutFromEnv(env) });
 }
 
 /**
@@ -161,7 +144,7 @@ async function withClient<T>(
 }
 
 export function describeMove(move: MoveResponse, reason: string | undefined): string {
-  const who = move.prompt || move.name;
+  const who = move.prompt;
   if (!move.changed) return `${who}: ${move.alias} already at ${move.version}; nothing changed\n`;
   const verb = move.action === 'rollback' ? 'rolled back' : 'promoted';
   const from = move.previousVersion ?? 'none';

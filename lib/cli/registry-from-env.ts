@@ -5,7 +5,8 @@ import { createRegistryProvider, type RegistryProvider } from '../runtime/regist
 import { createSecretCache } from '../secrets/secret-cache';
 import { UsageError } from './io';
 
-function httpTimeoutFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+/** PROMPTOPS_HTTP_TIMEOUT_MS, checked. */
+export function httpTimeoutFromEnv(env: NodeJS.ProcessEnv): number | undefined {
   const timeout = env.PROMPTOPS_HTTP_TIMEOUT_MS ? Number(env.PROMPTOPS_HTTP_TIMEOUT_MS) : undefined;
   if (timeout !== undefined && !(Number.isInteger(timeout) && timeout > 0)) {
     throw new UsageError('PROMPTOPS_HTTP_TIMEOUT_MS must be a positive integer (milliseconds).');

@@ -36,6 +36,11 @@ import { Agent, dispatchRequest } from '../registry/undici-parts';
  */
 export const LOCAL_AUTHORIZER_HEADER = 'sls-offline-authorizer-override';
 
+/** The header naming `principal` as the caller to a local serverless-offline API. */
+export function localPrincipalHeaders(principal: string): Record<string, string> {
+  return { [LOCAL_AUTHORIZER_HEADER]: JSON.stringify({ iam: { userArn: principal } }) };
+}
+
 function requiredRegion(region: string | undefined): string {
   if (!region) throw new InvalidInputError('No region to sign the request for.');
   return region;
@@ -263,11 +268,12 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     const fullPath = `${basePath}${path}`;
     const params = Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined);
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const headers: Record<string, string> = { host: base.host, accept: 'application/json' };
-    if (payload !== undefined) headers['content-type'] = 'application/json';
-    if (options.localPrincipal !== undefined) {
-      headers[LOCAL_AUTHORIZER_HEADER] = JSON.stringify({ iam: { userArn: options.localPrincipal } });
-    }
+    const headers: Record<string, string> = {
+      host: base.host,
+      accept: 'application/json',
+      ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(options.localPrincipal !== undefined ? localPrincipalHeaders(options.localPrincipal) : {}),
+    };
     const signed = await signer?.sign({
       method,
       protocol: base.protocol,

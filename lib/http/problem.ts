@@ -5,14 +5,7 @@
  * never presented as the caller's fault: the registry refusing *our* credentials is a 502, not a
  * 401 for the caller.
  */
-import {
-  type ErrorCode,
-  type FieldIssue,
-  MoveInProgressError,
-  PromptOpsError,
-  RateLimitedError,
-  UnavailableError,
-} from '../errors';
+import { type ErrorCode, type FieldIssue, PromptOpsError } from '../errors';
 
 export interface ProblemBody {
   readonly type: string;
@@ -98,12 +91,8 @@ export function problemFor(error: unknown, requestId?: string): ProblemBody {
 
 export function problemResponse(error: unknown, requestId?: string): HttpResponse {
   const body = problemFor(error, requestId);
-  const retryAfterMs =
-    (error instanceof RateLimitedError || error instanceof UnavailableError) && body.status >= 429
-      ? error.retryAfterMs
-      : error instanceof MoveInProgressError
-        ? error.retryAfterMs
-        : undefined;
+  // A wait is only advice for what may be retried: the retryable errors (503, 429, 409 in progress).
+  const retryAfterMs = error instanceof PromptOpsError && error.retryable ? error.retryAfterMs : undefined;
   const retryAfter =
     retryAfterMs !== undefined ? { 'retry-after': String(Math.ceil(retryAfterMs / 1000)) } : {};
   return {

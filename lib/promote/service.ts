@@ -11,7 +11,7 @@ import { ConflictError, InvalidInputError, NotFoundError } from '../errors';
 import type { NamingOptions } from '../prompts/naming';
 import { registryName, shortNameOf } from '../prompts/naming';
 import { CONTENT_HASH_TAG } from '../register/content-hash';
-import type { Prompt, PromptVersion, RegistryClient } from '../registry';
+import { nameIn, type Prompt, type PromptVersion, type RegistryClient } from '../registry';
 import type { AliasLock } from './alias-lock';
 import {
   DEFAULT_FROM,
@@ -66,17 +66,7 @@ export function managedPrompt(pathName: string, naming: NamingOptions): ManagedP
 const lockKey = (name: string, alias: string) => `${name}#${alias.toLowerCase()}`;
 
 function answer(target: ManagedPrompt, action: MoveResponse['action'], moved: MoveResult): MoveResponse {
-  return {
-    name: target.name,
-    prompt: target.prompt,
-    action,
-    alias: moved.alias,
-    version: moved.version,
-    previousVersion: moved.previousVersion,
-    changed: moved.changed,
-    by: moved.by,
-    at: moved.at,
-  };
+  return { ...moved, prompt: target.prompt, action };
 }
 
 export async function promote(ctx: MoveContext, pathName: string, body: PromoteBody): Promise<MoveResponse> {
@@ -220,9 +210,8 @@ export async function listManagedPrompts(
   const names = shorts.map((short) => registryName(short, naming));
   const found = new Map<string, Prompt>();
   if (names.length > 0) {
-    // The names passed validatePromptName, so none holds a quote.
-    const filter = `name IN (${names.map((n) => `'${n}'`).join(', ')})`;
-    const result = await registry.searchPrompts({ filter, maxResults: names.length });
+    // registryName validated each name.
+    const result = await registry.searchPrompts({ filter: nameIn(names), maxResults: names.length });
     for (const prompt of result.items) found.set(prompt.name, prompt);
   }
   const last = shorts.at(-1);

@@ -46,8 +46,8 @@ const PROMPT_FILTER = "tags.`mlflow.prompt.is_prompt` = 'true'";
 /** The same filter in model-version search syntax (`tag.`). */
 const PROMPT_VERSION_FILTER = "tag.`mlflow.prompt.is_prompt` = 'true'";
 
-/** A filter clause for these names; they passed validatePromptName, so none holds a quote. */
-const nameIn = (names: readonly string[]) => `name IN (${names.map((n) => `'${n}'`).join(', ')})`;
+/** A filter clause for these names; they must have passed validatePromptName (no quote in them). */
+export const nameIn = (names: readonly string[]) => `name IN (${names.map((n) => `'${n}'`).join(', ')})`;
 
 export interface RegisterPromptInput extends NewVersion {
   readonly name: string;

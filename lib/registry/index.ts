@@ -10,6 +10,7 @@ export {
   type CreatePromptInput,
   createRegistryClient,
   type LinkResult,
+  nameIn,
   type Page,
   type PromptState,
   type RegisterPromptInput,

@@ -31,15 +31,44 @@ export interface RegistryProvider {
   withRegistry<T>(work: (registry: RegistryClient) => Promise<T>, options?: WithRegistryOptions): Promise<T>;
 }
 
-/** The client's methods that write to the registry. */
-const WRITES = /^(create|register|set|delete|link)/;
+/**
+ * Which of the client's members write to the registry. Every member must be classified here, so a
+ * new write method cannot slip past the watch below unnoticed: the type check fails until it is.
+ */
+const ACCESS = {
+  trackingUri: 'read',
+  requestCount: 'read',
+  createPrompt: 'write',
+  registerPrompt: 'write',
+  createPromptVersion: 'write',
+  inspectPrompt: 'read',
+  getPrompt: 'read',
+  getPromptVersion: 'read',
+  resolveAlias: 'read',
+  resolveAliases: 'read',
+  loadPrompt: 'read',
+  setAlias: 'write',
+  deleteAlias: 'write',
+  searchPrompts: 'read',
+  listPrompts: 'read',
+  searchPromptVersions: 'read',
+  setPromptTag: 'write',
+  deletePromptTag: 'write',
+  setVersionTag: 'write',
+  deleteVersionTag: 'write',
+  deleteVersion: 'write',
+  deletePrompt: 'write',
+  linkPromptsToTrace: 'write',
+} as const satisfies Record<keyof RegistryClient, 'read' | 'write'>;
+
+const isWrite = (key: string) => (ACCESS as Readonly<Record<string, string>>)[key] === 'write';
 
 /** `registry`, with `onWrite` called before any of its writes. */
 function watchingWrites(registry: RegistryClient, onWrite: () => void): RegistryClient {
   return new Proxy(registry, {
     get(target, key, receiver) {
       const value = Reflect.get(target, key, receiver);
-      if (typeof key !== 'string' || typeof value !== 'function' || !WRITES.test(key)) return value;
+      if (typeof key !== 'string' || typeof value !== 'function' || !isWrite(key)) return value;
       return (...args: unknown[]) => {
         onWrite();
         return value.apply(target, args);

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { createPromoteHandler, parsePromoteEnv } from '../../functions/promote/core';
@@ -14,6 +14,7 @@ import { MOVED_TAG_PREFIX } from '../../lib/promote/move-alias';
 import { createRegistryClient, type RegistryClient } from '../../lib/registry';
 import { createRuntime } from '../../lib/runtime/invocation';
 import { createLockTable } from '../../local/lock-table';
+import { makeSecret as createSecret } from '../support/secrets';
 import { awsEnvFor, freePort } from '../support/servers';
 
 const mlflowUri = inject('mlflowUri');
@@ -34,11 +35,7 @@ const ORCHESTRATOR_V2 = 'Route the question {{query}} given {{context}}.';
 /** Needs a variable the agent does not supply: the gate refuses it. */
 const ORCHESTRATOR_V3 = 'Route {{query}} given {{context}} for {{tenant}}.';
 
-async function makeSecret(value: unknown): Promise<string> {
-  const name = `promptops/it/${randomUUID()}`;
-  await secretsManager.send(new CreateSecretCommand({ Name: name, SecretString: JSON.stringify(value) }));
-  return name;
-}
+const makeSecret = (value: unknown) => createSecret(secretsManager, value);
 
 /** A fresh prefix: each test gets its own eight agent prompts' names. */
 function freshPrefix(): string {

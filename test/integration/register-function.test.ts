@@ -20,6 +20,7 @@ import { createRuntime } from '../../lib/runtime/invocation';
 import { uniqueName } from '../support/names';
 import { type Oracle, startOracle } from '../support/oracle';
 import { s3Event } from '../support/s3-events';
+import { makeSecret as createSecret } from '../support/secrets';
 import { awsEnvFor, freePort } from '../support/servers';
 
 const mlflowUri = inject('mlflowUri');
@@ -34,11 +35,7 @@ let oracle: Oracle;
 const bucket = `prompts-${randomUUID().slice(0, 8)}`;
 const logs: string[] = [];
 
-async function makeSecret(value: unknown): Promise<string> {
-  const name = `promptops/it/${randomUUID()}`;
-  await secretsManager.send(new CreateSecretCommand({ Name: name, SecretString: JSON.stringify(value) }));
-  return name;
-}
+const makeSecret = (value: unknown) => createSecret(secretsManager, value);
 
 async function handlerFor(secretId: string, extraEnv: Record<string, string> = {}) {
   const env = parseRegisterEnv({

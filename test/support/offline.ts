@@ -30,12 +30,8 @@ import { join } from 'node:path';
 import { awsEnvFor, freePort, stopGroup } from './servers';
 import { hermeticEnv } from './sls-package';
 
-export const AUTHORIZER_OVERRIDE_HEADER = 'sls-offline-authorizer-override';
-
 /** The header that makes serverless-offline present `principal` as the IAM-authorized caller. */
-export function asPrincipal(principal: string): Record<string, string> {
-  return { [AUTHORIZER_OVERRIDE_HEADER]: JSON.stringify({ iam: { userArn: principal } }) };
-}
+export { localPrincipalHeaders as asPrincipal } from '../../lib/cli/signed-client';
 
 export interface OfflineOptions {
   /** moto's URL: Secrets Manager and DynamoDB for the functions. */
