@@ -18,7 +18,7 @@
  * at least 5x faster than the seed's approach. The report exits 0 whether or not they are met;
  * non-zero only when it could not run.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -34,12 +34,11 @@ import {
   STAGING_ALIAS,
 } from '../lib/register/register-prompt-file';
 import { createRegistryClient, type RegistryClient } from '../lib/registry';
-import { venvBin } from '../test/support/servers';
 import { runWithBenchServer } from './support/bench-server';
 import type { CountingProxy, SeenRequest } from './support/counting-proxy';
 import { generatedPromptFiles } from './support/generated-prompts';
 import { median, ms } from './support/process-timing';
-import { PYTHON_ATTRIBUTION_PRELUDE, parseScriptResult } from './support/python-attribution';
+import { PYTHON_ATTRIBUTION_PRELUDE, runSdkScript } from './support/python-attribution';
 import { type QuietResult, waitForQuietServer } from './support/quiet';
 
 /** Rounds for the 8 seed prompts (BENCH_ROUNDS) and for the generated set (BENCH_GENERATED_ROUNDS). */
@@ -145,65 +144,34 @@ interface RunResult {
   readonly problems: readonly string[];
 }
 
-function runSeed(proxy: CountingProxy, targets: readonly Target[], run: Run): Promise<RunResult> {
-  proxy.take();
-  const started = performance.now();
-  const child = spawn(venvBin('python'), ['-c', PYTHON_SCRIPT], {
+async function runSeed(proxy: CountingProxy, targets: readonly Target[], run: Run): Promise<RunResult> {
+  const { data, processMs, seen } = await runSdkScript({
+    script: PYTHON_SCRIPT,
     cwd: root,
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      MLFLOW_TRACKING_URI: proxy.url,
-      MLFLOW_DISABLE_TELEMETRY: 'true',
-      PYTHONUNBUFFERED: '1',
+    // Through stdin: 200 templates would not fit in one command-line argument.
+    stdin: JSON.stringify(targets),
+    proxy,
+    schema: pythonOutput,
+    track: (child) => {
+      runningChild = child;
     },
   });
-  runningChild = child;
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  // Through stdin: 200 templates would not fit in one command-line argument.
-  child.stdin.end(JSON.stringify(targets));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      runningChild = undefined;
-      const processMs = performance.now() - started;
-      const seen = proxy.take();
-      if (code !== 0) {
-        reject(new Error(`the Python SDK run exited with ${code ?? signal}:\n${stderr.trim()}`));
-        return;
-      }
-      let parsed: { data: z.infer<typeof pythonOutput> };
-      try {
-        parsed = { data: parseScriptResult(pythonOutput, stdout, stderr) };
-      } catch (error) {
-        reject(error);
-        return;
-      }
-      // The seed registers a new version every run: 1 on the first, 2 on the re-run.
-      const expectedVersion = run === 'first run' ? 1 : 2;
-      const problems = parsed.data.registered
-        .filter((r) => r.version !== expectedVersion)
-        .map((r) => `${r.name} got version ${r.version}, expected ${expectedVersion}`);
-      if (parsed.data.registered.length !== targets.length) {
-        problems.push(`registered ${parsed.data.registered.length} of ${targets.length}`);
-      }
-      resolve({
-        wallMs: parsed.data.wall_ms,
-        seen,
-        clientRequests: undefined,
-        importMs: parsed.data.import_ms,
-        processMs,
-        problems,
-      });
-    });
-  });
+  // The seed registers a new version every run: 1 on the first, 2 on the re-run.
+  const expectedVersion = run === 'first run' ? 1 : 2;
+  const problems = data.registered
+    .filter((r) => r.version !== expectedVersion)
+    .map((r) => `${r.name} got version ${r.version}, expected ${expectedVersion}`);
+  if (data.registered.length !== targets.length) {
+    problems.push(`registered ${data.registered.length} of ${targets.length}`);
+  }
+  return {
+    wallMs: data.wall_ms,
+    seen,
+    clientRequests: undefined,
+    importMs: data.import_ms,
+    processMs,
+    problems,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,17 +1,3 @@
-/**
- * Benchmark: resolve the 8 prompts in prompts/ by `@production`, cold, against one local MLflow
- * server, with this project's client and with MLflow's Python SDK (`mlflow.genai.load_prompt`) on
- * the same server in the same run. Both go through the same counting loopback proxy, which sees
- * every request each of them sends.
- *
- * Cold means: our client gets a new undici Agent (no open connection) per round and has no cache;
- * each Python round is a fresh process with MLflow's prompt caches switched off (TTL 0). Only the
- * 8 loads are timed on both sides; Python's `import mlflow.genai` is timed separately.
- *
- * Targets: 1 request per alias load, and at least 10x less wall time than the SDK for the batch.
- * The report exits 0 whether or not the targets are met; non-zero only when it could not run.
- */
-import { spawn } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -21,11 +7,10 @@ import { loadPromptFiles } from '../lib/prompts/directory';
 import type { PromptFile } from '../lib/prompts/file';
 import { createRegistryClient, type JsonObject, type PromptVersion } from '../lib/registry';
 import type { PyJsonValue } from '../lib/util/python-json';
-import { venvBin } from '../test/support/servers';
 import { runWithBenchServer } from './support/bench-server';
 import type { CountingProxy, SeenRequest } from './support/counting-proxy';
 import { median, ms, table } from './support/process-timing';
-import { PYTHON_ATTRIBUTION_PRELUDE, parseScriptResult } from './support/python-attribution';
+import { PYTHON_ATTRIBUTION_PRELUDE, runSdkScript } from './support/python-attribution';
 import { waitForQuietServer } from './support/quiet';
 
 const ALIAS = 'production';
@@ -87,58 +72,21 @@ function classify(request: SeenRequest): RequestClass {
   return 'outside loop';
 }
 
-function runPython(
+async function runPython(
   proxy: CountingProxy,
   uris: readonly string[],
   expected: ExpectedVersions,
 ): Promise<PythonSample> {
-  proxy.take();
-  const started = performance.now();
-  const child = spawn(venvBin('python'), ['-c', PYTHON_SCRIPT, JSON.stringify(uris)], {
+  const { data, processMs, seen } = await runSdkScript({
+    script: PYTHON_SCRIPT,
     cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      MLFLOW_TRACKING_URI: proxy.url,
-      MLFLOW_ALIAS_PROMPT_CACHE_TTL_SECONDS: '0',
-      MLFLOW_VERSION_PROMPT_CACHE_TTL_SECONDS: '0',
-      MLFLOW_DISABLE_TELEMETRY: 'true',
-      PYTHONUNBUFFERED: '1',
-    },
+    args: [JSON.stringify(uris)],
+    env: { MLFLOW_ALIAS_PROMPT_CACHE_TTL_SECONDS: '0', MLFLOW_VERSION_PROMPT_CACHE_TTL_SECONDS: '0' },
+    proxy,
+    schema: pythonOutput,
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      const processMs = performance.now() - started;
-      const seen = proxy.take();
-      if (code !== 0) {
-        reject(new Error(`the Python SDK run exited with ${code ?? signal}:\n${stderr.trim()}`));
-        return;
-      }
-      let parsed: { data: z.infer<typeof pythonOutput> };
-      try {
-        parsed = { data: parseScriptResult(pythonOutput, stdout, stderr) };
-      } catch (error) {
-        reject(error);
-        return;
-      }
-      try {
-        checkLoaded('Python SDK', parsed.data.loaded, expected);
-      } catch (error) {
-        reject(error);
-        return;
-      }
-      resolve({ wallMs: parsed.data.wall_ms, importMs: parsed.data.import_ms, processMs, seen });
-    });
-  });
+  checkLoaded('Python SDK', data.loaded, expected);
+  return { wallMs: data.wall_ms, importMs: data.import_ms, processMs, seen };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
 import type { z } from 'zod';
+import { venvBin } from '../../test/support/servers';
+import type { CountingProxy, SeenRequest } from './counting-proxy';
 
 /**
  * The start of every Python benchmark script: it times `import mlflow.genai`, then registers a
@@ -38,4 +42,71 @@ export function parseScriptResult<T>(schema: z.ZodType<T>, stdout: string, stder
   const parsed = schema.safeParse(line === undefined ? undefined : JSON.parse(line));
   if (!parsed.success) throw new Error(`unexpected output from the Python SDK run:\n${stdout}\n${stderr}`);
   return parsed.data;
+}
+
+export interface SdkRunOptions<T> {
+  /** The whole Python script (the prelude included). */
+  readonly script: string;
+  readonly cwd?: string;
+  readonly args?: readonly string[];
+  /** Written to the script's stdin (e.g. more than fits in an argument). */
+  readonly stdin?: string;
+  /** MLflow settings beyond the tracking URI, which is the proxy. */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly proxy: CountingProxy;
+  readonly schema: z.ZodType<T>;
+  /** Told the child while it runs (so a signal handler can stop it), then `undefined`. */
+  readonly track?: (child: ChildProcess | undefined) => void;
+}
+
+export interface SdkRun<T> {
+  readonly data: T;
+  /** Spawn to exit. */
+  readonly processMs: number;
+  /** What the proxy saw while the script ran. */
+  readonly seen: SeenRequest[];
+}
+
+/** Runs a Python SDK script against MLflow through `proxy`; its JSON result and what it cost. */
+export function runSdkScript<T>(options: SdkRunOptions<T>): Promise<SdkRun<T>> {
+  options.proxy.take();
+  const started = performance.now();
+  const child = spawn(venvBin('python'), ['-c', options.script, ...(options.args ?? [])], {
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      MLFLOW_TRACKING_URI: options.proxy.url,
+      MLFLOW_DISABLE_TELEMETRY: 'true',
+      PYTHONUNBUFFERED: '1',
+      ...options.env,
+    },
+  });
+  options.track?.(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  if (options.stdin !== undefined) child.stdin?.end(options.stdin);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      options.track?.(undefined);
+      const processMs = performance.now() - started;
+      const seen = options.proxy.take();
+      if (code !== 0) {
+        reject(new Error(`the Python SDK run exited with ${code ?? signal}:\n${stderr.trim()}`));
+        return;
+      }
+      try {
+        resolve({ data: parseScriptResult(options.schema, stdout, stderr), processMs, seen });
+      } catch (error) {
+        reject(error);
+      }
+    });
+  });
 }
