@@ -28,7 +28,7 @@ import {
 } from '../errors';
 import type { MoveResponse, PromoteBody, PromptDetails, PromptListing, RollbackBody } from '../promote/api';
 import { parseRetryAfter } from '../registry/http';
-import { Agent, dispatchRequest } from '../registry/undici-parts';
+import { Agent, type Exchange, exchange } from '../registry/undici-parts';
 
 /**
  * serverless-offline turns this header into `requestContext.authorizer` (there is no IAM check
@@ -285,23 +285,19 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       ...(payload !== undefined ? { body: payload } : {}),
     });
     const search = params.map(([k, v]) => `${escapeRfc3986(k)}=${escapeRfc3986(v)}`).join('&');
-    let status: number;
-    let text: string;
-    let retryAfterHeader: string | string[] | undefined;
+    let answer: Exchange;
     try {
-      const response = await dispatchRequest(dispatcher(), {
-        origin: base.origin,
-        path: search ? `${fullPath}?${search}` : fullPath,
-        method,
-        headers: signed?.headers ?? headers,
-        body: payload ?? null,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      status = response.statusCode;
-      retryAfterHeader = response.headers['retry-after'];
-      text = await response.body.text();
+      answer = await exchange(
+        dispatcher(),
+        {
+          origin: base.origin,
+          path: search ? `${fullPath}?${search}` : fullPath,
+          method,
+          headers: signed?.headers ?? headers,
+          body: payload ?? null,
+        },
+        timeoutMs,
+      );
     } catch (cause) {
       const code = (cause as { code?: unknown; name?: unknown } | null)?.code;
       const reason =
@@ -312,6 +308,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
             : 'network error';
       throw new UnavailableError(`The promote API at ${base.origin} did not answer (${reason}).`, { cause });
     }
+    const { status, text, retryAfter: retryAfterHeader } = answer;
     if (status < 200 || status >= 300) {
       throw errorFromAnswer(status, text, parseRetryAfter(retryAfterHeader, Date.now()));
     }

@@ -7,7 +7,7 @@ import type { z } from 'zod';
 import { InvalidInputError, type PromptOpsError, UnavailableError } from '../errors';
 import type { RegistryAuth } from './auth';
 import { errorFromResponse, malformedResponse } from './failures';
-import { Agent, dispatchRequest } from './undici-parts';
+import { Agent, type Exchange, exchange } from './undici-parts';
 
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
@@ -158,26 +158,23 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   async function attempt<T>(spec: CallSpec<T>, deadlineMs: number): Promise<Attempt<T>> {
     const hasBody = spec.method !== 'GET';
     requestCount += 1;
-    let status: number;
-    let text: string;
-    let retryAfterHeader: string | string[] | undefined;
+    let answer: Exchange;
     try {
-      const response = await dispatchRequest(dispatcher, {
-        origin: base.origin,
-        path: pathFor(spec.path, spec.query),
-        method: spec.method,
-        headers: hasBody ? { ...baseHeaders, 'content-type': 'application/json' } : baseHeaders,
-        body: hasBody ? JSON.stringify(spec.body ?? {}) : null,
-        headersTimeout: deadlineMs,
-        bodyTimeout: deadlineMs,
-        signal: AbortSignal.timeout(deadlineMs),
-      });
-      status = response.statusCode;
-      retryAfterHeader = response.headers['retry-after'];
-      text = await response.body.text();
+      answer = await exchange(
+        dispatcher,
+        {
+          origin: base.origin,
+          path: pathFor(spec.path, spec.query),
+          method: spec.method,
+          headers: hasBody ? { ...baseHeaders, 'content-type': 'application/json' } : baseHeaders,
+          body: hasBody ? JSON.stringify(spec.body ?? {}) : null,
+        },
+        deadlineMs,
+      );
     } catch (cause) {
       return { error: networkError(spec.operation, baseUrl, cause), retryable: true };
     }
+    const { status, text, retryAfter: retryAfterHeader } = answer;
     if (status >= 200 && status < 300) {
       return parseSuccess(spec, text);
     }

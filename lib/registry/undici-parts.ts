@@ -1,5 +1,5 @@
 /**
- * The two parts of undici the registry client uses, taken from undici's own modules: its index
+ * The two parts of undici our HTTP clients (the registry's, the promote API's) use, taken from undici's own modules: its index
  * also loads fetch, WebSocket, caches and cookie helpers, which cost about 0.5 MiB of bundle and
  * 28 ms of every cold start (bench/bundles.ts). Pinned undici version; the tests exercise both
  * parts, against MockAgent and a real server.
@@ -12,9 +12,31 @@ import AgentModule from 'undici/lib/dispatcher/agent.js';
 export const Agent: typeof AgentType = AgentModule;
 
 /** undici's `request`, on any dispatcher (a keep-alive Agent, or a MockAgent in tests). */
-export function dispatchRequest(
+function dispatchRequest(
   dispatcher: Dispatcher,
   options: Dispatcher.RequestOptions,
 ): Promise<Dispatcher.ResponseData> {
   return requestModule.call(dispatcher, options);
+}
+
+export interface Exchange {
+  readonly status: number;
+  readonly retryAfter: string | string[] | undefined;
+  readonly text: string;
+}
+
+/** One request, its answer read to the end, all within `deadlineMs`; network failures throw. */
+export async function exchange(
+  dispatcher: Dispatcher,
+  request: Pick<Dispatcher.RequestOptions, 'origin' | 'path' | 'method' | 'headers' | 'body'>,
+  deadlineMs: number,
+): Promise<Exchange> {
+  const response = await dispatchRequest(dispatcher, {
+    ...request,
+    headersTimeout: deadlineMs,
+    bodyTimeout: deadlineMs,
+    signal: AbortSignal.timeout(deadlineMs),
+  });
+  const retryAfter = response.headers['retry-after'];
+  return { status: response.statusCode, retryAfter, text: await response.body.text() };
 }
