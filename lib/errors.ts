@@ -24,6 +24,8 @@ export type ErrorCode =
   | 'UNAVAILABLE'
   | 'UNSUPPORTED'
   | 'MALFORMED_RESPONSE'
+  | 'MODEL_FAILED'
+  | 'DEADLINE_EXCEEDED'
   | 'INTERNAL';
 
 /** A problem with one field of some input: `path` is dotted (`messages.0.role`), `''` for the whole. */
@@ -174,6 +176,27 @@ export class UnsupportedError extends PromptOpsError {
 /** The server answered, but not with what its API promises. */
 export class MalformedResponseError extends PromptOpsError {
   override readonly code: ErrorCode = 'MALFORMED_RESPONSE';
+}
+
+/**
+ * The model endpoint (an OpenAI-compatible chat-completions API) failed: refused the request,
+ * answered garbage, or kept failing after the retries. `httpStatus` is its last status, if any.
+ */
+export class ModelError extends PromptOpsError {
+  override readonly code: ErrorCode = 'MODEL_FAILED';
+  readonly httpStatus: number | undefined;
+  constructor(message: string, options: PromptOpsErrorOptions & { httpStatus?: number | undefined } = {}) {
+    super(message, options);
+    this.httpStatus = options.httpStatus;
+  }
+}
+
+/**
+ * The caller's deadline passed, or too little of it was left to start (or retry) a call. Nothing
+ * is retried after it: the time is gone. `cause` is the failure that would have been retried.
+ */
+export class DeadlineExceededError extends PromptOpsError {
+  override readonly code: ErrorCode = 'DEADLINE_EXCEEDED';
 }
 
 /** The registry failed in a way that is not the caller's fault and not transient. */

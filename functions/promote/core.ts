@@ -9,6 +9,7 @@ import * as z from 'zod';
 import { commonEnvShape, parseEnv } from '../../lib/config/env';
 import { AuditIncompleteError, InvalidInputError, NotFoundError, PromptOpsError } from '../../lib/errors';
 import { problemResponse, statusFor } from '../../lib/http/problem';
+import { type HttpApiEvent, jsonBody } from '../../lib/http/request';
 import type { Logger } from '../../lib/observability/logger';
 import type { Metrics } from '../../lib/observability/metrics';
 import { createDynamoAliasLock } from '../../lib/promote/alias-lock';
@@ -93,25 +94,6 @@ export interface PromoteDeps {
   readonly env: PromoteEnv;
   readonly dynamodb: Pick<DynamoDBClient, 'send'>;
   readonly now?: () => Date;
-}
-
-/** The parts of an HTTP API (payload 2.0) event this function reads. */
-interface HttpApiEvent {
-  readonly routeKey?: string;
-  readonly pathParameters?: Readonly<Record<string, string | undefined>> | null;
-  readonly queryStringParameters?: Readonly<Record<string, string | undefined>> | null;
-  readonly body?: string | null;
-  readonly isBase64Encoded?: boolean;
-}
-
-function jsonBody(event: HttpApiEvent): unknown {
-  if (event.body === undefined || event.body === null || event.body === '') return {};
-  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new InvalidInputError('The request body is not valid JSON.');
-  }
 }
 
 function pathName(event: HttpApiEvent): string {

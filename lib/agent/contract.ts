@@ -3,7 +3,7 @@
  * formats each of its prompts. One place, shared by the promotion gate (a version that needs a
  * variable the agent does not supply is refused), the agent itself and the scheduled verifier.
  */
-import { InvalidInputError } from '../errors';
+import { InvalidInputError, UnsupportedTemplateError } from '../errors';
 import { formatTemplate, type Template, templateVariables } from '../prompts/template';
 
 export const AGENT_CONTRACT = {
@@ -47,4 +47,26 @@ export function checkContract(shortName: string, template: Template): ContractCh
   const used = templateVariables(template);
   formatTemplate(template, Object.fromEntries(supplied.map((v) => [v, `<${v}>`])));
   return { unused: supplied.filter((v) => !used.includes(v)) };
+}
+
+/** The roles the agent sends to a chat-completions model. */
+const SENDABLE_ROLES: ReadonlySet<string> = new Set(['system', 'user', 'assistant']);
+
+/**
+ * Whether the agent can use this version at all: the variable contract, and for a chat template,
+ * only roles a chat-completions model takes. The prompt loader refuses to serve a version that
+ * fails this (the last good one is served instead).
+ */
+export function checkUsable(shortName: string, template: Template): ContractCheck {
+  const result = checkContract(shortName, template);
+  if (typeof template !== 'string') {
+    for (const message of template) {
+      if (!SENDABLE_ROLES.has(message.role)) {
+        throw new UnsupportedTemplateError(
+          `'${shortName}' has a chat message with role '${message.role}'; the agent sends system, user and assistant messages only.`,
+        );
+      }
+    }
+  }
+  return result;
 }

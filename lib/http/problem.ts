@@ -49,6 +49,16 @@ const TITLES: Readonly<Record<number, string>> = {
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/**
+ * Server-side failures whose code the caller may act on (retry later, ask less), each with a
+ * fixed, generic detail: what went wrong upstream stays in the log.
+ */
+const NAMED_SERVER_FAILURES: Partial<Record<ErrorCode, { status: number; detail: string }>> = {
+  MODEL_FAILED: { status: 502, detail: 'The model endpoint failed to answer; try again shortly.' },
+  DEADLINE_EXCEEDED: { status: 504, detail: 'The request did not finish within its time limit.' },
 };
 
 /** Upstream failures whose details are ours to log, not the caller's to read. */
@@ -62,6 +72,8 @@ const UPSTREAM_GENERIC = new Set<ErrorCode>([
 
 export function statusFor(error: unknown): number {
   if (!(error instanceof PromptOpsError)) return 500;
+  const named = NAMED_SERVER_FAILURES[error.code];
+  if (named) return named.status;
   if (error.registry !== undefined && UPSTREAM_GENERIC.has(error.code)) return 502;
   // The registry throttling us is the registry being unavailable, not the caller sending too much.
   if (error.registry !== undefined && error.code === 'RATE_LIMITED') return 503;
@@ -72,12 +84,15 @@ export function problemFor(error: unknown, requestId?: string): ProblemBody {
   const status = statusFor(error);
   const known = error instanceof PromptOpsError;
   const exposed = known && status < 500;
-  const code: ProblemBody['code'] = exposed ? error.code : status === 503 ? 'UNAVAILABLE' : 'INTERNAL';
+  const named = known ? NAMED_SERVER_FAILURES[error.code] : undefined;
+  const code: ProblemBody['code'] =
+    exposed || named ? (error as PromptOpsError).code : status === 503 ? 'UNAVAILABLE' : 'INTERNAL';
   const detail = exposed
     ? error.message
-    : status === 503
-      ? 'The prompt registry is unavailable; try again shortly.'
-      : 'An internal error occurred; it has been logged.';
+    : (named?.detail ??
+      (status === 503
+        ? 'The prompt registry is unavailable; try again shortly.'
+        : 'An internal error occurred; it has been logged.'));
   return {
     type: `urn:promptops:problem:${code.toLowerCase().replaceAll('_', '-')}`,
     title: TITLES[status] ?? 'Error',

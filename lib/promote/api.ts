@@ -4,42 +4,16 @@
  * and by the CLI that calls it, so both read the same words.
  */
 import * as z from 'zod';
-import { InvalidInputError } from '../errors';
+import { checked, parseRequest } from '../http/request';
 import { validateAliasName, validateWritableAlias } from '../prompts/names';
 import type { AliasMoveRecord } from './history';
-import { MAX_REASON_LENGTH, type MoveResult } from './move-alias';
 
-/**
- * `value` as `schema` accepts it, or an InvalidInputError naming each refused field (`what` says
- * which input: the body, the query).
- */
-export function parseRequest<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.map((issue) => ({
-    path: issue.path.join('.'),
-    message:
-      issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : issue.message,
-  }));
-  throw new InvalidInputError(
-    `Invalid ${what}: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ')}`,
-    { issues },
-  );
-}
+export { checked, parseRequest };
+
+import { MAX_REASON_LENGTH, type MoveResult } from './move-alias';
 
 export const DEFAULT_FROM = 'staging';
 export const DEFAULT_TO = 'production';
-
-/** A validator that throws (as lib/prompts/names does), as a zod refinement: its message becomes the issue. */
-export function checked(check: (value: string) => unknown) {
-  return (value: string, ctx: z.RefinementCtx) => {
-    try {
-      check(value);
-    } catch (error) {
-      ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : String(error) });
-    }
-  };
-}
 
 const writableAlias = z.string().superRefine(checked(validateWritableAlias));
 const versionNumber = z

@@ -31,6 +31,13 @@ import {
   versionTags,
 } from './prompt-version';
 import {
+  createPromptResolver,
+  type MissingPrompt,
+  type PromptTarget,
+  type ResolvedPrompt,
+  type ResolveOptions,
+} from './resolve-prompts';
+import {
   emptyResponse,
   modelVersionResponse,
   registeredModelResponse,
@@ -39,15 +46,13 @@ import {
   type WireModelVersion,
   type WireRegisteredModel,
 } from './schemas';
+import { createTracking, type Tracking } from './tracking';
 
 /** What MLflow's `register_prompt` sends as the (unused) source of a prompt version. */
 const PROMPT_SOURCE = 'dummy-source';
 const PROMPT_FILTER = "tags.`mlflow.prompt.is_prompt` = 'true'";
 /** The same filter in model-version search syntax (`tag.`). */
 const PROMPT_VERSION_FILTER = "tag.`mlflow.prompt.is_prompt` = 'true'";
-
-/** A filter clause for these names; they must have passed validatePromptName (no quote in them). */
-export const nameIn = (names: readonly string[]) => `name IN (${names.map((n) => `'${n}'`).join(', ')})`;
 
 export interface RegisterPromptInput extends NewVersion {
   readonly name: string;
@@ -88,7 +93,8 @@ export interface LinkResult {
   readonly linked: boolean;
 }
 
-export interface RegistryClient {
+/** The project's one client for the MLflow server: the prompt registry, and the tracking parts the agent needs. */
+export interface RegistryClient extends Tracking {
   readonly trackingUri: string;
   /** HTTP requests sent so far. */
   readonly requestCount: number;
@@ -114,9 +120,15 @@ export interface RegistryClient {
   /**
    * Many prompts by one alias, in the order given, in one or two requests: a search answers every
    * prompt whose alias is on its latest version; one more search fetches the others when the
-   * versions in their range are few (else one request each, concurrently).
+   * versions in their range are few (else a few range searches at once; see resolve-prompts.ts).
    */
   resolveAliases(names: readonly string[], alias: string): Promise<PromptVersion[]>;
+  /** Many prompts, each by its own alias or pinned version, with their prompt tags (resolve-prompts.ts). */
+  resolvePrompts(targets: readonly PromptTarget[]): Promise<ResolvedPrompt[]>;
+  resolvePrompts(
+    targets: readonly PromptTarget[],
+    options: ResolveOptions,
+  ): Promise<(ResolvedPrompt | MissingPrompt)[]>;
   /** `prompts:/name/3`, `prompts:/name@alias`, or a bare name (`@latest`). */
   loadPrompt(uriOrName: string): Promise<PromptVersion>;
   setAlias(name: string, alias: string, version: number): Promise<void>;
@@ -138,8 +150,6 @@ export interface RegistryClient {
 export type RegistryClientOptions = HttpClientOptions;
 
 const ALIAS_NOT_FOUND = /alias .* not found/i;
-/** Above this many versions in range, a batch fetches its lagging prompts one by one instead. */
-const MAX_RANGE_ROWS = 200;
 
 function sameTags(wire: WireModelVersion, expected: readonly { key: string; value: string }[]): boolean {
   const actual = new Map(wire.tags.map((t) => [t.key, t.value]));
@@ -334,117 +344,12 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     }
   }
 
+  const resolvePrompts = createPromptResolver(http, getPromptVersion);
+
   async function resolveAliases(names: readonly string[], alias: string): Promise<PromptVersion[]> {
-    const operation = 'resolveAliases';
     validateAliasName(alias);
-    const unique = [...new Set(names.map(validatePromptName))];
-    const models = new Map<string, WireRegisteredModel>();
-    // Names passed validatePromptName: no quote to escape. Chunks keep the filter short.
-    for (let i = 0; i < unique.length; i += 100) {
-      const chunk = unique.slice(i, i + 100);
-      let pageToken: string | undefined;
-      do {
-        const response = await http.call({
-          operation,
-          method: 'GET',
-          path: '/2.0/mlflow/registered-models/search',
-          query: {
-            filter: `${PROMPT_FILTER} AND ${nameIn(chunk)}`,
-            max_results: chunk.length,
-            page_token: pageToken,
-          },
-          schema: searchRegisteredModelsResponse,
-        });
-        for (const model of response.registered_models) models.set(model.name, model);
-        pageToken = response.next_page_token || undefined;
-      } while (pageToken);
-    }
-
-    // Every prompt is checked before any further request, so a missing one fails the batch at once.
-    const plan = unique.map((name) => {
-      const model = models.get(name);
-      if (model === undefined)
-        throw new NotFoundError(`Prompt '${name}' not found.`, { registry: { operation } });
-      const latest = newestVersion(model);
-      const target =
-        alias.toLowerCase() === 'latest'
-          ? latest?.version
-          : model.aliases.find((a) => a.alias === alias)?.version;
-      if (target === undefined) {
-        throw new NotFoundError(`Prompt '${name}' has no alias '${alias}'.`, { registry: { operation } });
-      }
-      return { name, model, latest, target };
-    });
-    const byName = new Map<string, PromptVersion>();
-    // The search lists versions without their aliases; the prompt's alias table has them.
-    const withAliases = (model: WireRegisteredModel, version: WireModelVersion) =>
-      toPromptVersion(operation, {
-        ...version,
-        aliases: model.aliases.filter((a) => a.version === version.version).map((a) => a.alias),
-      });
-    const behind = plan.filter((p) => {
-      if (p.latest === undefined || p.latest.version !== p.target) return true;
-      byName.set(p.name, withAliases(p.model, p.latest));
-      return false;
-    });
-    if (behind.length > 1) {
-      // One more search fetches every version in the targets' range for these prompts, when that
-      // range is small; otherwise each prompt is fetched on its own.
-      const targets = behind.map((p) => Number(p.target));
-      const low = Math.min(...targets);
-      const high = Math.max(...targets);
-      const rows = behind.reduce(
-        (sum, p) => sum + Math.min(high, Number(p.latest?.version ?? high)) - low + 1,
-        0,
-      );
-      if (rows <= MAX_RANGE_ROWS) {
-        const found = await searchVersionRange(
-          operation,
-          behind.map((p) => p.name),
-          low,
-          high,
-        );
-        for (const p of behind) {
-          const version = found.get(`${p.name}/${p.target}`);
-          if (version) byName.set(p.name, withAliases(p.model, version));
-        }
-      }
-    }
-    await Promise.all(
-      behind
-        .filter((p) => !byName.has(p.name))
-        .map(async (p) => byName.set(p.name, await getPromptVersion(p.name, Number(p.target)))),
-    );
-    return names.map((name) => byName.get(name) as PromptVersion);
-  }
-
-  /** Versions `low`..`high` of the named prompts, keyed `name/version`. */
-  async function searchVersionRange(
-    operation: string,
-    names: readonly string[],
-    low: number,
-    high: number,
-  ): Promise<Map<string, WireModelVersion>> {
-    const found = new Map<string, WireModelVersion>();
-    let pageToken: string | undefined;
-    do {
-      const response = await http.call({
-        operation,
-        method: 'GET',
-        path: '/2.0/mlflow/model-versions/search',
-        query: {
-          filter:
-            `${nameIn(names)} AND ${PROMPT_VERSION_FILTER} ` +
-            `AND version_number >= ${low} AND version_number <= ${high}`,
-          max_results: MAX_RANGE_ROWS,
-          page_token: pageToken,
-        },
-        schema: searchModelVersionsResponse,
-      });
-      for (const version of response.model_versions) found.set(`${version.name}/${version.version}`, version);
-      pageToken = response.next_page_token || undefined;
-    } while (pageToken);
-    return found;
+    const resolved = await resolvePrompts(names.map((name) => ({ name, alias })));
+    return resolved.map((r) => r.version);
   }
 
   function load(ref: PromptRef): Promise<PromptVersion> {
@@ -600,9 +505,14 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     }
     if (unique.size === 0) return { linked: true };
     try {
-      await mutate('linkPromptsToTrace', 'POST', 'traces/link-prompts', {
-        trace_id: traceId,
-        prompt_versions: [...unique.values()],
+      await http.call({
+        operation: 'linkPromptsToTrace',
+        method: 'POST',
+        path: '/2.0/mlflow/traces/link-prompts',
+        body: { trace_id: traceId, prompt_versions: [...unique.values()] },
+        schema: emptyResponse,
+        // A server that refuses to link a pair twice: after a lost answer, that means linked.
+        acceptOnResend: (error) => (error instanceof InvalidInputError ? {} : undefined),
       });
       return { linked: true };
     } catch (error) {
@@ -625,6 +535,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     getPromptVersion,
     resolveAlias,
     resolveAliases,
+    resolvePrompts,
     loadPrompt: async (uriOrName) => load(parsePromptUri(uriOrName)),
     setAlias,
     deleteAlias,
@@ -638,6 +549,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     deleteVersion,
     deletePrompt,
     linkPromptsToTrace,
+    ...createTracking(http),
   };
 }
 

@@ -2,62 +2,60 @@
  * The registry's transport: one undici dispatcher (a keep-alive pool), JSON in and out, a
  * deadline per request, bounded retries with backoff, and every answer checked against a schema.
  */
-import type { Agent as AgentType, Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { InvalidInputError, type PromptOpsError, UnavailableError } from '../errors';
+import { summariseIssues } from '../http/request';
+import {
+  type Attempt,
+  callWithRetries,
+  DEFAULT_RETRY,
+  type RetryOptions,
+  type RetryPolicy,
+  retryClock,
+} from '../http/retries';
 import type { RegistryAuth } from './auth';
 import { errorFromResponse, malformedResponse } from './failures';
-import { Agent, type Exchange, exchange } from './undici-parts';
-
-export interface RetryPolicy {
-  /** Attempts in all, the first included. */
-  readonly maxAttempts: number;
-  /** Backoff before the second attempt; doubles each time, with full jitter. */
-  readonly baseDelayMs: number;
-  readonly maxDelayMs: number;
-  /** No retry is started that would end after this much time since the first attempt. */
-  readonly maxElapsedMs: number;
-}
-
-export const DEFAULT_RETRY: RetryPolicy = {
-  maxAttempts: 4,
-  baseDelayMs: 200,
-  maxDelayMs: 5_000,
-  maxElapsedMs: 20_000,
-};
+import { type Exchange, exchange, sharedAgent } from './undici-parts';
 
 /** MLflow's own client retries these statuses (plus connection errors). */
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+
+export { DEFAULT_RETRY, type RetryPolicy } from '../http/retries';
 
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
 export interface CallSpec<T> {
   readonly operation: string;
   readonly method: HttpMethod;
-  /** Under the API root, e.g. `/2.0/mlflow/registered-models/get`. */
+  /**
+   * Under the API root, e.g. `/2.0/mlflow/registered-models/get`; with `outsideApi`, from the
+   * server's root instead (OTLP's `/v1/traces`).
+   */
   readonly path: string;
+  readonly outsideApi?: boolean;
   /** GET parameters; MLflow reads every other method's parameters from the JSON body. */
   readonly query?: Readonly<Record<string, string | number | undefined>>;
   readonly body?: unknown;
+  /** A body sent as is instead of JSON (OTLP protobuf); the answer is then not read as JSON. */
+  readonly binaryBody?: { readonly bytes: Uint8Array; readonly contentType: string };
+  readonly headers?: Readonly<Record<string, string>>;
   readonly schema: z.ZodType<T>;
   /**
    * For a call that must not be repeated blindly (a create): before each re-send, this looks for
    * the effect of an earlier attempt whose answer was lost, and returns it if found.
    */
   readonly reconcile?: () => Promise<T | undefined>;
+  /** See RetryingCall.acceptOnResend: a refusal on a re-send that means the first attempt took effect. */
+  readonly acceptOnResend?: (error: PromptOpsError) => T | undefined;
 }
 
-export interface HttpClientOptions {
+export interface HttpClientOptions extends RetryOptions {
   /** The tracking server's base URL, e.g. `http://127.0.0.1:5000`; a path prefix is kept. */
   readonly trackingUri: string;
   readonly auth?: RegistryAuth | undefined;
   readonly dispatcher?: Dispatcher | undefined;
   readonly timeoutMs?: number | undefined;
-  readonly retry?: Partial<RetryPolicy> | undefined;
-  /** Seams for tests. */
-  readonly sleep?: ((ms: number) => Promise<void>) | undefined;
-  readonly now?: (() => number) | undefined;
-  readonly random?: (() => number) | undefined;
 }
 
 export interface HttpClient {
@@ -67,31 +65,20 @@ export interface HttpClient {
   readonly baseUrl: string;
 }
 
-// One pool per process: warm Lambda invocations and CLI calls reuse its connections.
-let sharedAgent: AgentType | undefined;
-function defaultDispatcher(): AgentType {
-  sharedAgent ??= new Agent({ keepAliveTimeout: 30_000, connections: 16 });
-  return sharedAgent;
-}
-
-// A referenced timer: the caller awaits it, and an unreferenced one would let a CLI process exit
-// in the middle of a retry.
-const defaultSleep = (ms: number) =>
-  new Promise<void>((resolve) => {
-    setTimeout(resolve, ms);
-  });
-
-/** Strips credentials a user may have put in the URI; they are never printed or sent as such. */
-export function normaliseTrackingUri(uri: string): string {
+/**
+ * An http(s) base URL without credentials, query or trailing slash; `what` names it in errors.
+ * Credentials a user put in the URL are never printed or sent as such.
+ */
+export function normaliseBaseUrl(uri: string, what: string): string {
   let url: URL;
   try {
     url = new URL(uri);
   } catch {
-    // The URI itself is not echoed: it may carry credentials.
-    throw new InvalidInputError('The MLflow tracking URI is not a valid URL.');
+    // The URL itself is not echoed: it may carry credentials.
+    throw new InvalidInputError(`The ${what} is not a valid URL.`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new InvalidInputError(`The MLflow tracking URI must be http(s), got '${url.protocol}'.`);
+    throw new InvalidInputError(`The ${what} must be http(s), got '${url.protocol}'.`);
   }
   url.username = '';
   url.password = '';
@@ -99,6 +86,8 @@ export function normaliseTrackingUri(uri: string): string {
   url.hash = '';
   return url.toString().replace(/\/+$/, '');
 }
+
+export const normaliseTrackingUri = (uri: string) => normaliseBaseUrl(uri, 'MLflow tracking URI');
 
 /** Seconds or an HTTP date, per RFC 9110; anything else is ignored. */
 export function parseRetryAfter(value: string | string[] | undefined, nowMs: number): number | undefined {
@@ -118,21 +107,13 @@ function networkError(operation: string, baseUrl: string, cause: unknown): Unava
   });
 }
 
-interface Attempt<T> {
-  readonly value?: T;
-  readonly error?: PromptOpsError;
-  readonly retryable: boolean;
-  readonly retryAfterMs?: number | undefined;
-}
-
 export function createHttpClient(options: HttpClientOptions): HttpClient {
   const baseUrl = normaliseTrackingUri(options.trackingUri);
-  const dispatcher = options.dispatcher ?? defaultDispatcher();
+  const dispatcher = options.dispatcher ?? sharedAgent();
   const timeoutMs = options.timeoutMs ?? 10_000;
   const policy: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
-  const sleep = options.sleep ?? defaultSleep;
-  const now = options.now ?? Date.now;
-  const random = options.random ?? Math.random;
+  const clock = retryClock(options);
+  const now = clock.now;
   const baseHeaders: Record<string, string> = {
     accept: 'application/json',
     'user-agent': 'promptops',
@@ -146,17 +127,27 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   const base = new URL(baseUrl);
   const basePath = base.pathname.replace(/\/+$/, '');
 
-  function pathFor(path: string, query: CallSpec<unknown>['query']): string {
+  function pathFor(spec: CallSpec<unknown>): string {
     const params = new URLSearchParams();
-    for (const [key, value] of Object.entries(query ?? {})) {
+    for (const [key, value] of Object.entries(spec.query ?? {})) {
       if (value !== undefined) params.append(key, String(value));
     }
     const search = params.toString();
-    return `${basePath}/api${path}${search ? `?${search}` : ''}`;
+    return `${basePath}${spec.outsideApi ? '' : '/api'}${spec.path}${search ? `?${search}` : ''}`;
   }
 
-  async function attempt<T>(spec: CallSpec<T>, deadlineMs: number): Promise<Attempt<T>> {
-    const hasBody = spec.method !== 'GET';
+  function requestBody(spec: CallSpec<unknown>): { body: string | Uint8Array | null; type?: string } {
+    if (spec.binaryBody) return { body: spec.binaryBody.bytes, type: spec.binaryBody.contentType };
+    if (spec.method === 'GET') return { body: null };
+    return { body: JSON.stringify(spec.body ?? {}), type: 'application/json' };
+  }
+
+  async function attempt<T>(
+    spec: CallSpec<T>,
+    deadlineMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Attempt<T>> {
+    const { body, type } = requestBody(spec);
     requestCount += 1;
     let answer: Exchange;
     try {
@@ -164,19 +155,21 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         dispatcher,
         {
           origin: base.origin,
-          path: pathFor(spec.path, spec.query),
+          path: pathFor(spec),
           method: spec.method,
-          headers: hasBody ? { ...baseHeaders, 'content-type': 'application/json' } : baseHeaders,
-          body: hasBody ? JSON.stringify(spec.body ?? {}) : null,
+          headers: { ...baseHeaders, ...spec.headers, ...(type ? { 'content-type': type } : {}) },
+          body,
         },
         deadlineMs,
+        signal,
       );
     } catch (cause) {
       return { error: networkError(spec.operation, baseUrl, cause), retryable: true };
     }
     const { status, text, retryAfter: retryAfterHeader } = answer;
     if (status >= 200 && status < 300) {
-      return parseSuccess(spec, text);
+      // A binary exchange (OTLP) answers in protobuf; success is all we read of it.
+      return parseSuccess(spec, spec.binaryBody ? '' : text);
     }
     const retryAfterMs = parseRetryAfter(retryAfterHeader, now());
     return {
@@ -196,46 +189,22 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     }
     const parsed = spec.schema.safeParse(json);
     if (!parsed.success) {
-      const where = parsed.error.issues
-        .slice(0, 3)
-        .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
-        .join('; ');
+      const where = summariseIssues(parsed.error.issues);
       return { error: malformedResponse(spec.operation, where, parsed.error), retryable: false };
     }
     return { value: parsed.data, retryable: false };
   }
 
-  function backoffMs(failedAttempts: number, retryAfterMs: number | undefined): number {
-    const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (failedAttempts - 1));
-    const jittered = Math.round(random() * ceiling);
-    return retryAfterMs === undefined ? jittered : Math.max(retryAfterMs, jittered);
-  }
-
-  async function call<T>(spec: CallSpec<T>): Promise<T> {
-    const started = now();
-    let last: Attempt<T> | undefined;
-    for (let n = 1; n <= policy.maxAttempts; n += 1) {
-      if (last !== undefined) {
-        const delay = backoffMs(n - 1, last.retryAfterMs);
-        if (now() - started + delay > policy.maxElapsedMs) break;
-        await sleep(delay);
-        if (spec.reconcile) {
-          const found = await reconcile(spec);
-          if (found.value !== undefined) return found.value;
-          if (found.error) {
-            last = found;
-            if (!found.retryable) break;
-            continue;
-          }
-        }
-      }
-      // No attempt outlives the call's budget: each gets what is left of it, at most timeoutMs.
-      const left = policy.maxElapsedMs - (now() - started);
-      last = await attempt(spec, Math.max(1, Math.min(timeoutMs, left)));
-      if (last.error === undefined) return last.value as T;
-      if (!last.retryable) break;
-    }
-    throw last?.error ?? new UnavailableError(`${spec.operation}: no attempt was made`);
+  function call<T>(spec: CallSpec<T>): Promise<T> {
+    return callWithRetries({
+      operation: spec.operation,
+      policy,
+      clock,
+      attemptTimeoutMs: timeoutMs,
+      attempt: (deadlineMs, signal) => attempt(spec, deadlineMs, signal),
+      reconcile: spec.reconcile && (() => reconcile(spec)),
+      acceptOnResend: spec.acceptOnResend,
+    });
   }
 
   async function reconcile<T>(spec: CallSpec<T>): Promise<Attempt<T>> {

@@ -10,7 +10,6 @@ export {
   type CreatePromptInput,
   createRegistryClient,
   type LinkResult,
-  nameIn,
   type Page,
   type PromptState,
   type RegisterPromptInput,
@@ -32,3 +31,11 @@ export {
   type PromptVersion,
   RESPONSE_FORMAT_TAG,
 } from './prompt-version';
+export {
+  type MissingPrompt,
+  nameIn,
+  type PromptTarget,
+  type ResolvedPrompt,
+  type ResolveOptions,
+} from './resolve-prompts';
+export { type Tracking, validateExperimentId } from './tracking';

@@ -11,6 +11,13 @@ import AgentModule from 'undici/lib/dispatcher/agent.js';
 
 export const Agent: typeof AgentType = AgentModule;
 
+// One pool per process: warm Lambda invocations and CLI calls reuse its connections.
+let shared: AgentType | undefined;
+export function sharedAgent(): AgentType {
+  shared ??= new Agent({ keepAliveTimeout: 30_000, connections: 16 });
+  return shared;
+}
+
 /** undici's `request`, on any dispatcher (a keep-alive Agent, or a MockAgent in tests). */
 function dispatchRequest(
   dispatcher: Dispatcher,
@@ -25,17 +32,22 @@ export interface Exchange {
   readonly text: string;
 }
 
-/** One request, its answer read to the end, all within `deadlineMs`; network failures throw. */
+/**
+ * One request, its answer read to the end, all within `deadlineMs` (and before `signal` aborts,
+ * when given: the caller's deadline); network failures throw.
+ */
 export async function exchange(
   dispatcher: Dispatcher,
   request: Pick<Dispatcher.RequestOptions, 'origin' | 'path' | 'method' | 'headers' | 'body'>,
   deadlineMs: number,
+  signal?: AbortSignal,
 ): Promise<Exchange> {
+  const timeout = AbortSignal.timeout(deadlineMs);
   const response = await dispatchRequest(dispatcher, {
     ...request,
     headersTimeout: deadlineMs,
     bodyTimeout: deadlineMs,
-    signal: AbortSignal.timeout(deadlineMs),
+    signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
   });
   const retryAfter = response.headers['retry-after'];
   return { status: response.statusCode, retryAfter, text: await response.body.text() };

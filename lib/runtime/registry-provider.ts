@@ -46,6 +46,7 @@ const ACCESS = {
   getPromptVersion: 'read',
   resolveAlias: 'read',
   resolveAliases: 'read',
+  resolvePrompts: 'read',
   loadPrompt: 'read',
   setAlias: 'write',
   deleteAlias: 'write',
@@ -59,6 +60,9 @@ const ACCESS = {
   deleteVersion: 'write',
   deletePrompt: 'write',
   linkPromptsToTrace: 'write',
+  logSpans: 'write',
+  getExperimentIdByName: 'read',
+  createExperiment: 'write',
 } as const satisfies Record<keyof RegistryClient, 'read' | 'write'>;
 
 const isWrite = (key: string) => (ACCESS as Readonly<Record<string, string>>)[key] === 'write';

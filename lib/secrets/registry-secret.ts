@@ -1,10 +1,11 @@
 /**
  * The secret every function reads: where the registry is and how to authenticate to it, plus
- * optional credentials for the model endpoint the agent calls. JSON in AWS Secrets Manager:
+ * the model the agent calls (any OpenAI-compatible chat-completions API). JSON in AWS Secrets
+ * Manager:
  *
  *   { "registry": { "type": "mlflow", "trackingUri": "https://mlflow.example.com",
  *                   "token": "..." | "username": "...", "password": "..." },
- *     "model": { "endpoint": "https://...", "apiKey": "..." } }
+ *     "model": { "baseUrl": "https://api.openai.com/v1", "name": "gpt-4o-mini", "apiKey": "..." } }
  *
  *   { "registry": { "type": "databricks", "host": "https://adb-123.azuredatabricks.net",
  *                   "token": "..." | "clientId": "...", "clientSecret": "..." } }
@@ -51,7 +52,14 @@ export const registrySecretSchema = z.strictObject({
   registry: z.discriminatedUnion('type', [mlflowRegistry, databricksRegistry], {
     error: "expected 'type' to be 'mlflow' or 'databricks'",
   }),
-  model: z.strictObject({ endpoint: httpUrl.optional(), apiKey: text.optional() }).optional(),
+  /** The agent's model: `{baseUrl}/chat/completions` is called with model `name`. */
+  model: z
+    .strictObject({
+      baseUrl: httpUrl,
+      name: text,
+      apiKey: text.optional(),
+    })
+    .optional(),
 });
 
 export type RegistrySecret = z.infer<typeof registrySecretSchema>;

@@ -15,6 +15,10 @@ import {
 export interface RequestObserver {
   /** Forward the request, then drop the connection instead of passing the answer back. */
   readonly drop?: boolean;
+  /** Do not forward: answer with this status (a server failing) ... */
+  readonly refuseWith?: number;
+  /** ... or close the connection at once (a server that is down). */
+  readonly cut?: boolean;
   /** The upstream answer's status, when its headers arrive. */
   readonly onAnswer?: (status: number) => void;
   /** The upstream answer has been read to its end. */
@@ -42,6 +46,16 @@ export async function startForwardingProxy(
   const server: Server = createServer((req, res) => {
     const headers: IncomingHttpHeaders = { ...req.headers, host: upstream.host };
     const observer = onRequest(req, headers) ?? {};
+    if (observer.cut) {
+      req.socket.destroy();
+      return;
+    }
+    if (observer.refuseWith !== undefined) {
+      req.resume();
+      res.writeHead(observer.refuseWith, { 'content-type': 'text/plain' });
+      res.end(`refused by the test proxy (${observer.refuseWith})`);
+      return;
+    }
     const forward = request(
       { agent, host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },
       (answer) => {

@@ -91,6 +91,44 @@ def handle(req):
             return_type="list",
         )
         return sorted(t.info.trace_id for t in traces)
+    if op == "get_trace":
+        trace = mlflow.get_trace(req["trace_id"])
+        if trace is None:
+            return None
+        info = trace.info
+        return {
+            "state": str(info.state.value if hasattr(info.state, "value") else info.state),
+            "experiment_id": info.experiment_id,
+            "tags": dict(info.tags),
+            "metadata": dict(info.trace_metadata),
+            "token_usage": info.token_usage,
+            "request_preview": info.request_preview,
+            "response_preview": info.response_preview,
+            "spans": [
+                {
+                    "name": s.name,
+                    "type": s.span_type,
+                    "parent": s.parent_id,
+                    "status": str(s.status.status_code.value if hasattr(s.status.status_code, "value") else s.status.status_code),
+                    "model": s.attributes.get("mlflow.llm.model"),
+                    "token_usage": s.attributes.get("mlflow.chat.tokenUsage"),
+                    "inputs": s.inputs,
+                    "outputs": s.outputs,
+                }
+                for s in trace.data.spans
+            ],
+        }
+    if op == "prompt_tags":
+        return dict(MlflowClient().get_prompt(req["name"]).tags)
+    if op == "search_prompts_in_experiment":
+        return sorted(
+            p.name
+            for p in mlflow.genai.search_prompts(filter_string=f"experiment_id = '{req['experiment_id']}'")
+        )
+    if op == "chat_agent_response":
+        from mlflow.types.agent import ChatAgentResponse
+
+        return ChatAgentResponse(**req["body"]).model_dump(exclude_none=True)
     raise ValueError(f"unknown op {op}")
 
 

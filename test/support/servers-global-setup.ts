@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { startMlflow, startMoto } from './servers';
+import { startMlflow, startMoto, warmTraceIngestion } from './servers';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -10,6 +10,7 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const [mlflow, moto] = await Promise.all([startMlflow(), startMoto()]);
+  await warmTraceIngestion(mlflow.url);
   project.provide('mlflowUri', mlflow.url);
   project.provide('motoUri', moto.url);
   return async () => {

@@ -185,3 +185,22 @@ export function awsEnvFor(motoUrl: string): Record<string, string> {
     AWS_REGION: 'us-east-1',
   };
 }
+
+/**
+ * MLflow imports its OTLP route lazily: the first span export after a start took 7 s and more.
+ * One throwaway trace, sent once at start, keeps that cost out of the tests' budgets.
+ */
+export async function warmTraceIngestion(mlflowUrl: string): Promise<void> {
+  const { createTracer } = await import('../../lib/tracing/recorder');
+  const { DEFAULT_CONTENT_POLICY } = await import('../../lib/tracing/attributes');
+  const { ProtobufTraceSerializer } = await import('@opentelemetry/otlp-transformer');
+  const { createRegistryClient } = await import('../../lib/registry');
+  const trace = createTracer({ content: DEFAULT_CONTENT_POLICY }).startTrace({
+    name: 'warm-up',
+    spanType: 'UNKNOWN',
+    inputs: null,
+  });
+  const body = ProtobufTraceSerializer.serializeRequest(trace.finish(null));
+  if (body === undefined) throw new Error('warm-up trace not serialised');
+  await createRegistryClient({ trackingUri: mlflowUrl, timeoutMs: 60_000 }).logSpans('0', body);
+}

@@ -59,10 +59,11 @@ describe('parseRegistrySecret', () => {
     });
     const databricks = JSON.stringify({
       registry: { type: 'databricks', host: 'https://adb.example.net', clientId: 'id', clientSecret: 'cs' },
-      model: { endpoint: 'https://llm.example.net', apiKey: 'k' },
+      model: { baseUrl: 'https://llm.example.net/v1', name: 'gpt-4o-mini', apiKey: 'k' },
     });
     expect(parseRegistrySecret('s', databricks).model).toEqual({
-      endpoint: 'https://llm.example.net',
+      baseUrl: 'https://llm.example.net/v1',
+      name: 'gpt-4o-mini',
       apiKey: 'k',
     });
   });

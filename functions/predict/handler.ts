@@ -1,0 +1,26 @@
+/** Lambda entry point: everything built once per cold start, then reused by warm invocations. */
+
+import { createPredictService } from '../../lib/predict/service';
+import { predictSettings } from '../../lib/predict/settings';
+import { createRuntime } from '../../lib/runtime/invocation';
+import { createModelProvider } from '../../lib/runtime/model-provider';
+import { createTracer } from '../../lib/tracing/recorder';
+import { bundledSnapshot } from './bundled-snapshot';
+import { createPredictHandler, parsePredictEnv } from './core';
+
+const env = parsePredictEnv(process.env);
+const settings = predictSettings(env);
+const runtime = createRuntime(env, { functionName: 'predict' });
+
+export const handler = createPredictHandler({
+  runtime,
+  service: createPredictService({
+    settings,
+    naming: runtime.naming,
+    registry: runtime.registry,
+    model: createModelProvider({ secrets: runtime.secrets, secretId: env.PROMPTOPS_SECRET_ID }),
+    snapshot: () => bundledSnapshot,
+    tracer: createTracer({ content: settings.content }),
+    modelProvider: 'openai-compatible',
+  }),
+});

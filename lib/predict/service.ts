@@ -1,0 +1,307 @@
+/**
+ * One prediction, end to end, shared by the Lambda (functions/predict) and the CLI
+ * (`promptops predict`): inside a trace (`agent_predict`, AGENT), load the eight prompts (cache,
+ * stale or bundled fallback when the registry fails), run the agent, then, before answering, the
+ * one awaited point: the prompt refresh that ran alongside, the trace's export with its prompt
+ * links, and the experiment link on the prompts. That last phase never fails the answer; it is
+ * bounded by the trace budget and counted.
+ */
+
+import type { AgentInput, ChatAgentAnswer, PromptUse } from '../agent/chat-agent';
+import { AGENT_CONTRACT, type AgentPrompt, checkUsable } from '../agent/contract';
+import { type DataProvider, runAgent } from '../agent/flow';
+import type { ChatModel } from '../model/chat-model';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
+import {
+  createPromptLoader,
+  describeCause,
+  type LoadedPrompt,
+  type LoadSpec,
+  type PromptLoad,
+  type PromptLoader,
+  type PromptSource,
+} from '../prompt-loader/loader';
+import type { PromptSnapshot } from '../prompt-loader/snapshot';
+import { type NamingOptions, registryName } from '../prompts/naming';
+import type { RegistryClient, VersionRef } from '../registry';
+import { type Deadline, deadlineIn, withDeadline } from '../runtime/deadline';
+import type { RegistryProvider } from '../runtime/registry-provider';
+import { ATTR, linkedPromptsValue } from '../tracing/attributes';
+import { type ExportOutcome, exportTrace } from '../tracing/export';
+import type { Tracer } from '../tracing/recorder';
+import { addExperiment, EXPERIMENT_IDS_TAG, hasExperiment, resolveExperimentId } from './experiment';
+import type { PredictSettings } from './settings';
+
+/** The metrics a prediction adds (EMF, per invocation). */
+export const PREDICT_METRICS = {
+  registry: 'PromptsFromRegistry',
+  cache: 'PromptsFromCache',
+  stale: 'PromptsStale',
+  fallback: 'PromptsFallback',
+  refreshFailed: 'PromptRefreshFailed',
+  traceExported: 'TraceExported',
+  traceFailed: 'TraceExportFailed',
+  linkFailed: 'PromptLinkFailed',
+  experimentLinkFailed: 'PromptExperimentLinkFailed',
+  classifierFallback: 'ClassifierFallback',
+  modelTokens: 'ModelTokens',
+} as const satisfies Record<string, string>;
+
+const SOURCE_METRIC: Readonly<Record<PromptSource, string>> = {
+  registry: PREDICT_METRICS.registry,
+  cache: PREDICT_METRICS.cache,
+  stale: PREDICT_METRICS.stale,
+  fallback: PREDICT_METRICS.fallback,
+};
+
+const SOURCE_RANK: Readonly<Record<PromptSource, number>> = { registry: 0, cache: 1, stale: 2, fallback: 3 };
+
+export interface PredictServiceDeps {
+  readonly settings: PredictSettings;
+  readonly naming: NamingOptions;
+  readonly registry: RegistryProvider;
+  /** The model to answer with (from the secret in Lambda, from the environment in the CLI). */
+  readonly model: () => Promise<ChatModel>;
+  readonly snapshot: () => PromptSnapshot | undefined;
+  readonly tracer: Tracer;
+  readonly dataProvider?: DataProvider | undefined;
+  /** The model spans' provider column. */
+  readonly modelProvider?: string | undefined;
+}
+
+export interface PredictContext {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** When the invocation must have answered. */
+  readonly deadline: Deadline;
+  /** Told the trace id as soon as the trace starts (so a failure can name its trace). */
+  readonly onTrace?: ((traceId: string) => void) | undefined;
+}
+
+export interface PredictService {
+  predict(input: AgentInput, context: PredictContext): Promise<ChatAgentAnswer>;
+  readonly loader: PromptLoader;
+  /** The experiment the traces go to (resolved once, by name if configured so). */
+  experimentId(): Promise<string>;
+}
+
+/** The agent's eight prompts, each by the stage's alias unless pinned. */
+export function loadSpecs(settings: PredictSettings, naming: NamingOptions): LoadSpec[] {
+  return (Object.keys(AGENT_CONTRACT) as AgentPrompt[]).map((key) => {
+    const pin = settings.pins.get(key);
+    const name = registryName(key, naming);
+    return { key, target: pin ? { name, ...pin } : { name, alias: settings.alias } };
+  });
+}
+
+const knownVersions = (prompts: Iterable<LoadedPrompt>): VersionRef[] =>
+  [...prompts].flatMap((p) => (p.version === null ? [] : [{ name: p.name, version: p.version }]));
+
+export function createPredictService(deps: PredictServiceDeps): PredictService {
+  const { settings } = deps;
+  const specs = loadSpecs(settings, deps.naming);
+  const loader = createPromptLoader({
+    specs,
+    resolve: (targets) =>
+      deps.registry.withRegistry((r) => r.resolvePrompts(targets, { allowMissing: true })),
+    snapshot: deps.snapshot,
+    ttlMs: settings.ttlMs,
+    budgetMs: settings.loadBudgetMs,
+    validate: (key, version) => {
+      checkUsable(key, version.template);
+    },
+  });
+
+  let experiment: Promise<string> | undefined;
+  function experimentId(): Promise<string> {
+    if (!experiment) {
+      const pending = deps.registry.withRegistry((r) => resolveExperimentId(r, settings.experiment));
+      experiment = pending;
+      // A failure is not kept: the next invocation asks again.
+      pending.catch(() => {
+        if (experiment === pending) experiment = undefined;
+      });
+    }
+    return experiment;
+  }
+
+  /** MLflow lists a prompt on an experiment's page when its tag names the experiment; as its SDK does on load. */
+  async function linkPromptsToExperiment(registry: RegistryClient, id: string, prompts: LoadedPrompt[]) {
+    const missing = prompts.filter(
+      (p) => p.source !== 'fallback' && !hasExperiment(p.promptTags[EXPERIMENT_IDS_TAG], id),
+    );
+    await Promise.all(
+      missing.map(async (p) => {
+        const value = addExperiment(p.promptTags[EXPERIMENT_IDS_TAG], id);
+        await registry.setPromptTag(p.name, EXPERIMENT_IDS_TAG, value);
+        loader.notePromptTag(p.key, EXPERIMENT_IDS_TAG, value);
+      }),
+    );
+  }
+
+  async function finishTrace(
+    traceId: string,
+    spans: Parameters<typeof exportTrace>[1]['spans'],
+    prompts: LoadedPrompt[],
+    context: PredictContext,
+  ): Promise<ExportOutcome> {
+    let outcome: ExportOutcome;
+    try {
+      const id = await experimentId();
+      outcome = await deps.registry.withRegistry((r) =>
+        exportTrace(
+          r,
+          { traceId, experimentId: id, spans, prompts: knownVersions(prompts) },
+          settings.traceBudgetMs,
+        ),
+      );
+      if (outcome.exported) {
+        await withDeadline(deadlineIn(settings.traceBudgetMs), () =>
+          deps.registry.withRegistry((r) => linkPromptsToExperiment(r, id, prompts)),
+        ).catch((error: unknown) => {
+          context.metrics.add(PREDICT_METRICS.experimentLinkFailed, 1);
+          context.log.warn('prompts not linked to the experiment', { traceId, error });
+        });
+      }
+    } catch (error) {
+      outcome = { exported: false, linked: false, error };
+    }
+    if (outcome.exported) context.metrics.add(PREDICT_METRICS.traceExported, 1);
+    else context.metrics.add(PREDICT_METRICS.traceFailed, 1);
+    if (outcome.exported && !outcome.linked) context.metrics.add(PREDICT_METRICS.linkFailed, 1);
+    if (outcome.error !== undefined) {
+      context.log.warn(outcome.exported ? 'trace stored, prompt links failed' : 'trace not exported', {
+        traceId,
+        cause: describeCause(outcome.error),
+      });
+    }
+    return outcome;
+  }
+
+  function reportLoad(load: PromptLoad, context: PredictContext) {
+    for (const prompt of load.prompts.values()) context.metrics.add(SOURCE_METRIC[prompt.source], 1);
+    for (const problem of load.problems) {
+      const prompt = load.prompts.get(problem.key);
+      // One line per prompt served from the fallback, with its cause; stale ones likewise.
+      context.log.warn(
+        problem.source === 'fallback' ? 'prompt served from the bundled fallback' : 'prompt served stale',
+        {
+          prompt: prompt?.name,
+          version: prompt?.version,
+          cause: describeCause(problem.cause),
+        },
+      );
+    }
+  }
+
+  async function awaitRefresh(load: PromptLoad | undefined, context: PredictContext) {
+    const outcome = await load?.refresh;
+    if (!outcome || outcome.failed.length === 0) return;
+    context.metrics.add(PREDICT_METRICS.refreshFailed, outcome.failed.length);
+    context.log.warn('prompt refresh failed; the cached versions stay', {
+      prompts: outcome.failed.map((f) => f.key),
+      cause: describeCause(outcome.failed[0]?.cause),
+    });
+  }
+
+  async function predict(input: AgentInput, context: PredictContext): Promise<ChatAgentAnswer> {
+    const recorder = deps.tracer.startTrace({
+      name: 'agent_predict',
+      spanType: 'AGENT',
+      inputs: {
+        messages: [...input.history, { role: 'user', content: input.query }],
+        ...(Object.keys(input.data).length > 0 || input.domains
+          ? {
+              custom_inputs: {
+                ...(Object.keys(input.data).length > 0 ? { data: input.data } : {}),
+                ...(input.domains ? { domains: input.domains } : {}),
+              },
+            }
+          : {}),
+      },
+      // The seed's trace tags.
+      tags: {
+        prompts_loaded: specs.map((s) => s.key).join(','),
+        prompt_catalog: deps.naming.catalog ?? '',
+        prompt_schema: deps.naming.schema ?? '',
+      },
+      attributes: {
+        ...(input.conversationId ? { [ATTR.session]: input.conversationId } : {}),
+        ...(input.userId ? { [ATTR.user]: input.userId } : {}),
+      },
+    });
+    context.onTrace?.(recorder.traceId);
+    // The work must leave the trace's export its budget before the invocation's end.
+    const work = deadlineIn(context.deadline.remainingMs() - settings.traceBudgetMs, {
+      parent: context.deadline,
+    });
+    let load: PromptLoad | undefined;
+    let answer: ChatAgentAnswer | undefined;
+    let failure: unknown;
+    try {
+      answer = await withDeadline(work, async () => {
+        load = await recorder.inSpan('load_prompts', 'UNKNOWN', async (span) => {
+          const loaded = await loader.load();
+          const versions = knownVersions(loaded.prompts.values());
+          span.setAttribute(ATTR.linkedPrompts, linkedPromptsValue(versions));
+          span.setOutputs(
+            [...loaded.prompts.values()].map(({ key, name, version, alias, source }) => ({
+              key,
+              name,
+              version,
+              alias,
+              source,
+            })),
+          );
+          return loaded;
+        });
+        reportLoad(load, context);
+        const prompts = [...load.prompts.values()];
+        recorder.setTag('mlflow.linkedPrompts', linkedPromptsValue(knownVersions(prompts)));
+        const worst = prompts.reduce<PromptSource>(
+          (w, p) => (SOURCE_RANK[p.source] > SOURCE_RANK[w] ? p.source : w),
+          'registry',
+        );
+        recorder.setTag('promptops.prompt_source', worst);
+        const model = await deps.model();
+        const result = await runAgent(load.prompts, input, {
+          model,
+          trace: recorder,
+          maxTokens: settings.maxTokens,
+          dataProvider: deps.dataProvider,
+          provider: deps.modelProvider,
+        });
+        if (result.classification?.fallback) context.metrics.add(PREDICT_METRICS.classifierFallback, 1);
+        if (result.usage) context.metrics.add(PREDICT_METRICS.modelTokens, result.usage.totalTokens);
+        return {
+          answer: result.answer,
+          traceId: recorder.traceId,
+          domains: result.domains,
+          prompts: prompts.map(
+            (p): PromptUse => ({ name: p.name, version: p.version, alias: p.alias, source: p.source }),
+          ),
+          finishReason: result.finishReason,
+          usage: result.usage,
+        };
+      });
+    } catch (error) {
+      failure = error;
+    }
+    const spans = recorder.finish(
+      answer ? { messages: [{ role: 'assistant', content: answer.answer }] } : null,
+      failure,
+    );
+    // The one awaited point: nothing of this invocation runs after it answers.
+    await withDeadline(context.deadline, () =>
+      Promise.all([
+        awaitRefresh(load, context),
+        finishTrace(recorder.traceId, spans, load ? [...load.prompts.values()] : [], context),
+      ]),
+    );
+    if (failure !== undefined || answer === undefined) throw failure;
+    return answer;
+  }
+
+  return { predict, loader, experimentId };
+}

@@ -1,0 +1,145 @@
+/**
+ * How a stage runs the agent, from its environment (the function's, or the CLI's): which alias it
+ * loads (`production` in production, `staging` on a staging stack), prompts pinned to a version or
+ * another alias, cache and time budgets, the model's token cap, what goes into traces, and the
+ * MLflow experiment the traces go to. Parsed once, with errors that name the variable.
+ */
+import * as z from 'zod';
+import { AGENT_CONTRACT, type AgentPrompt, isAgentPrompt } from '../agent/contract';
+import { checked } from '../http/request';
+import { validateAliasName, validateVersion } from '../prompts/names';
+import type { ContentPolicy } from '../tracing/attributes';
+
+const int = (fallback: number, { min = 1, max = Number.MAX_SAFE_INTEGER } = {}) =>
+  z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? fallback : Number(v)))
+    .pipe(
+      z
+        .number()
+        .int('expected a whole number')
+        .min(min, `expected at least ${min}`)
+        .max(max, `expected at most ${max}`),
+    );
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+/** Where one prompt comes from, when not from the stage's alias. */
+export type PromptPin = { readonly version: number } | { readonly alias: string };
+
+/** `orchestrator=3,cost_worker@canary`: a version or another alias for some of the agent's prompts. */
+export function parsePins(text: string): Map<AgentPrompt, PromptPin> {
+  const pins = new Map<AgentPrompt, PromptPin>();
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')) {
+    const match = /^([A-Za-z0-9_]+)\s*(=|@)\s*(.+)$/.exec(part);
+    if (!match) throw new Error(`'${part}': expected prompt=version or prompt@alias`);
+    const [, key = '', how, value = ''] = match;
+    if (!isAgentPrompt(key)) {
+      throw new Error(
+        `'${key}' is not one of the agent's prompts (${Object.keys(AGENT_CONTRACT).join(', ')})`,
+      );
+    }
+    if (pins.has(key)) throw new Error(`'${key}' is pinned twice`);
+    pins.set(key, how === '=' ? { version: validateVersion(value) } : { alias: validateAliasName(value) });
+  }
+  return pins;
+}
+
+export const predictSettingsShape = {
+  /** The alias every prompt is loaded by, unless pinned. */
+  PREDICT_ALIAS: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? 'production' : v.trim()))
+    .superRefine(checked(validateAliasName)),
+  /** Prompts pinned to a version (`name=3`) or another alias (`name@canary`), comma-separated. */
+  PREDICT_PROMPT_PINS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      try {
+        return parsePins(v ?? '');
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
+  /** How long a loaded alias is served before it is refreshed (alongside an invocation). */
+  PREDICT_PROMPT_TTL_MS: int(60_000, { min: 0 }),
+  /** The most loading may take before the cached or bundled versions are used. */
+  PREDICT_LOAD_BUDGET_MS: int(3_000, { min: 100, max: 20_000 }),
+  /** The most exporting the trace and linking its prompts may take before the answer goes out. */
+  PREDICT_TRACE_BUDGET_MS: int(5_000, { min: 100, max: 20_000 }),
+  /** The cap on every model call's max_tokens (and its value when a prompt's model config sets none). */
+  PREDICT_MAX_TOKENS: int(1_024, { max: 32_768 }),
+  /** `full`: questions, data and answers are recorded in the trace; `metadata`: only their sizes. */
+  PREDICT_TRACE_CONTENT: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? 'full' : v.trim().toLowerCase()))
+    .pipe(z.enum(['full', 'metadata'])),
+  /** The longest JSON kept in one span input or output; longer is cut, with a marker. */
+  PREDICT_TRACE_MAX_CHARS: int(16_000, { min: 100, max: 1_000_000 }),
+  /** The experiment traces go to, by id or by name (created if missing); default MLflow's default, `0`. */
+  MLFLOW_EXPERIMENT_ID: optionalText.pipe(
+    z
+      .string()
+      .regex(/^[0-9]+$/, 'expected an experiment id (digits)')
+      .optional(),
+  ),
+  MLFLOW_EXPERIMENT_NAME: optionalText,
+};
+
+/** MLflow reads either; both set is ambiguous. */
+export function oneExperiment(
+  env: { MLFLOW_EXPERIMENT_ID?: string | undefined; MLFLOW_EXPERIMENT_NAME?: string | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if (env.MLFLOW_EXPERIMENT_ID !== undefined && env.MLFLOW_EXPERIMENT_NAME !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['MLFLOW_EXPERIMENT_NAME'],
+      message: 'set MLFLOW_EXPERIMENT_ID or MLFLOW_EXPERIMENT_NAME, not both',
+    });
+  }
+}
+
+const settingsSchema = z.object(predictSettingsShape).superRefine(oneExperiment);
+export type PredictEnv = z.infer<typeof settingsSchema>;
+export { settingsSchema as predictSettingsSchema };
+
+export type ExperimentRef = { readonly id: string } | { readonly name: string };
+
+export interface PredictSettings {
+  readonly alias: string;
+  readonly pins: ReadonlyMap<AgentPrompt, PromptPin>;
+  readonly ttlMs: number;
+  readonly loadBudgetMs: number;
+  readonly traceBudgetMs: number;
+  readonly maxTokens: number;
+  readonly content: ContentPolicy;
+  readonly experiment: ExperimentRef;
+}
+
+export function predictSettings(env: PredictEnv): PredictSettings {
+  return {
+    alias: env.PREDICT_ALIAS,
+    pins: env.PREDICT_PROMPT_PINS,
+    ttlMs: env.PREDICT_PROMPT_TTL_MS,
+    loadBudgetMs: env.PREDICT_LOAD_BUDGET_MS,
+    traceBudgetMs: env.PREDICT_TRACE_BUDGET_MS,
+    maxTokens: env.PREDICT_MAX_TOKENS,
+    content: { mode: env.PREDICT_TRACE_CONTENT, maxChars: env.PREDICT_TRACE_MAX_CHARS },
+    experiment:
+      env.MLFLOW_EXPERIMENT_NAME !== undefined
+        ? { name: env.MLFLOW_EXPERIMENT_NAME }
+        : { id: env.MLFLOW_EXPERIMENT_ID ?? '0' },
+  };
+}

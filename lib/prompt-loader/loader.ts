@@ -1,0 +1,305 @@
+/**
+ * Loads an agent's prompts by alias (or pinned version) with a cache made for Lambda, usable by
+ * any function:
+ *
+ * - cold: every prompt in one registry batch (resolvePrompts: 1–2 requests), awaited, bounded by
+ *   `budgetMs`; warm within `ttlMs`: no request at all;
+ * - past the TTL: stale-while-revalidate, made safe for Lambda. The invocation gets the cached
+ *   versions at once and the refresh runs alongside its other work; the caller awaits
+ *   `load.refresh` before it returns (work left running after a Lambda answers is frozen, and
+ *   lost or resumed at a random later time);
+ * - the registry failing: the last good version, flagged `stale`; none yet (a cold start with the
+ *   registry down): the bundled snapshot, flagged `fallback`. Never a placeholder: a prompt with
+ *   neither fails the load with the registry's error;
+ * - one fetch in flight per prompt (concurrent invocations share it), failures not cached as
+ *   values, and after a failed refresh the next attempt waits `retryAfterFailureMs`.
+ *
+ * A pinned version never changes, so it never expires; an alias may move at any time, so a
+ * promotion reaches a warm instance within `ttlMs` plus one invocation.
+ */
+import { NotFoundError, PromptOpsError, UnavailableError } from '../errors';
+import type { Template } from '../prompts/template';
+import type { JsonObject, MissingPrompt, PromptTarget, PromptVersion, ResolvedPrompt } from '../registry';
+import { deadlineIn, settleWithin, withDeadline } from '../runtime/deadline';
+import { fallbackFor, type PromptSnapshot, type SnapshotEntry } from './snapshot';
+
+export type PromptSource = 'registry' | 'cache' | 'stale' | 'fallback';
+
+/** One prompt the agent loads: its short name and where it comes from. */
+export interface LoadSpec {
+  readonly key: string;
+  readonly target: PromptTarget;
+}
+
+export interface LoadedPrompt {
+  readonly key: string;
+  /** The registry name. */
+  readonly name: string;
+  /** Null only for a fallback taken from a file. */
+  readonly version: number | null;
+  /** The alias it was loaded by; null when pinned to a version, or a fallback taken from a file. */
+  readonly alias: string | null;
+  readonly source: PromptSource;
+  readonly template: Template;
+  readonly modelConfig: JsonObject | undefined;
+  readonly responseFormat: JsonObject | undefined;
+  /** The prompt's tags as last read from the registry (`_mlflow_experiment_ids`); empty for a fallback. */
+  readonly promptTags: Readonly<Record<string, string>>;
+}
+
+/** Why a prompt was served stale or from the fallback. */
+export interface LoadProblem {
+  readonly key: string;
+  readonly source: 'stale' | 'fallback';
+  readonly cause: unknown;
+}
+
+export interface RefreshOutcome {
+  readonly refreshed: readonly string[];
+  readonly failed: readonly { readonly key: string; readonly cause: unknown }[];
+}
+
+export interface PromptLoad {
+  /** By key, in the order of the loader's specs. */
+  readonly prompts: ReadonlyMap<string, LoadedPrompt>;
+  readonly problems: readonly LoadProblem[];
+  /** The refresh running alongside the invocation; await it before returning. Never rejects. */
+  readonly refresh: Promise<RefreshOutcome> | undefined;
+}
+
+export type Resolve = (targets: readonly PromptTarget[]) => Promise<(ResolvedPrompt | MissingPrompt)[]>;
+
+export interface PromptLoaderOptions {
+  readonly specs: readonly LoadSpec[];
+  /** The registry batch, e.g. `(t) => registry.resolvePrompts(t, { allowMissing: true })`. */
+  readonly resolve: Resolve;
+  /** The bundled snapshot; read only when a fallback is needed. */
+  readonly snapshot: () => PromptSnapshot | undefined;
+  readonly ttlMs: number;
+  /** The most a fetch (cold or refresh) may take before it counts as failed. */
+  readonly budgetMs: number;
+  /** After a failed refresh, how long until the next attempt (default: the TTL, at most 5 s). */
+  readonly retryAfterFailureMs?: number;
+  /** Throws when the agent cannot use a version (its variable contract); such a version is not served. */
+  readonly validate?: (key: string, version: PromptVersion) => void;
+  readonly now?: () => number;
+}
+
+export interface PromptLoader {
+  load(): Promise<PromptLoad>;
+  /** Records a prompt tag the caller has just written (so it is not written again). */
+  notePromptTag(key: string, tag: string, value: string): void;
+  /** Registry batches started so far (tests, benchmarks). */
+  readonly fetchCount: number;
+  clear(): void;
+}
+
+type Content = Omit<LoadedPrompt, 'source'>;
+
+interface Entry {
+  content: Content;
+  /** When the registry last answered for it; -Infinity for a fallback (always due a refresh). */
+  fetchedAt: number;
+  fromFallback: boolean;
+  /** The last refresh's failure, cleared by a success. */
+  failure: unknown;
+  failedAt: number;
+}
+
+type Outcome = { readonly content: Content } | { readonly error: unknown };
+
+/** Every prompt the load could serve neither from the registry nor from a cache or fallback. */
+export class PromptsUnavailableError extends UnavailableError {}
+
+function contentOf(key: string, alias: string | null, resolved: ResolvedPrompt): Content {
+  const v = resolved.version;
+  return {
+    key,
+    name: v.name,
+    version: v.version,
+    alias,
+    template: v.template,
+    modelConfig: v.modelConfig,
+    responseFormat: v.responseFormat,
+    promptTags: resolved.promptTags,
+  };
+}
+
+function contentOfEntry(key: string, entry: SnapshotEntry): Content {
+  return {
+    key,
+    name: entry.name,
+    version: entry.version,
+    alias: entry.alias,
+    template: entry.template as Template,
+    modelConfig: (entry.modelConfig ?? undefined) as JsonObject | undefined,
+    responseFormat: (entry.responseFormat ?? undefined) as JsonObject | undefined,
+    promptTags: {},
+  };
+}
+
+export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
+  const now = options.now ?? Date.now;
+  const retryAfterFailureMs = options.retryAfterFailureMs ?? Math.min(options.ttlMs, 5_000);
+  const cache = new Map<string, Entry>();
+  const pending = new Map<string, Promise<Outcome>>();
+  let fetchCount = 0;
+
+  const aliasOf = (spec: LoadSpec) => spec.target.alias ?? null;
+
+  function isDue(spec: LoadSpec, entry: Entry, t: number): boolean {
+    if (entry.failure !== undefined && t - entry.failedAt < retryAfterFailureMs) return false;
+    if (entry.fromFallback) return true;
+    if (spec.target.version !== undefined) return false;
+    return t - entry.fetchedAt >= options.ttlMs;
+  }
+
+  /** One registry batch for the specs not already being fetched; every spec's outcome. */
+  function fetchAll(specs: readonly LoadSpec[]): Promise<Outcome[]> {
+    const fresh = specs.filter((s) => !pending.has(s.key));
+    if (fresh.length > 0) {
+      fetchCount += 1;
+      const deadline = deadlineIn(options.budgetMs);
+      const batch = settleWithin(
+        options.budgetMs,
+        withDeadline(deadline, () => options.resolve(fresh.map((s) => s.target))),
+        () => new UnavailableError(`The registry did not answer within ${options.budgetMs} ms.`),
+      );
+      fresh.forEach((spec, index) => {
+        const outcome = batch.then(
+          (results): Outcome => {
+            const result = results[index];
+            if (result === undefined) return { error: new NotFoundError(`No answer for '${spec.key}'.`) };
+            if ('missing' in result) return { error: result.missing };
+            try {
+              options.validate?.(spec.key, result.version);
+            } catch (error) {
+              return { error };
+            }
+            return { content: contentOf(spec.key, aliasOf(spec), result) };
+          },
+          (error: unknown): Outcome => ({ error }),
+        );
+        pending.set(spec.key, outcome);
+        void outcome.finally(() => {
+          if (pending.get(spec.key) === outcome) pending.delete(spec.key);
+        });
+      });
+    }
+    return Promise.all(specs.map((s) => pending.get(s.key) as Promise<Outcome>));
+  }
+
+  /** Puts an outcome into the cache; true when the registry answered for it. */
+  function apply(spec: LoadSpec, outcome: Outcome): boolean {
+    const t = now();
+    if ('content' in outcome) {
+      cache.set(spec.key, {
+        content: outcome.content,
+        fetchedAt: t,
+        fromFallback: false,
+        failure: undefined,
+        failedAt: 0,
+      });
+      return true;
+    }
+    const entry = cache.get(spec.key);
+    if (entry) {
+      entry.failure = outcome.error;
+      entry.failedAt = t;
+      return false;
+    }
+    const fallback = fallbackFor(options.snapshot(), spec.key, spec.target);
+    if (fallback) {
+      cache.set(spec.key, {
+        content: contentOfEntry(spec.key, fallback),
+        fetchedAt: Number.NEGATIVE_INFINITY,
+        fromFallback: true,
+        failure: outcome.error,
+        failedAt: t,
+      });
+    }
+    return false;
+  }
+
+  const sourceOf = (entry: Entry): PromptSource =>
+    entry.fromFallback ? 'fallback' : entry.failure !== undefined ? 'stale' : 'cache';
+
+  async function refresh(specs: readonly LoadSpec[]): Promise<RefreshOutcome> {
+    const outcomes = await fetchAll(specs);
+    const refreshed: string[] = [];
+    const failed: { key: string; cause: unknown }[] = [];
+    specs.forEach((spec, i) => {
+      const outcome = outcomes[i] as Outcome;
+      if (apply(spec, outcome)) refreshed.push(spec.key);
+      else failed.push({ key: spec.key, cause: 'error' in outcome ? outcome.error : undefined });
+    });
+    return { refreshed, failed };
+  }
+
+  async function load(): Promise<PromptLoad> {
+    const t = now();
+    const missing = options.specs.filter((s) => !cache.has(s.key));
+    const due = options.specs.filter((s) => {
+      const entry = cache.get(s.key);
+      return entry !== undefined && isDue(s, entry, t);
+    });
+    const fetchedNow = new Set<string>();
+    const causes = new Map<string, unknown>();
+    let refreshing: Promise<RefreshOutcome> | undefined;
+    if (missing.length > 0) {
+      // Something is not cached at all: nothing to serve meanwhile, so this fetch is awaited.
+      const outcome = await refresh([...missing, ...due]);
+      for (const key of outcome.refreshed) fetchedNow.add(key);
+      for (const { key, cause } of outcome.failed) causes.set(key, cause);
+    } else if (due.length > 0) {
+      refreshing = refresh(due);
+    }
+    const prompts = new Map<string, LoadedPrompt>();
+    const problems: LoadProblem[] = [];
+    const unavailable: { key: string; cause: unknown }[] = [];
+    for (const spec of options.specs) {
+      const entry = cache.get(spec.key);
+      if (entry === undefined) {
+        unavailable.push({ key: spec.key, cause: causes.get(spec.key) });
+        continue;
+      }
+      const source = fetchedNow.has(spec.key) ? 'registry' : sourceOf(entry);
+      prompts.set(spec.key, { ...entry.content, source });
+      if (source === 'stale' || source === 'fallback') {
+        problems.push({ key: spec.key, source, cause: entry.failure });
+      }
+    }
+    if (unavailable.length > 0) {
+      const keys = unavailable.map((u) => u.key).join(', ');
+      throw new PromptsUnavailableError(
+        `No version of ${keys} could be loaded: the registry failed and there is no fallback for it.`,
+        { cause: unavailable[0]?.cause },
+      );
+    }
+    return { prompts, problems, refresh: refreshing };
+  }
+
+  return {
+    load,
+    notePromptTag(key, tag, value) {
+      const entry = cache.get(key);
+      if (entry && !entry.fromFallback) {
+        entry.content = { ...entry.content, promptTags: { ...entry.content.promptTags, [tag]: value } };
+      }
+    },
+    get fetchCount() {
+      return fetchCount;
+    },
+    clear() {
+      cache.clear();
+      pending.clear();
+    },
+  };
+}
+
+/** A short reason for a log line: the error's code and message, or what was given. */
+export function describeCause(cause: unknown): string {
+  if (cause instanceof PromptOpsError) return `${cause.code}: ${cause.message}`;
+  if (cause instanceof Error) return cause.message;
+  return cause === undefined ? 'unknown' : String(cause);
+}

@@ -1,0 +1,253 @@
+/**
+ * Many prompts resolved together, each by its own alias or pinned version, in as few requests as
+ * MLflow's search API allows:
+ *
+ * 1. one `registered-models/search` (`name IN (...)`) answers every prompt's aliases, tags and
+ *    latest version (with its template): a target on its latest version is done;
+ * 2. the others are fetched by `model-versions/search` over a version range
+ *    (`name IN (...) AND version_number >= low AND version_number <= high`; MLflow's filter has
+ *    neither OR nor `version_number IN`). Targets are grouped so that no range spans more than
+ *    MAX_RANGE_ROWS versions, and the groups are searched concurrently: one request when the
+ *    versions in play are close together (the usual case), one per group when they are far apart,
+ *    so at worst one per lagging prompt, all in the same second round trip.
+ * A version missing from its range (deleted, or never there) is asked for by itself, which fails
+ * with the registry's own NOT_FOUND.
+ */
+import { InvalidInputError, NotFoundError } from '../errors';
+import { validateAliasName, validatePromptName, validateVersion } from '../prompts/names';
+import type { HttpClient } from './http';
+import { newestVersion, type PromptVersion, toPrompt, toPromptVersion } from './prompt-version';
+import {
+  searchModelVersionsResponse,
+  searchRegisteredModelsResponse,
+  type WireModelVersion,
+  type WireRegisteredModel,
+} from './schemas';
+
+/** One prompt to resolve: by `alias` (`latest` is the highest version) or by pinned `version`. */
+export interface PromptTarget {
+  readonly name: string;
+  readonly alias?: string | undefined;
+  readonly version?: number | undefined;
+}
+
+export interface ResolvedPrompt {
+  readonly target: PromptTarget;
+  readonly version: PromptVersion;
+  /** The prompt's own tags (as MLflow's `Prompt.tags`), e.g. `_mlflow_experiment_ids`. */
+  readonly promptTags: Readonly<Record<string, string>>;
+}
+
+/** With `allowMissing`, a target whose prompt, alias or version does not exist. */
+export interface MissingPrompt {
+  readonly target: PromptTarget;
+  readonly missing: NotFoundError;
+}
+
+export interface ResolveOptions {
+  /** Report missing prompts, aliases and versions per target instead of failing the batch. */
+  readonly allowMissing?: boolean;
+}
+
+/** Above this many versions in one range, the range is split. */
+export const MAX_RANGE_ROWS = 200;
+const NAME_CHUNK = 100;
+const PROMPT_FILTER = "tags.`mlflow.prompt.is_prompt` = 'true'";
+const PROMPT_VERSION_FILTER = "tag.`mlflow.prompt.is_prompt` = 'true'";
+
+/** A filter clause for these names; they must have passed validatePromptName (no quote in them). */
+export const nameIn = (names: readonly string[]) => `name IN (${names.map((n) => `'${n}'`).join(', ')})`;
+
+interface Plan {
+  readonly target: PromptTarget;
+  readonly model: WireRegisteredModel;
+  readonly latest: WireModelVersion | undefined;
+  readonly wanted: number;
+}
+
+function checkTarget(target: PromptTarget): PromptTarget {
+  validatePromptName(target.name);
+  if ((target.alias === undefined) === (target.version === undefined)) {
+    throw new InvalidInputError(`Prompt '${target.name}': name an alias or a version, not both or neither.`);
+  }
+  if (target.alias !== undefined) validateAliasName(target.alias);
+  if (target.version !== undefined) validateVersion(target.version);
+  return target;
+}
+
+/** Groups targets (sorted by version) so that each group's range holds at most MAX_RANGE_ROWS versions. */
+export function rangeGroups(
+  plans: readonly { wanted: number; latest: number }[],
+): { low: number; high: number; members: number[] }[] {
+  const order = plans.map((p, i) => ({ ...p, i })).sort((a, b) => a.wanted - b.wanted);
+  const groups: { low: number; high: number; members: number[] }[] = [];
+  for (const p of order) {
+    const group = groups.at(-1);
+    if (group) {
+      const high = p.wanted;
+      const rows = [...group.members, p.i].reduce((sum, i) => {
+        const q = plans[i] as { wanted: number; latest: number };
+        return sum + Math.max(0, Math.min(high, q.latest) - group.low + 1);
+      }, 0);
+      if (rows <= MAX_RANGE_ROWS) {
+        group.high = high;
+        group.members.push(p.i);
+        continue;
+      }
+    }
+    groups.push({ low: p.wanted, high: p.wanted, members: [p.i] });
+  }
+  return groups;
+}
+
+export function createPromptResolver(
+  http: HttpClient,
+  getPromptVersion: (name: string, version: number) => Promise<PromptVersion>,
+) {
+  const operation = 'resolvePrompts';
+
+  async function searchModels(names: readonly string[]): Promise<Map<string, WireRegisteredModel>> {
+    const models = new Map<string, WireRegisteredModel>();
+    for (let i = 0; i < names.length; i += NAME_CHUNK) {
+      const chunk = names.slice(i, i + NAME_CHUNK);
+      let pageToken: string | undefined;
+      do {
+        const response = await http.call({
+          operation,
+          method: 'GET',
+          path: '/2.0/mlflow/registered-models/search',
+          query: {
+            filter: `${PROMPT_FILTER} AND ${nameIn(chunk)}`,
+            max_results: chunk.length,
+            page_token: pageToken,
+          },
+          schema: searchRegisteredModelsResponse,
+        });
+        for (const model of response.registered_models) models.set(model.name, model);
+        pageToken = response.next_page_token || undefined;
+      } while (pageToken);
+    }
+    return models;
+  }
+
+  /** Versions `low`..`high` of the named prompts, keyed `name/version`. */
+  async function searchVersionRange(
+    names: readonly string[],
+    low: number,
+    high: number,
+  ): Promise<Map<string, WireModelVersion>> {
+    const found = new Map<string, WireModelVersion>();
+    let pageToken: string | undefined;
+    do {
+      const response = await http.call({
+        operation,
+        method: 'GET',
+        path: '/2.0/mlflow/model-versions/search',
+        query: {
+          filter:
+            `${nameIn(names)} AND ${PROMPT_VERSION_FILTER} ` +
+            `AND version_number >= ${low} AND version_number <= ${high}`,
+          max_results: MAX_RANGE_ROWS,
+          page_token: pageToken,
+        },
+        schema: searchModelVersionsResponse,
+      });
+      for (const version of response.model_versions) found.set(`${version.name}/${version.version}`, version);
+      pageToken = response.next_page_token || undefined;
+    } while (pageToken);
+    return found;
+  }
+
+  function resolvePrompts(targets: readonly PromptTarget[]): Promise<ResolvedPrompt[]>;
+  function resolvePrompts(
+    targets: readonly PromptTarget[],
+    options: ResolveOptions,
+  ): Promise<(ResolvedPrompt | MissingPrompt)[]>;
+  async function resolvePrompts(
+    targets: readonly PromptTarget[],
+    options: ResolveOptions = {},
+  ): Promise<(ResolvedPrompt | MissingPrompt)[]> {
+    targets.forEach(checkTarget);
+    const models = await searchModels([...new Set(targets.map((t) => t.name))]);
+    const missing = new Map<number, NotFoundError>();
+    const miss = (index: number, error: NotFoundError) => {
+      // Without allowMissing, a missing one fails the batch before any further request.
+      if (!options.allowMissing) throw error;
+      missing.set(index, error);
+    };
+
+    const plans: (Plan | undefined)[] = targets.map((target, index) => {
+      const model = models.get(target.name);
+      if (model === undefined) {
+        miss(index, new NotFoundError(`Prompt '${target.name}' not found.`, { registry: { operation } }));
+        return undefined;
+      }
+      const latest = newestVersion(model);
+      let wanted: string | undefined;
+      if (target.version !== undefined) wanted = String(target.version);
+      else if (target.alias?.toLowerCase() === 'latest') wanted = latest?.version;
+      else wanted = model.aliases.find((a) => a.alias === target.alias)?.version;
+      if (wanted === undefined) {
+        const what = target.alias?.toLowerCase() === 'latest' ? 'no versions' : `no alias '${target.alias}'`;
+        miss(index, new NotFoundError(`Prompt '${target.name}' has ${what}.`, { registry: { operation } }));
+        return undefined;
+      }
+      return { target, model, latest, wanted: Number(wanted) };
+    });
+
+    // The search lists versions without their aliases; the prompt's alias table has them.
+    const withAliases = (model: WireRegisteredModel, version: WireModelVersion) =>
+      toPromptVersion(operation, {
+        ...version,
+        aliases: model.aliases.filter((a) => a.version === version.version).map((a) => a.alias),
+      });
+    const results: (PromptVersion | undefined)[] = plans.map((p) =>
+      p?.latest !== undefined && Number(p.latest.version) === p.wanted
+        ? withAliases(p.model, p.latest)
+        : undefined,
+    );
+    const behind = plans.flatMap((p, i) => (p !== undefined && results[i] === undefined ? [{ p, i }] : []));
+    if (behind.length > 0) {
+      const groups = rangeGroups(
+        behind.map(({ p }) => ({ wanted: p.wanted, latest: Number(p.latest?.version ?? p.wanted) })),
+      );
+      await Promise.all(
+        groups.map(async (group) => {
+          const members = group.members.map((m) => behind[m] as { p: Plan; i: number });
+          // A lone target needs no range: its version is asked for directly below.
+          if (members.length < 2) return;
+          const found = await searchVersionRange(
+            [...new Set(members.map(({ p }) => p.target.name))],
+            group.low,
+            group.high,
+          );
+          for (const { p, i } of members) {
+            const version = found.get(`${p.target.name}/${p.wanted}`);
+            if (version) results[i] = withAliases(p.model, version);
+          }
+        }),
+      );
+      await Promise.all(
+        behind
+          .filter(({ i }) => results[i] === undefined)
+          .map(async ({ p, i }) => {
+            try {
+              results[i] = await getPromptVersion(p.target.name, p.wanted);
+            } catch (error) {
+              if (!(error instanceof NotFoundError)) throw error;
+              miss(i, error);
+            }
+          }),
+      );
+    }
+    return targets.map((target, i) => {
+      const p = plans[i];
+      const version = results[i];
+      if (p === undefined || version === undefined) {
+        return { target, missing: missing.get(i) as NotFoundError };
+      }
+      return { target, version, promptTags: toPrompt(p.model).tags };
+    });
+  }
+  return resolvePrompts;
+}
