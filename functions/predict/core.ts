@@ -50,6 +50,7 @@ export function createPredictHandler({ runtime, service, now = Date.now }: Predi
     const request = (event ?? {}) as HttpApiEvent;
     const log = runtime.logger.child({ requestId, route: request.routeKey });
     const metrics = runtime.metrics();
+    let traceId: string | undefined;
     try {
       // Before anything else: no principal, no answer.
       const principal = principalOf(event);
@@ -58,7 +59,14 @@ export function createPredictHandler({ runtime, service, now = Date.now }: Predi
       // Outside Lambda (tests) there is no remaining time: the function's 29 s then.
       const remaining = context.getRemainingTimeInMillis?.() ?? 29_000;
       const deadline = deadlineIn(remaining - RESPONSE_MARGIN_MS, { now });
-      const answer = await service.predict(input, { log: log.child({ principal }), metrics, deadline });
+      const answer = await service.predict(input, {
+        log: log.child({ principal }),
+        metrics,
+        deadline,
+        onTrace: (id) => {
+          traceId = id;
+        },
+      });
       log.info('answered', {
         principal,
         traceId: answer.traceId,
@@ -77,6 +85,7 @@ export function createPredictHandler({ runtime, service, now = Date.now }: Predi
       if (status >= 500) {
         log.error('request failed', {
           status,
+          traceId,
           error,
           cause: (error as Error | undefined)?.cause,
           durationMs: now() - started,
@@ -93,7 +102,7 @@ export function createPredictHandler({ runtime, service, now = Date.now }: Predi
         log.warn('request refused', { status, code, detail: (error as Error).message });
         metrics.add('RequestRefused', 1);
       }
-      return problemResponse(error, requestId);
+      return problemResponse(error, requestId, traceId);
     } finally {
       metrics.flush();
     }

@@ -8,6 +8,9 @@ import { createTracer } from '../../lib/tracing/recorder';
 import { bundledSnapshot } from './bundled-snapshot';
 import { createPredictHandler, parsePredictEnv } from './core';
 
+// Exported for the packaging test: the fallback this bundle carries.
+export { bundledSnapshot };
+
 const env = parsePredictEnv(process.env);
 const settings = predictSettings(env);
 const runtime = createRuntime(env, { functionName: 'predict' });
@@ -21,6 +24,5 @@ export const handler = createPredictHandler({
     model: createModelProvider({ secrets: runtime.secrets, secretId: env.PROMPTOPS_SECRET_ID }),
     snapshot: () => bundledSnapshot,
     tracer: createTracer({ content: settings.content }),
-    modelProvider: 'openai-compatible',
   }),
 });

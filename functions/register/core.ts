@@ -11,13 +11,23 @@ import { commonEnvShape, parseEnv } from '../../lib/config/env';
 import { PromptOpsError } from '../../lib/errors';
 import { processUpload, type UploadResult } from '../../lib/register/process-upload';
 import { selectUploads } from '../../lib/register/s3-event';
+import {
+  experimentEnvShape,
+  experimentRef,
+  memoExperimentId,
+  oneExperiment,
+  resolveExperimentId,
+} from '../../lib/registry/experiments';
 import type { Runtime } from '../../lib/runtime/invocation';
 
-export const registerEnvSchema = z.object({
-  ...commonEnvShape,
-  PROMPTS_BUCKET: z.string().trim().min(3, 'expected the prompts bucket name'),
-  PROMPTS_PREFIX: z.string().default('prompts/'),
-});
+export const registerEnvSchema = z
+  .object({
+    ...commonEnvShape,
+    ...experimentEnvShape,
+    PROMPTS_BUCKET: z.string().trim().min(3, 'expected the prompts bucket name'),
+    PROMPTS_PREFIX: z.string().default('prompts/'),
+  })
+  .superRefine(oneExperiment);
 export type RegisterEnv = z.infer<typeof registerEnvSchema>;
 
 export function parseRegisterEnv(env: NodeJS.ProcessEnv): RegisterEnv {
@@ -54,6 +64,10 @@ export interface RegisterDeps {
 
 export function createRegisterHandler({ runtime, env, s3 }: RegisterDeps) {
   const scope = { bucket: env.PROMPTS_BUCKET, prefix: env.PROMPTS_PREFIX, suffix: '.md' };
+  const experiment = experimentRef(env);
+  const experimentId = memoExperimentId(() =>
+    runtime.registry.withRegistry((r) => resolveExperimentId(r, experiment)),
+  );
 
   return async function handler(
     event: unknown,
@@ -73,9 +87,11 @@ export function createRegisterHandler({ runtime, env, s3 }: RegisterDeps) {
         uploads.length === 0
           ? []
           : await runtime.registry.withRegistry(async (registry) => {
+              // The experiment the prompts are listed on, as MLflow's SDK lists them on registration.
+              const listedOn = await experimentId();
               const done: UploadResult[] = [];
               for (const upload of uploads)
-                done.push(await processUpload(s3, registry, upload, runtime.naming));
+                done.push(await processUpload(s3, registry, upload, runtime.naming, listedOn));
               return done;
             });
 

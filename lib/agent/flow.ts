@@ -34,8 +34,6 @@ export interface AgentDeps {
   /** The cap on every call's `max_tokens`, and its value when the prompt's model config has none. */
   readonly maxTokens: number;
   readonly dataProvider?: DataProvider | undefined;
-  /** For the model spans' provider column. */
-  readonly provider?: string | undefined;
 }
 
 export interface AgentResult {
@@ -135,7 +133,7 @@ export async function runAgent(
       'CHAT_MODEL',
       async (span) => {
         span.setAttribute(ATTR.model, deps.model.name);
-        if (deps.provider) span.setAttribute(ATTR.provider, deps.provider);
+        if (deps.model.provider) span.setAttribute(ATTR.provider, deps.model.provider);
         span.setInputs({
           messages: request.messages,
           max_tokens: request.maxTokens,
@@ -161,7 +159,8 @@ export async function runAgent(
     );
   }
 
-  const dataDomains = (Object.keys(input.data) as Domain[]).filter((d) => input.data[d] !== undefined);
+  // A domain's data of null is no data, for the fallback as for the worker.
+  const dataDomains = (Object.keys(input.data) as Domain[]).filter((d) => input.data[d] != null);
   let classification: Classification | undefined;
   let domains: readonly Domain[];
   if (input.domains !== undefined) {
@@ -196,7 +195,9 @@ export async function runAgent(
     'system',
   );
 
-  const answers = await Promise.all(
+  // Every worker is awaited, failed or not, before a failure is passed on: none is left running
+  // (or recording spans) after the invocation has answered.
+  const settled = await Promise.allSettled(
     domains.map(async (domain) => {
       const worker = promptOf(prompts, WORKER_OF[domain]);
       const supplied = input.data[domain] ?? (await deps.dataProvider?.(domain, input));
@@ -213,6 +214,11 @@ export async function runAgent(
       });
       return { domain, content: completion.content };
     }),
+  );
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  const answers = settled.map(
+    (s) => (s as PromiseFulfilledResult<{ domain: Domain; content: string }>).value,
   );
 
   const synthesizer = promptOf(prompts, 'synthesizer');

@@ -8,10 +8,12 @@ import { isPromptOpsError } from '../errors';
 import { type NamingOptions, namingFromEnv, registryName } from '../prompts/naming';
 import { formatTemplate } from '../prompts/template';
 import { asUsage, type CliIo, oneLine, UsageError } from './io';
+import { predictCommand } from './predict';
 import { PROMOTE_COMMANDS } from './promote';
 import { registerCommand } from './register';
-import { cliRegistryFromEnv, registryFromEnv } from './registry-from-env';
+import { cliRegistryFromEnv, experimentFromEnv, registryFromEnv } from './registry-from-env';
 import { describePromptVersion, promptVersionJson } from './show';
+import { snapshotCommand } from './snapshot';
 
 const USAGE = `Usage:
   promptops show <prompts:/name/version | prompts:/name@alias | name> [--json]
@@ -22,6 +24,9 @@ const USAGE = `Usage:
   promptops rollback <name> [--alias A] [--to-version N] [--reason TEXT]
   promptops history <name> [--limit N] [--page-token T]
   promptops prompts [--limit N] [--page-token T]
+  promptops predict "<question>" [--data FILE.json] [--alias A] [--model NAME] [--json]
+                     [--api URL | --local]
+  promptops snapshot [--alias A] [--pins P] [--prompts DIR] [--out FILE] [--require-registry]
 
 Options:
   --tracking-uri URL   the MLflow server (default: $MLFLOW_TRACKING_URI)
@@ -45,7 +50,20 @@ moves --alias (default production) back to its previous version or --to-version.
   --expected-version   the version the alias must point at now; 'none': it must not exist yet
   --json               print the API's answer as JSON
   --local-principal ARN  local serverless-offline runs only: the caller the function sees
-                       (default: $PROMPTOPS_LOCAL_PRINCIPAL)`;
+                       (default: $PROMPTOPS_LOCAL_PRINCIPAL)
+
+predict: the Health Monitor agent answers the question. In-process by default: prompts from
+$MLFLOW_TRACKING_URI by --alias (default $PREDICT_ALIAS or production), the model at
+$OPENAI_BASE_URL (with /v1) named --model or $PROMPTOPS_MODEL, key $OPENAI_API_KEY, the trace to
+the same MLflow ($MLFLOW_EXPERIMENT_NAME or $MLFLOW_EXPERIMENT_ID, default 0). With --api URL or
+$PROMPTOPS_API_URL (unless --local): the deployed POST /predict, signed; the stage decides the
+alias and the model there. --data: a JSON file of data by domain ({"cost": {...}}).
+  --json               one object: answer, traceId, domains, prompts (or error)
+
+snapshot: the prompts the predict function bundles as its fallback, as JSON: what --alias
+(default production) and --pins (prompt=version or prompt@alias, comma-separated) serve in the
+registry ($MLFLOW_TRACKING_URI); without one, or when it cannot be read, the files in --prompts
+(default prompts/) without versions, unless --require-registry.`;
 
 const DEFAULT_CONCURRENCY = 4;
 
@@ -140,6 +158,7 @@ async function register(args: readonly string[], io: CliIo): Promise<number> {
         naming,
         concurrency,
         dryRun: values['dry-run'] === true,
+        experiment: experimentFromEnv(io.env),
       },
       registry,
       io,
@@ -153,6 +172,8 @@ const COMMANDS: Readonly<Record<string, (args: readonly string[], io: CliIo) => 
   show,
   format,
   register,
+  snapshot: snapshotCommand,
+  predict: predictCommand,
   ...PROMOTE_COMMANDS,
 };
 

@@ -25,7 +25,7 @@ import { formatTable } from './summary';
 
 type Handler = (args: readonly string[], io: CliIo) => Promise<number>;
 
-const COMMON = {
+export const COMMON = {
   api: { type: 'string' },
   region: { type: 'string' },
   'local-principal': { type: 'string' },
@@ -68,7 +68,7 @@ function promptName(positionals: readonly string[], command: string): string {
   return asUsage(() => validatePromptName(name));
 }
 
-function clientFrom(
+export function clientFrom(
   values: { api?: string; region?: string; 'local-principal'?: string },
   env: NodeJS.ProcessEnv,
 ) {
@@ -112,7 +112,7 @@ function clientFrom(
  * A failed call as the user sees it: `promptops: CODE: detail` with the server's code (it may be
  * one this CLI does not know yet), then the refused fields and when to retry.
  */
-function reportFailure(error: unknown, io: CliIo): number {
+export function reportFailure(error: unknown, io: CliIo): number {
   if (!isPromptOpsError(error)) throw error;
   const problem = problemOf(error);
   const lines = [`promptops: ${problem?.code ?? error.code}: ${oneLine(problem?.detail ?? error.message)}`];

@@ -4,6 +4,7 @@
  * reported with the others instead of stopping a half-done run; each prompt then succeeds or
  * fails on its own. `--dry-run` answers from reads alone.
  */
+
 import { readFile } from 'node:fs/promises';
 import { InvalidPromptFileError, isPromptOpsError } from '../errors';
 import { listPromptFiles } from '../prompts/directory';
@@ -18,6 +19,7 @@ import {
   registerPromptFile,
 } from '../register/register-prompt-file';
 import type { RegistryClient } from '../registry';
+import { type ExperimentRef, resolveExperimentId } from '../registry/experiments';
 import { isCredentialRefusal } from '../runtime/registry-provider';
 import { unifiedDiff } from './diff';
 import type { CliIo } from './io';
@@ -31,6 +33,8 @@ export interface RegisterCommandOptions {
   /** How many prompts are registered at once; each file is a different prompt. */
   readonly concurrency: number;
   readonly dryRun: boolean;
+  /** The experiment to list the prompts on, as MLflow's SDK does on registration. */
+  readonly experiment: ExperimentRef;
 }
 
 interface LoadedFile {
@@ -262,12 +266,15 @@ export async function registerCommand(
     io.stdout(`${formatDryRun(rows)}\n`);
     return reportFailures(io, rows);
   }
+  const experimentId = await source.withRegistry((registry) =>
+    resolveExperimentId(registry, options.experiment),
+  );
   const rows = await forEachPrompt(
     loaded,
     source,
     options,
     io,
-    (registry, entry) => registerPromptFile(registry, entry.file, { naming }),
+    (registry, entry) => registerPromptFile(registry, entry.file, { naming, experimentId }),
     (row) => `${row.status} v${row.version}`,
   );
   io.stdout(`${formatSummary(rows)}\n`);

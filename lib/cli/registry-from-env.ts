@@ -1,6 +1,15 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import * as z from 'zod';
+import { parseEnv } from '../config/env';
+import { ConfigError } from '../errors';
 import { createRegistryClient, type RegistryClient } from '../registry';
 import { authFromEnv } from '../registry/auth';
+import {
+  type ExperimentRef,
+  experimentEnvShape,
+  experimentRef,
+  oneExperiment,
+} from '../registry/experiments';
 import { createRegistryProvider, type RegistryProvider } from '../runtime/registry-provider';
 import { createSecretCache } from '../secrets/secret-cache';
 import { UsageError } from './io';
@@ -71,4 +80,14 @@ export function cliRegistryFromEnv(env: NodeJS.ProcessEnv, options: RegistrySour
     withRegistry: (work, options) => provider.withRegistry(work, options),
     close: () => client.destroy(),
   };
+}
+
+/** The experiment from MLFLOW_EXPERIMENT_ID or MLFLOW_EXPERIMENT_NAME (default `0`), checked. */
+export function experimentFromEnv(env: NodeJS.ProcessEnv): ExperimentRef {
+  try {
+    return experimentRef(parseEnv(z.object(experimentEnvShape).superRefine(oneExperiment), env));
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message);
+    throw error;
+  }
 }

@@ -11,12 +11,14 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import type { Agent as AgentType, Dispatcher } from 'undici';
 import {
   ConflictError,
+  DeadlineExceededError,
   type FieldIssue,
   ForbiddenError,
   InternalError,
   InvalidInputError,
   MalformedResponseError,
   MissingVariablesError,
+  ModelError,
   MoveInProgressError,
   NotFoundError,
   type PromptOpsError,
@@ -76,6 +78,8 @@ export interface ApiClient {
   rollback(name: string, body: RollbackBody): Promise<MoveResponse>;
   describe(name: string, query?: PageQuery): Promise<PromptDetails>;
   list(query?: PageQuery): Promise<PromptListing>;
+  /** `POST /predict`: the agent's answer to a ChatAgentRequest. */
+  predict(body: Record<string, unknown>): Promise<Record<string, unknown>>;
   /** Closes the client's connections. */
   close(): Promise<void>;
 }
@@ -140,6 +144,8 @@ const BY_CODE: Readonly<Record<string, ErrorFactory>> = {
   MOVE_IN_PROGRESS: (m, o, ms) => new MoveInProgressError(m, { ...o, retryAfterMs: ms ?? 1_000 }),
   RATE_LIMITED: (m, o, ms) => new RateLimitedError(m, { ...o, ...retryAfter(ms) }),
   UNAVAILABLE: (m, o, ms) => new UnavailableError(m, { ...o, ...retryAfter(ms) }),
+  MODEL_FAILED: (m, o, ms) => new ModelError(m, { ...o, ...retryAfter(ms) }),
+  DEADLINE_EXCEEDED: (m, o) => new DeadlineExceededError(m, o),
   INTERNAL: (m, o) => new InternalError(m, o),
 };
 
@@ -152,7 +158,8 @@ function codeForStatus(status: number): string {
     409: 'CONFLICT',
     429: 'RATE_LIMITED',
     503: 'UNAVAILABLE',
-    504: 'UNAVAILABLE',
+    // API Gateway's own 504: the integration ran out of time.
+    504: 'DEADLINE_EXCEEDED',
   };
   return codes[status] ?? (status >= 500 ? 'INTERNAL' : 'INVALID_INPUT');
 }
@@ -216,6 +223,8 @@ const looksLikeMove = (v: Record<string, unknown>) =>
 const looksLikeDetails = (v: Record<string, unknown>) =>
   typeof v.name === 'string' && Array.isArray(v.versions) && isRecord(v.aliases) && isRecord(v.history);
 const looksLikeListing = (v: Record<string, unknown>) => Array.isArray(v.prompts);
+const looksLikeAgentAnswer = (v: Record<string, unknown>) =>
+  Array.isArray(v.messages) && isRecord(v.custom_outputs) && typeof v.custom_outputs.traceId === 'string';
 
 export function createApiClient(options: ApiClientOptions): ApiClient {
   let base: URL;
@@ -343,6 +352,8 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       (await call('GET', promptPath(name), page(query), undefined, looksLikeDetails)) as PromptDetails,
     list: async (query) =>
       (await call('GET', '/prompts', page(query), undefined, looksLikeListing)) as PromptListing,
+    predict: async (body) =>
+      (await call('POST', '/predict', {}, body, looksLikeAgentAnswer)) as Record<string, unknown>,
     close: async () => {
       await agent?.close();
     },

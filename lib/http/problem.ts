@@ -14,6 +14,8 @@ export interface ProblemBody {
   readonly detail: string;
   readonly code: ErrorCode | 'INTERNAL';
   readonly requestId?: string;
+  /** The MLflow trace of the failed request, when it had one (predict). */
+  readonly traceId?: string;
   readonly errors?: readonly FieldIssue[];
 }
 
@@ -80,7 +82,7 @@ export function statusFor(error: unknown): number {
   return CALLER_STATUS[error.code] ?? 500;
 }
 
-export function problemFor(error: unknown, requestId?: string): ProblemBody {
+export function problemFor(error: unknown, requestId?: string, traceId?: string): ProblemBody {
   const status = statusFor(error);
   const known = error instanceof PromptOpsError;
   const exposed = known && status < 500;
@@ -100,12 +102,13 @@ export function problemFor(error: unknown, requestId?: string): ProblemBody {
     detail,
     code,
     ...(requestId ? { requestId } : {}),
+    ...(traceId ? { traceId } : {}),
     ...(exposed && error.issues.length > 0 ? { errors: error.issues } : {}),
   };
 }
 
-export function problemResponse(error: unknown, requestId?: string): HttpResponse {
-  const body = problemFor(error, requestId);
+export function problemResponse(error: unknown, requestId?: string, traceId?: string): HttpResponse {
+  const body = problemFor(error, requestId, traceId);
   // A wait is only advice for what may be retried: the retryable errors (503, 429, 409 in progress).
   const retryAfterMs = error instanceof PromptOpsError && error.retryable ? error.retryAfterMs : undefined;
   const retryAfter =

@@ -55,6 +55,8 @@ export interface ChatModel {
   readonly name: string;
   /** The endpoint's base URL, without credentials (for spans and logs). */
   readonly baseUrl: string;
+  /** MLflow's provider name for it (`openai`, `databricks`, ...), when configured: MLflow prices tokens by it. */
+  readonly provider?: string | undefined;
   complete(request: CompletionRequest): Promise<Completion>;
   /** HTTP requests sent so far. */
   readonly requestCount: number;
@@ -65,6 +67,7 @@ export interface ChatModelOptions extends RetryOptions {
   readonly baseUrl: string;
   readonly name: string;
   readonly apiKey?: string | undefined;
+  readonly provider?: string | undefined;
   readonly dispatcher?: Dispatcher | undefined;
   /** The most one attempt may take (default 60 s); the caller's deadline bounds it further. */
   readonly timeoutMs?: number | undefined;
@@ -190,8 +193,9 @@ export function createChatModel(options: ChatModelOptions): ChatModel {
     let json: unknown;
     try {
       json = JSON.parse(text);
-    } catch (cause) {
-      return { error: failure('the answer is not JSON', 200, cause), retryable: false };
+    } catch {
+      // The parser's message quotes the body, which may echo the key: it is not kept.
+      return { error: failure('the answer is not JSON', 200), retryable: false };
     }
     const parsed = completionSchema.safeParse(json);
     if (!parsed.success) {
@@ -220,6 +224,7 @@ export function createChatModel(options: ChatModelOptions): ChatModel {
   return {
     name: options.name,
     baseUrl,
+    provider: options.provider,
     get requestCount() {
       return requestCount;
     },

@@ -25,12 +25,18 @@ import {
 import type { PromptSnapshot } from '../prompt-loader/snapshot';
 import { type NamingOptions, registryName } from '../prompts/naming';
 import type { RegistryClient, VersionRef } from '../registry';
+import {
+  addExperiment,
+  EXPERIMENT_IDS_TAG,
+  hasExperiment,
+  memoExperimentId,
+  resolveExperimentId,
+} from '../registry/experiments';
 import { type Deadline, deadlineIn, withDeadline } from '../runtime/deadline';
 import type { RegistryProvider } from '../runtime/registry-provider';
 import { ATTR, linkedPromptsValue } from '../tracing/attributes';
 import { type ExportOutcome, exportTrace } from '../tracing/export';
 import type { Tracer } from '../tracing/recorder';
-import { addExperiment, EXPERIMENT_IDS_TAG, hasExperiment, resolveExperimentId } from './experiment';
 import type { PredictSettings } from './settings';
 
 /** The metrics a prediction adds (EMF, per invocation). */
@@ -66,8 +72,6 @@ export interface PredictServiceDeps {
   readonly snapshot: () => PromptSnapshot | undefined;
   readonly tracer: Tracer;
   readonly dataProvider?: DataProvider | undefined;
-  /** The model spans' provider column. */
-  readonly modelProvider?: string | undefined;
 }
 
 export interface PredictContext {
@@ -87,7 +91,10 @@ export interface PredictService {
 }
 
 /** The agent's eight prompts, each by the stage's alias unless pinned. */
-export function loadSpecs(settings: PredictSettings, naming: NamingOptions): LoadSpec[] {
+export function loadSpecs(
+  settings: Pick<PredictSettings, 'alias' | 'pins'>,
+  naming: NamingOptions,
+): LoadSpec[] {
   return (Object.keys(AGENT_CONTRACT) as AgentPrompt[]).map((key) => {
     const pin = settings.pins.get(key);
     const name = registryName(key, naming);
@@ -113,18 +120,9 @@ export function createPredictService(deps: PredictServiceDeps): PredictService {
     },
   });
 
-  let experiment: Promise<string> | undefined;
-  function experimentId(): Promise<string> {
-    if (!experiment) {
-      const pending = deps.registry.withRegistry((r) => resolveExperimentId(r, settings.experiment));
-      experiment = pending;
-      // A failure is not kept: the next invocation asks again.
-      pending.catch(() => {
-        if (experiment === pending) experiment = undefined;
-      });
-    }
-    return experiment;
-  }
+  const experimentId = memoExperimentId(() =>
+    deps.registry.withRegistry((r) => resolveExperimentId(r, settings.experiment)),
+  );
 
   /** MLflow lists a prompt on an experiment's page when its tag names the experiment; as its SDK does on load. */
   async function linkPromptsToExperiment(registry: RegistryClient, id: string, prompts: LoadedPrompt[]) {
@@ -270,7 +268,6 @@ export function createPredictService(deps: PredictServiceDeps): PredictService {
           trace: recorder,
           maxTokens: settings.maxTokens,
           dataProvider: deps.dataProvider,
-          provider: deps.modelProvider,
         });
         if (result.classification?.fallback) context.metrics.add(PREDICT_METRICS.classifierFallback, 1);
         if (result.usage) context.metrics.add(PREDICT_METRICS.modelTokens, result.usage.totalTokens);

@@ -8,6 +8,12 @@ import * as z from 'zod';
 import { AGENT_CONTRACT, type AgentPrompt, isAgentPrompt } from '../agent/contract';
 import { checked } from '../http/request';
 import { validateAliasName, validateVersion } from '../prompts/names';
+import {
+  type ExperimentRef,
+  experimentEnvShape,
+  experimentRef,
+  oneExperiment,
+} from '../registry/experiments';
 import type { ContentPolicy } from '../tracing/attributes';
 
 const int = (fallback: number, { min = 1, max = Number.MAX_SAFE_INTEGER } = {}) =>
@@ -22,11 +28,6 @@ const int = (fallback: number, { min = 1, max = Number.MAX_SAFE_INTEGER } = {}) 
         .min(min, `expected at least ${min}`)
         .max(max, `expected at most ${max}`),
     );
-
-const optionalText = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
 /** Where one prompt comes from, when not from the stage's alias. */
 export type PromptPin = { readonly version: number } | { readonly alias: string };
@@ -88,34 +89,12 @@ export const predictSettingsShape = {
   /** The longest JSON kept in one span input or output; longer is cut, with a marker. */
   PREDICT_TRACE_MAX_CHARS: int(16_000, { min: 100, max: 1_000_000 }),
   /** The experiment traces go to, by id or by name (created if missing); default MLflow's default, `0`. */
-  MLFLOW_EXPERIMENT_ID: optionalText.pipe(
-    z
-      .string()
-      .regex(/^[0-9]+$/, 'expected an experiment id (digits)')
-      .optional(),
-  ),
-  MLFLOW_EXPERIMENT_NAME: optionalText,
+  ...experimentEnvShape,
 };
-
-/** MLflow reads either; both set is ambiguous. */
-export function oneExperiment(
-  env: { MLFLOW_EXPERIMENT_ID?: string | undefined; MLFLOW_EXPERIMENT_NAME?: string | undefined },
-  ctx: z.RefinementCtx,
-): void {
-  if (env.MLFLOW_EXPERIMENT_ID !== undefined && env.MLFLOW_EXPERIMENT_NAME !== undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['MLFLOW_EXPERIMENT_NAME'],
-      message: 'set MLFLOW_EXPERIMENT_ID or MLFLOW_EXPERIMENT_NAME, not both',
-    });
-  }
-}
 
 const settingsSchema = z.object(predictSettingsShape).superRefine(oneExperiment);
 export type PredictEnv = z.infer<typeof settingsSchema>;
-export { settingsSchema as predictSettingsSchema };
-
-export type ExperimentRef = { readonly id: string } | { readonly name: string };
+export { oneExperiment, settingsSchema as predictSettingsSchema };
 
 export interface PredictSettings {
   readonly alias: string;
@@ -137,9 +116,6 @@ export function predictSettings(env: PredictEnv): PredictSettings {
     traceBudgetMs: env.PREDICT_TRACE_BUDGET_MS,
     maxTokens: env.PREDICT_MAX_TOKENS,
     content: { mode: env.PREDICT_TRACE_CONTENT, maxChars: env.PREDICT_TRACE_MAX_CHARS },
-    experiment:
-      env.MLFLOW_EXPERIMENT_NAME !== undefined
-        ? { name: env.MLFLOW_EXPERIMENT_NAME }
-        : { id: env.MLFLOW_EXPERIMENT_ID ?? '0' },
+    experiment: experimentRef(env),
   };
 }

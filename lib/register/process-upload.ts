@@ -81,6 +81,7 @@ export async function processUpload(
   registry: RegistryClient,
   upload: Upload,
   naming: NamingOptions,
+  experimentId?: string,
 ): Promise<UploadResult> {
   try {
     const object = await readObject(s3, upload);
@@ -91,7 +92,10 @@ export async function processUpload(
       ...(object.etag ? { [PROVENANCE_TAGS.etag]: object.etag } : {}),
       ...(object.versionId ? { [PROVENANCE_TAGS.versionId]: object.versionId } : {}),
     };
-    return { key: upload.key, ...(await registerPromptFile(registry, file, { naming, provenance })) };
+    return {
+      key: upload.key,
+      ...(await registerPromptFile(registry, file, { naming, provenance, experimentId })),
+    };
   } catch (error) {
     // A refusal of our registry credentials is not this file's fault: let it reach the registry
     // provider, which fetches the secret again and retries.

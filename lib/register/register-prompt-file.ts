@@ -8,6 +8,7 @@ import { AlreadyExistsError, NotFoundError } from '../errors';
 import type { PromptFile } from '../prompts/file';
 import { type NamingOptions, registryName } from '../prompts/naming';
 import type { CreatePromptInput, Prompt, PromptState, PromptVersion, RegistryClient } from '../registry';
+import { addExperiment, EXPERIMENT_IDS_TAG, hasExperiment } from '../registry/experiments';
 import { CONTENT_HASH_TAG, contentHash } from './content-hash';
 
 export const STAGING_ALIAS = 'staging';
@@ -32,6 +33,12 @@ export interface RegisterOptions {
   readonly naming?: NamingOptions | undefined;
   /** Extra version tags recording where the file came from (bucket, key, ETag...). */
   readonly provenance?: Readonly<Record<string, string>> | undefined;
+  /**
+   * The MLflow experiment to list the prompt on (its `_mlflow_experiment_ids` tag), as MLflow's
+   * SDK does on registration: set with the prompt when it is created, added once to an existing
+   * prompt that lacks it. Unset: not touched.
+   */
+  readonly experimentId?: string | undefined;
 }
 
 /** The prompt and its latest version in one read; `undefined` for a prompt not registered yet. */
@@ -120,6 +127,19 @@ export async function registerPromptFile(
 ): Promise<RegisterOutcome> {
   const plan = await planRegistration(registry, file, options);
   const { name, hash } = plan;
+  const { experimentId } = options;
+  // An existing prompt not yet listed on the experiment gets it added, once (a new one is created with it).
+  if (
+    experimentId !== undefined &&
+    plan.prompt !== undefined &&
+    !hasExperiment(plan.prompt.tags[EXPERIMENT_IDS_TAG], experimentId)
+  ) {
+    await registry.setPromptTag(
+      name,
+      EXPERIMENT_IDS_TAG,
+      addExperiment(plan.prompt.tags[EXPERIMENT_IDS_TAG], experimentId),
+    );
+  }
 
   let target: PromptVersion;
   let moves: AliasMove[];
@@ -148,7 +168,13 @@ export async function registerPromptFile(
     // Only the file's own tags go on the prompt (as MLflow's SDK puts a first registration's tags
     // there); provenance and the content hash describe a version, not the prompt.
     if (plan.prompt === undefined) {
-      await createPromptOnce(registry, { name, description: file.description, tags: file.tags });
+      const listed =
+        experimentId === undefined ? {} : { [EXPERIMENT_IDS_TAG]: addExperiment(undefined, experimentId) };
+      await createPromptOnce(registry, {
+        name,
+        description: file.description,
+        tags: { ...file.tags, ...listed },
+      });
     }
     target = await registry.createPromptVersion(version, { latestVersion: plan.latest?.version ?? 0 });
     moves = aliasMoves(currentAliases(plan), target.version);

@@ -184,8 +184,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     let json: unknown;
     try {
       json = text.trim() === '' ? {} : JSON.parse(text);
-    } catch (cause) {
-      return { error: malformedResponse(spec.operation, 'not JSON', cause), retryable: false };
+    } catch {
+      // The parser's message quotes the body, which may echo our credential: it is not kept.
+      return { error: malformedResponse(spec.operation, 'not JSON'), retryable: false };
     }
     const parsed = spec.schema.safeParse(json);
     if (!parsed.success) {

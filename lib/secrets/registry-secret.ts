@@ -58,6 +58,8 @@ export const registrySecretSchema = z.strictObject({
       baseUrl: httpUrl,
       name: text,
       apiKey: text.optional(),
+      /** MLflow's provider name (`openai`, `databricks`, ...), on the model spans: MLflow prices tokens by it. */
+      provider: text.optional(),
     })
     .optional(),
 });

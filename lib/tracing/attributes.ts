@@ -41,8 +41,14 @@ export function contentAttribute(value: unknown, policy: ContentPolicy): string 
     return JSON.stringify({ omitted: 'content not recorded (metadata only)', chars: text.length });
   }
   if (text.length <= policy.maxChars) return text;
-  const kept = text.slice(0, Math.max(0, policy.maxChars));
-  return JSON.stringify(`${kept}… [truncated: ${text.length} characters in all]`);
+  // The cut JSON is kept as a string, whose own quoting lengthens it: cut until the whole fits.
+  const marker = `… [truncated: ${text.length} characters in all]`;
+  let keep = policy.maxChars;
+  for (;;) {
+    const out = JSON.stringify(`${text.slice(0, keep)}${marker}`);
+    if (out.length <= policy.maxChars || keep === 0) return out;
+    keep = Math.max(0, keep - (out.length - policy.maxChars));
+  }
 }
 
 export interface TokenUsage {

@@ -269,9 +269,9 @@ describe('predict service against MLflow', () => {
       .catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(ModelError);
     expect((failure as ModelError).message).toContain('context length exceeded');
-    expect(await oracle.call('traces_for_prompt', { name: names.get('intent_classifier'), version: 1 })).toContain(
-      traceId,
-    );
+    expect(
+      await oracle.call('traces_for_prompt', { name: names.get('intent_classifier'), version: 1 }),
+    ).toContain(traceId);
     const trace = await oracle.call<OracleTrace>('get_trace', { trace_id: traceId });
     expect(trace.state).toBe('ERROR');
   });

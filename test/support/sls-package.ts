@@ -20,6 +20,8 @@ export interface PackageOptions {
   /** The project root (where serverless.yml is); default the current directory. */
   readonly root?: string;
   readonly timeoutMs?: number;
+  /** More variables for osls (e.g. MLFLOW_TRACKING_URI, which the prompt snapshot reads). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface PackagedService {
@@ -90,7 +92,7 @@ export async function packageService(options: PackageOptions): Promise<PackagedS
   const run = new Promise<string>((resolve, reject) => {
     const child = spawn('npx', args, {
       cwd: root,
-      env: hermeticEnv(home, { PROMPTOPS_ESBUILD_WORK_FOLDER: workFolder }),
+      env: hermeticEnv(home, { PROMPTOPS_ESBUILD_WORK_FOLDER: workFolder, ...options.env }),
       stdio: ['ignore', 'pipe', 'pipe'],
       // Its own process group: a timeout stops npx and osls under it together.
       detached: true,

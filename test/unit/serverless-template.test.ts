@@ -14,8 +14,12 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parsePredictEnv } from '../../functions/predict/core';
 import { parsePromoteEnv } from '../../functions/promote/core';
 import { parseRegisterEnv } from '../../functions/register/core';
+import { isAgentPrompt } from '../../lib/agent/contract';
+import { promptSnapshotSchema } from '../../lib/prompt-loader/snapshot';
+import { loadPromptFiles } from '../../lib/prompts/directory';
 import { registrySecretSchema } from '../../lib/secrets/registry-secret';
 import {
   type CfnResource,
@@ -61,6 +65,13 @@ beforeAll(async () => {
       promptsPrefix: 'team/prompts/',
       protectedAliases: 'production,canary',
       promoterPrincipals: RELEASE_MANAGERS,
+      predictAlias: 'staging',
+      predictPromptPins: 'orchestrator=3,cost_worker@canary',
+      predictReservedConcurrency: '5',
+      predictThrottleRate: '2',
+      predictThrottleBurst: '4',
+      mlflowExperimentName: 'health-monitor',
+      predictTraceContent: 'metadata',
     },
   });
 }, 240_000);
@@ -176,15 +187,44 @@ function only<T>(items: readonly T[], what: string): T {
 
 const getAtt = (logicalId: string, attribute: string) => ({ 'Fn::GetAtt': [logicalId, attribute] });
 
+type BundleHandler = (event: unknown, context: unknown) => Promise<{ statusCode: number; body: string }>;
+
+/** A function's bundle as deployed (its zip, extracted), imported with `env` as its environment. */
+async function importBundle(
+  pkg: PackagedService,
+  name: string,
+  env: Record<string, string>,
+): Promise<{ handler: BundleHandler; bundledSnapshot?: unknown }> {
+  const zip = pkg.zips.get(`${name}.zip`);
+  if (zip === undefined) throw new Error(`no ${name}.zip`);
+  const dir = join(workDir, `${name}-bundle-${randomBytes(3).toString('hex')}`);
+  mkdirSync(dir, { recursive: true });
+  for (const entry of readZip(zip)) {
+    // The bundle and its source map (read when a stack trace is printed).
+    writeFileSync(join(dir, entry.name.replace(`functions/${name}/`, '')), entry.read());
+  }
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  try {
+    return (await import(pathToFileURL(join(dir, 'handler.mjs')).href)) as { handler: BundleHandler };
+  } finally {
+    process.env = saved;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 describe('serverless.yml, packaged with osls without AWS credentials', () => {
   it('packages every function for nodejs22.x on arm64', () => {
     for (const pkg of [created, existing]) {
       const functions = resourcesOfType(pkg.template, 'AWS::Lambda::Function');
-      expect(functions.map(([id]) => id)).toEqual(
-        expect.arrayContaining(['PromoteLambdaFunction', 'RegisterLambdaFunction']),
-      );
+      // (With an existing bucket, the framework adds a function of its own to set the notification.)
+      const ours = functions.map(([id]) => id).filter((id) => !id.startsWith('CustomDash'));
+      expect(ours.sort()).toEqual([
+        'PredictLambdaFunction',
+        'PromoteLambdaFunction',
+        'RegisterLambdaFunction',
+      ]);
       for (const [, fn] of functions) {
         expect(prop(fn, 'Runtime')).toBe('nodejs22.x');
         expect(prop(fn, 'Architectures')).toEqual(['arm64']);
@@ -208,6 +248,8 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
     const env = environment(created.template, 'RegisterLambdaFunction');
     expect(Object.keys(env).sort()).toEqual(
       [
+        'MLFLOW_EXPERIMENT_ID',
+        'MLFLOW_EXPERIMENT_NAME',
         'PROMPTOPS_HTTP_TIMEOUT_MS',
         'PROMPTOPS_LOG_LEVEL',
         'PROMPTOPS_METRICS_NAMESPACE',
@@ -348,29 +390,12 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
     it('ships a bundle that refuses a request carrying only the offline identity header (401)', async () => {
       // The bundle as deployed, imported with its environment: what works offline (the header
       // serverless-offline turns into an authorizer context) must not name a caller in AWS.
-      const zip = created.zips.get('promote.zip');
-      if (zip === undefined) throw new Error('no promote.zip');
-      const dir = join(workDir, 'promote-bundle');
-      mkdirSync(dir, { recursive: true });
-      for (const entry of readZip(zip)) {
-        // The bundle and its source map (read when a stack trace is printed).
-        writeFileSync(join(dir, entry.name.replace('functions/promote/', '')), entry.read());
-      }
-      const saved = { ...process.env };
-      Object.assign(process.env, {
+      const bundle = await importBundle(created, 'promote', {
         PROMPTOPS_SECRET_ID: 'promptops/ci/registry',
         PROMOTE_LOCK_TABLE: 'promptops-ci-alias-locks',
         PROTECTED_ALIAS_PRINCIPALS: 'arn:*',
         AWS_REGION: 'eu-west-1',
       });
-      let bundle: {
-        handler: (event: unknown, context: unknown) => Promise<{ statusCode: number; body: string }>;
-      };
-      try {
-        bundle = await import(pathToFileURL(join(dir, 'handler.mjs')).href);
-      } finally {
-        process.env = saved;
-      }
       const header = {
         'sls-offline-authorizer-override': JSON.stringify({
           iam: { userArn: 'arn:aws:iam::123456789012:root' },
@@ -398,14 +423,21 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
 
     it('routes the four paths to it, every route of the API behind IAM authorization', () => {
       for (const pkg of [created, existing]) {
-        const routes = resourcesOfType(pkg.template, 'AWS::ApiGatewayV2::Route');
-        expect(routes.map(([, route]) => prop(route, 'RouteKey')).sort()).toEqual(PROMOTE_ROUTES);
-        for (const [id, route] of routes) {
+        const all = resourcesOfType(pkg.template, 'AWS::ApiGatewayV2::Route');
+        expect(all.map(([, route]) => prop(route, 'RouteKey')).sort()).toEqual(
+          [...PROMOTE_ROUTES, 'POST /predict'].sort(),
+        );
+        for (const [id, route] of all) {
           expect(prop(route, 'AuthorizationType'), id).toBe('AWS_IAM');
           expect(prop(route, 'AuthorizerId'), id).toBeUndefined();
         }
+        const routes = all.filter(([, route]) => prop(route, 'RouteKey') !== 'POST /predict');
         const integration = only(
-          resourcesOfType(pkg.template, 'AWS::ApiGatewayV2::Integration'),
+          resourcesOfType(pkg.template, 'AWS::ApiGatewayV2::Integration').filter(
+            ([, i]) =>
+              JSON.stringify(prop(i, 'IntegrationUri')) ===
+              JSON.stringify(getAtt('PromoteLambdaFunction', 'Arn')),
+          ),
           'integration',
         );
         expect(integration[1].Properties).toMatchObject({
@@ -494,6 +526,155 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
     });
   });
 
+  describe('predict API', () => {
+    it('configures the predict function: handler, 29 s, memory, reserved concurrency from its parameter, its own role', () => {
+      const fn = resource(created.template, 'PredictLambdaFunction');
+      expect(prop(fn, 'Handler')).toBe('functions/predict/handler.handler');
+      expect(prop(fn, 'FunctionName')).toBe(`promptops-${STAGE}-predict`);
+      // Under the HTTP API's 30 s integration limit.
+      expect(prop(fn, 'Timeout')).toBe(29);
+      expect(prop(fn, 'MemorySize')).toBe(1024);
+      expect(prop(fn, 'ReservedConcurrentExecutions')).toBe(20);
+      expect(prop(fn, 'Role')).toEqual(getAtt('PredictRole', 'Arn'));
+      expect(
+        Number(prop(resource(existing.template, 'PredictLambdaFunction'), 'ReservedConcurrentExecutions')),
+      ).toBe(5);
+    });
+
+    it('routes POST /predict to it behind IAM authorization, throttled by its parameters', () => {
+      for (const [pkg, rate, burst] of [
+        [created, 10, 20],
+        [existing, 2, 4],
+      ] as const) {
+        const [routeId, route] = only(
+          resourcesOfType(pkg.template, 'AWS::ApiGatewayV2::Route').filter(
+            ([, r]) => prop(r, 'RouteKey') === 'POST /predict',
+          ),
+          'predict route',
+        );
+        expect(prop(route, 'AuthorizationType'), routeId).toBe('AWS_IAM');
+        const [integrationId, integration] = only(
+          resourcesOfType(pkg.template, 'AWS::ApiGatewayV2::Integration').filter(
+            ([, i]) =>
+              JSON.stringify(prop(i, 'IntegrationUri')) ===
+              JSON.stringify(getAtt('PredictLambdaFunction', 'Arn')),
+          ),
+          'predict integration',
+        );
+        expect(prop(integration, 'PayloadFormatVersion')).toBe('2.0');
+        expect(prop(route, 'Target')).toEqual({
+          'Fn::Join': ['/', ['integrations', { Ref: integrationId }]],
+        });
+        const settings = objectProp(
+          prop(resource(pkg.template, 'HttpApiStage'), 'RouteSettings'),
+          'POST /predict',
+        );
+        expect(Number(objectProp(settings, 'ThrottlingRateLimit'))).toBe(rate);
+        expect(Number(objectProp(settings, 'ThrottlingBurstLimit'))).toBe(burst);
+        const [, permission] = only(
+          resourcesOfType(pkg.template, 'AWS::Lambda::Permission').filter(
+            ([, p]) =>
+              JSON.stringify(prop(p, 'FunctionName')) ===
+              JSON.stringify(getAtt('PredictLambdaFunction', 'Arn')),
+          ),
+          'predict permission',
+        );
+        expect(prop(permission, 'Principal')).toBe('apigateway.amazonaws.com');
+      }
+    });
+
+    it('gives the predict function the environment its configuration schema accepts, stage settings included', () => {
+      const env = environment(created.template, 'PredictLambdaFunction');
+      expect(Object.keys(env).sort()).toEqual(
+        [
+          'MLFLOW_EXPERIMENT_ID',
+          'MLFLOW_EXPERIMENT_NAME',
+          'PREDICT_ALIAS',
+          'PREDICT_LOAD_BUDGET_MS',
+          'PREDICT_MAX_TOKENS',
+          'PREDICT_PROMPT_PINS',
+          'PREDICT_PROMPT_TTL_MS',
+          'PREDICT_TRACE_BUDGET_MS',
+          'PREDICT_TRACE_CONTENT',
+          'PREDICT_TRACE_MAX_CHARS',
+          'PROMPTOPS_HTTP_TIMEOUT_MS',
+          'PROMPTOPS_LOG_LEVEL',
+          'PROMPTOPS_METRICS_NAMESPACE',
+          'PROMPTOPS_SECRET_ID',
+          'PROMPTOPS_SECRET_TTL_MS',
+          'PROMPT_CATALOG',
+          'PROMPT_NAME_PREFIX',
+          'PROMPT_SCHEMA',
+        ].sort(),
+      );
+      const literal = (variables: CfnObject): NodeJS.ProcessEnv =>
+        Object.fromEntries(
+          Object.entries(variables).map(([key, value]) => [
+            key,
+            typeof value === 'string' ? value : EXISTING_SECRET_ARN,
+          ]),
+        );
+      expect(parsePredictEnv(literal(env))).toMatchObject({
+        PREDICT_ALIAS: 'production',
+        PREDICT_PROMPT_TTL_MS: 60_000,
+        PREDICT_LOAD_BUDGET_MS: 3_000,
+        PREDICT_TRACE_BUDGET_MS: 5_000,
+        PREDICT_MAX_TOKENS: 1_024,
+        PREDICT_TRACE_CONTENT: 'full',
+        MLFLOW_EXPERIMENT_ID: undefined,
+        MLFLOW_EXPERIMENT_NAME: undefined,
+      });
+      const given = parsePredictEnv(literal(environment(existing.template, 'PredictLambdaFunction')));
+      expect(given).toMatchObject({
+        PREDICT_ALIAS: 'staging',
+        PREDICT_TRACE_CONTENT: 'metadata',
+        MLFLOW_EXPERIMENT_NAME: 'health-monitor',
+      });
+      expect([...given.PREDICT_PROMPT_PINS]).toEqual([
+        ['orchestrator', { version: 3 }],
+        ['cost_worker', { alias: 'canary' }],
+      ]);
+    });
+
+    it('bundles the prompt files as the fallback when packaged without a registry: all eight, no placeholder', async () => {
+      const { bundledSnapshot } = await importBundle(created, 'predict', {
+        PROMPTOPS_SECRET_ID: 'promptops/ci/registry',
+        AWS_REGION: 'eu-west-1',
+      });
+      const snapshot = promptSnapshotSchema.parse(bundledSnapshot);
+      expect(snapshot.source).toBe('files');
+      const files = (await loadPromptFiles(['prompts'])).filter((f) => isAgentPrompt(f.name));
+      expect(snapshot.entries.map((e) => e.key).sort()).toEqual(files.map((f) => f.name).sort());
+      for (const file of files) {
+        const entry = snapshot.entries.find((e) => e.key === file.name);
+        expect(entry).toMatchObject({ name: file.name, version: null, alias: null, template: file.template });
+      }
+    });
+
+    it('ships a bundle that refuses a request carrying only the offline identity header (401)', async () => {
+      const { handler } = await importBundle(created, 'predict', {
+        PROMPTOPS_SECRET_ID: 'promptops/ci/registry',
+        AWS_REGION: 'eu-west-1',
+      });
+      const answer = await handler(
+        {
+          version: '2.0',
+          routeKey: 'POST /predict',
+          headers: {
+            'sls-offline-authorizer-override': JSON.stringify({
+              iam: { userArn: 'arn:aws:iam::123456789012:root' },
+            }),
+          },
+          body: '{"query": "hi"}',
+          requestContext: { requestId: 'r1' },
+        },
+        { awsRequestId: 'test' },
+      );
+      expect(answer.statusCode).toBe(401);
+      expect(JSON.parse(answer.body)).toMatchObject({ code: 'UNAUTHORIZED' });
+    });
+  });
+
   describe('IAM', () => {
     it('has no wildcard action and no "*" resource in any statement of any role', () => {
       for (const pkg of [created, existing]) {
@@ -567,6 +748,29 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
       }
     });
 
+    it('grants predict only its logs and the secret: the registry and the model are outside AWS', () => {
+      for (const [pkg, secret] of [
+        [created, { Ref: 'RegistrySecret' }],
+        [existing, EXISTING_SECRET_ARN],
+      ] as const) {
+        const conds = conditions(pkg.template);
+        const grants = iamStatements(pkg.template)
+          .filter((s) => s.role === 'PredictRole')
+          .flatMap((s) =>
+            s.actions.map((action) => ({ action, resources: s.resources.map((r) => resolveIfs(r, conds)) })),
+          );
+        expect(grants.sort((a, b) => a.action.localeCompare(b.action))).toEqual([
+          { action: 'logs:CreateLogStream', resources: [getAtt('PredictLogGroup', 'Arn')] },
+          { action: 'logs:PutLogEvents', resources: [getAtt('PredictLogGroup', 'Arn')] },
+          { action: 'secretsmanager:GetSecretValue', resources: [secret] },
+        ]);
+        const users = resourcesOfType(pkg.template, 'AWS::Lambda::Function').filter(
+          ([, fn]) => JSON.stringify(prop(fn, 'Role')) === JSON.stringify(getAtt('PredictRole', 'Arn')),
+        );
+        expect(users.map(([id]) => id)).toEqual(['PredictLambdaFunction']);
+      }
+    });
+
     it('reads the secret and the uploads given as parameters when they exist already', () => {
       const conds = conditions(existing.template);
       const statements = iamStatements(existing.template).filter((s) => s.role === 'RegisterRole');
@@ -584,8 +788,9 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
   it.each([
     ['register', 'RegisterLambdaFunction'],
     ['promote', 'PromoteLambdaFunction'],
+    ['predict', 'PredictLambdaFunction'],
   ])('zips the %s bundle (ES module, source map) within 1 MiB', (name, functionId) => {
-    expect([...created.zips.keys()]).toEqual(['promote.zip', 'register.zip']);
+    expect([...created.zips.keys()]).toEqual(['predict.zip', 'promote.zip', 'register.zip']);
     const zip = created.zips.get(`${name}.zip`);
     expect(zip).toBeDefined();
     if (zip === undefined) return;

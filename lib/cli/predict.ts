@@ -1,0 +1,256 @@
+/**
+ * `promptops predict "<question>"`: the agent from the command line. In-process by default (the
+ * same service as the Lambda: registry from MLFLOW_TRACKING_URI, model from OPENAI_BASE_URL,
+ * OPENAI_API_KEY and --model or PROMPTOPS_MODEL, traces to the same MLflow); with --api URL or
+ * PROMPTOPS_API_URL (unless --local), the deployed `POST /predict`, signed as `promote` is, where
+ * the stage decides the alias and the model.
+ *
+ * `--json` prints exactly one object: `{answer, traceId, domains, prompts}`, or on failure
+ * `{"error": {code, message}}` (and one line on stderr); exit 0 answered, 1 failed, 2 wrong usage.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import * as z from 'zod';
+import type { AgentInput, ChatAgentAnswer } from '../agent/chat-agent';
+import { shorthandRequestSchema } from '../agent/chat-agent';
+import { AGENT_CONTRACT } from '../agent/contract';
+import { parseEnv } from '../config/env';
+import { isPromptOpsError, MalformedResponseError } from '../errors';
+import { parseRequest } from '../http/request';
+import { createChatModel } from '../model/chat-model';
+import { createLogger } from '../observability/logger';
+import { createMetrics } from '../observability/metrics';
+import { createPredictService } from '../predict/service';
+import { predictSettings, predictSettingsSchema } from '../predict/settings';
+import { type PromptSnapshot, snapshotFromFiles } from '../prompt-loader/snapshot';
+import { loadPromptFiles } from '../prompts/directory';
+import { validateAliasName } from '../prompts/names';
+import { namingFromEnv } from '../prompts/naming';
+import { deadlineIn } from '../runtime/deadline';
+import { createTracer } from '../tracing/recorder';
+import { asUsage, type CliIo, oneLine, UsageError } from './io';
+import { COMMON, clientFrom, reportFailure } from './promote';
+import { cliRegistryFromEnv } from './registry-from-env';
+import { problemOf } from './signed-client';
+
+/** In-process, the command's whole run may take this long (the deployed function has 29 s). */
+const LOCAL_DEADLINE_MS = 120_000;
+
+export interface PredictJson {
+  readonly answer: string;
+  readonly traceId: string;
+  readonly domains: readonly string[];
+  readonly prompts: ChatAgentAnswer['prompts'];
+}
+
+const answerSchema = z.object({
+  messages: z.array(z.object({ content: z.string().nullish() })).min(1),
+  custom_outputs: z.object({
+    traceId: z.string(),
+    domains: z.array(z.string()),
+    prompts: z.array(
+      z.object({
+        name: z.string(),
+        version: z.number().nullable(),
+        alias: z.string().nullable(),
+        source: z.enum(['registry', 'cache', 'stale', 'fallback']),
+      }),
+    ),
+  }),
+});
+
+function readData(file: string | undefined): Record<string, unknown> | undefined {
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new UsageError(`--data: cannot read '${file}'.`);
+  }
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw new UsageError(`--data: '${file}' is not JSON.`);
+  }
+}
+
+/** The question and data, checked with the API's own shorthand schema (same limits, same words). */
+function inputFrom(question: string, data: Record<string, unknown> | undefined): AgentInput {
+  const request = asUsage(() =>
+    parseRequest(shorthandRequestSchema, { query: question, ...(data ? { data } : {}) }, 'question'),
+  );
+  return {
+    query: request.query,
+    history: [],
+    conversationId: undefined,
+    userId: undefined,
+    data: request.data ?? {},
+    domains: undefined,
+  };
+}
+
+/** The bundled fallback's stand-in for a local run: the prompt files here, if this is a checkout. */
+async function localSnapshot(naming: ReturnType<typeof namingFromEnv>): Promise<PromptSnapshot | undefined> {
+  if (!existsSync('prompts')) return undefined;
+  const files = (await loadPromptFiles(['prompts'])).filter((f) => Object.hasOwn(AGENT_CONTRACT, f.name));
+  return snapshotFromFiles(files, naming);
+}
+
+interface Answered {
+  readonly answer: ChatAgentAnswer;
+  /** Where MLflow's UI is, when known, for the links printed after the answer. */
+  readonly ui: { readonly base: string; readonly experimentId: string } | undefined;
+}
+
+async function predictLocally(
+  input: AgentInput,
+  values: { alias?: string | undefined; model?: string | undefined },
+  io: CliIo,
+): Promise<Answered> {
+  const env = io.env;
+  const settingsEnv = asUsage(() => parseEnv(predictSettingsSchema, env));
+  const settings = predictSettings(settingsEnv);
+  const alias =
+    values.alias === undefined ? settings.alias : asUsage(() => validateAliasName(values.alias as string));
+  const modelName = values.model ?? env.PROMPTOPS_MODEL;
+  if (!env.OPENAI_BASE_URL) {
+    throw new UsageError('No model: set OPENAI_BASE_URL (with /v1, e.g. https://api.openai.com/v1).');
+  }
+  if (!modelName) throw new UsageError('No model name: pass --model NAME or set PROMPTOPS_MODEL.');
+  const model = asUsage(() =>
+    createChatModel({
+      baseUrl: env.OPENAI_BASE_URL as string,
+      name: modelName,
+      apiKey: env.OPENAI_API_KEY || undefined,
+      provider: env.PROMPTOPS_MODEL_PROVIDER || undefined,
+    }),
+  );
+  const registry = cliRegistryFromEnv(env, {});
+  const naming = namingFromEnv(env);
+  const snapshot = await localSnapshot(naming);
+  const service = createPredictService({
+    settings: { ...settings, alias },
+    naming,
+    registry,
+    model: async () => model,
+    snapshot: () => snapshot,
+    tracer: createTracer({ content: settings.content }),
+  });
+  // Warnings (fallbacks, a trace not stored) are for the person running it, on stderr.
+  const write = (line: string) => io.stderr(line);
+  const log = createLogger({ service: 'promptops', level: 'WARN', write }, { function: 'cli' });
+  const metrics = createMetrics({
+    namespace: 'PromptOps',
+    service: 'promptops',
+    functionName: 'cli',
+    write: () => {},
+  });
+  try {
+    const answer = await service.predict(input, { log, metrics, deadline: deadlineIn(LOCAL_DEADLINE_MS) });
+    const experimentId = await service.experimentId().catch(() => '0');
+    return { answer, ui: { base: env.MLFLOW_TRACKING_URI as string, experimentId } };
+  } finally {
+    registry.close();
+  }
+}
+
+async function predictRemotely(
+  input: AgentInput,
+  values: Parameters<typeof clientFrom>[0],
+  io: CliIo,
+): Promise<Answered> {
+  const client = clientFrom(values, io.env);
+  try {
+    const body = {
+      messages: [{ role: 'user', content: input.query }],
+      ...(Object.keys(input.data).length > 0 ? { custom_inputs: { data: input.data } } : {}),
+    };
+    const parsed = answerSchema.safeParse(await client.predict(body));
+    if (!parsed.success)
+      throw new MalformedResponseError("The predict API's answer is not a ChatAgentResponse.");
+    const outputs = parsed.data.custom_outputs;
+    const answer: ChatAgentAnswer = {
+      answer: parsed.data.messages.at(-1)?.content ?? '',
+      traceId: outputs.traceId,
+      domains: outputs.domains as ChatAgentAnswer['domains'],
+      prompts: outputs.prompts,
+      finishReason: undefined,
+      usage: undefined,
+    };
+    // The deployed stage's MLflow is the caller's to name, if they want links.
+    const base = io.env.MLFLOW_TRACKING_URI;
+    return { answer, ui: base ? { base, experimentId: io.env.MLFLOW_EXPERIMENT_ID || '0' } : undefined };
+  } finally {
+    await client.close();
+  }
+}
+
+export function predictJson(answer: ChatAgentAnswer): PredictJson {
+  return { answer: answer.answer, traceId: answer.traceId, domains: answer.domains, prompts: answer.prompts };
+}
+
+/** The answer for people, then where to see its trace and each prompt in MLflow's UI. */
+export function describeAnswer(
+  answer: ChatAgentAnswer,
+  ui: { base: string; experimentId: string } | undefined,
+): string {
+  const lines = [answer.answer.trim(), ''];
+  const base = ui?.base.replace(/\/+$/, '');
+  lines.push(
+    base
+      ? `trace:   ${base}/#/experiments/${ui?.experimentId}/traces?selectedEvaluationId=${answer.traceId}`
+      : `trace:   ${answer.traceId}`,
+  );
+  for (const p of answer.prompts) {
+    const version = p.version === null ? 'unversioned' : `v${p.version}`;
+    const where = base
+      ? `  ${base}/#/experiments/${ui?.experimentId}/prompts/${encodeURIComponent(p.name)}`
+      : '';
+    lines.push(`prompt:  ${p.name} ${version}${p.alias ? ` @${p.alias}` : ''} (${p.source})${where}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export async function predictCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    options: {
+      ...COMMON,
+      data: { type: 'string' },
+      alias: { type: 'string' },
+      model: { type: 'string' },
+      local: { type: 'boolean' },
+    },
+  });
+  const [question, ...rest] = positionals;
+  if (question === undefined || rest.length > 0)
+    throw new UsageError('predict takes exactly one question (quote it).');
+  const remote = !values.local && (values.api !== undefined || Boolean(io.env.PROMPTOPS_API_URL));
+  if (values.local && values.api !== undefined) throw new UsageError('Pass --api or --local, not both.');
+  if (remote && (values.alias !== undefined || values.model !== undefined)) {
+    throw new UsageError(
+      '--alias and --model are for local runs: the deployed stage decides them (or pass --local).',
+    );
+  }
+  const input = inputFrom(question, readData(values.data));
+  try {
+    const { answer, ui } = remote
+      ? await predictRemotely(input, values, io)
+      : await predictLocally(input, values, io);
+    io.stdout(values.json ? `${JSON.stringify(predictJson(answer))}\n` : describeAnswer(answer, ui));
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError || !isPromptOpsError(error)) throw error;
+    if (values.json) {
+      // The server's own code and words when it refused; ours otherwise.
+      const problem = problemOf(error);
+      const failure = {
+        code: problem?.code ?? error.code,
+        message: oneLine(problem?.detail ?? error.message),
+      };
+      io.stdout(`${JSON.stringify({ error: failure })}\n`);
+    }
+    return reportFailure(error, io);
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * `promptops snapshot`: what the predict function falls back to when it starts while the registry
+ * is down. Reads what the stage's alias (and pins) serve now from the registry named by
+ * MLFLOW_TRACKING_URI; without one, or when it cannot be read, the files in prompts/ (no version,
+ * no alias), said on stderr. Packaging runs it (scripts/esbuild-plugins.cjs) and bundles the JSON.
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { AGENT_CONTRACT } from '../agent/contract';
+import { isPromptOpsError } from '../errors';
+import { loadSpecs } from '../predict/service';
+import { parsePins } from '../predict/settings';
+import { type PromptSnapshot, snapshotFromFiles, snapshotFromRegistry } from '../prompt-loader/snapshot';
+import { loadPromptFiles } from '../prompts/directory';
+import { validateAliasName } from '../prompts/names';
+import { type NamingOptions, namingFromEnv, registryName } from '../prompts/naming';
+import { asUsage, type CliIo, oneLine, UsageError } from './io';
+import { registryFromEnv } from './registry-from-env';
+
+async function fromFiles(dir: string, naming: NamingOptions): Promise<PromptSnapshot> {
+  const files = (await loadPromptFiles([dir])).filter((f) => Object.hasOwn(AGENT_CONTRACT, f.name));
+  const missing = Object.keys(AGENT_CONTRACT).filter((key) => !files.some((f) => f.name === key));
+  if (missing.length > 0) throw new UsageError(`${dir} lacks the agent's prompt(s) ${missing.join(', ')}.`);
+  return snapshotFromFiles(files, naming);
+}
+
+export async function snapshotCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    options: {
+      alias: { type: 'string' },
+      pins: { type: 'string' },
+      prompts: { type: 'string' },
+      out: { type: 'string' },
+      catalog: { type: 'string' },
+      schema: { type: 'string' },
+      prefix: { type: 'string' },
+      'tracking-uri': { type: 'string' },
+      'require-registry': { type: 'boolean' },
+    },
+  });
+  if (positionals.length > 0) throw new UsageError('snapshot takes no arguments.');
+  const alias = asUsage(() => validateAliasName(values.alias ?? 'production'));
+  let pins: ReturnType<typeof parsePins>;
+  try {
+    pins = parsePins(values.pins ?? '');
+  } catch (error) {
+    throw new UsageError(`--pins: ${(error as Error).message}`);
+  }
+  const fromEnv = namingFromEnv(io.env);
+  const naming: NamingOptions = {
+    catalog: values.catalog ?? fromEnv.catalog,
+    schema: values.schema ?? fromEnv.schema,
+    prefix: values.prefix ?? fromEnv.prefix,
+  };
+  asUsage(() => registryName('prompt', naming));
+  const dir = values.prompts ?? 'prompts';
+  const trackingUri = values['tracking-uri'] ?? io.env.MLFLOW_TRACKING_URI;
+
+  let snapshot: PromptSnapshot;
+  if (!trackingUri) {
+    if (values['require-registry'])
+      throw new UsageError('No registry: set MLFLOW_TRACKING_URI or pass --tracking-uri.');
+    io.stderr(
+      `promptops: no MLFLOW_TRACKING_URI: the snapshot holds the files in ${dir}/, without versions.\n`,
+    );
+    snapshot = await fromFiles(dir, naming);
+  } else {
+    try {
+      const registry = registryFromEnv(io.env, trackingUri);
+      snapshot = await snapshotFromRegistry(registry, loadSpecs({ alias, pins }, naming));
+    } catch (error) {
+      if (values['require-registry'] || !isPromptOpsError(error)) throw error;
+      io.stderr(
+        `promptops: WARNING: the registry could not be read (${error.code}: ${oneLine(error.message)}); ` +
+          `the snapshot holds the files in ${dir}/, without versions.\n`,
+      );
+      snapshot = await fromFiles(dir, naming);
+    }
+  }
+  const json = `${JSON.stringify(snapshot)}\n`;
+  if (values.out) writeFileSync(values.out, json);
+  else io.stdout(json);
+  if (snapshot.source === 'registry') {
+    io.stderr(
+      `promptops: snapshot of ${snapshot.entries.map((e) => `${e.name}/${e.version}`).join(', ')} (@${alias})\n`,
+    );
+  }
+  return 0;
+}
