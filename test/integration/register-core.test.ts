@@ -1,10 +1,11 @@
 /** The registration core against a real MLflow server. */
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type PromptFile, parsePromptFile } from '../../lib/prompts/file';
 import { CONTENT_HASH_TAG } from '../../lib/register/content-hash';
 import { registerPromptFile } from '../../lib/register/register-prompt-file';
 import { createRegistryClient, type RegistryClient } from '../../lib/registry';
 import { uniqueName } from '../support/names';
+import { type Oracle, startOracle } from '../support/oracle';
 
 const uri = inject('mlflowUri');
 let registry: RegistryClient;
@@ -84,5 +85,44 @@ describe('registerPromptFile', () => {
     const healed = await registerPromptFile(registry, promptFile(name, 'Answer {{ q }}'));
     expect(healed).toMatchObject({ status: 'unchanged', version: 1 });
     expect(healed.aliasesMoved).toEqual([{ alias: 'staging', version: 1, previousVersion: undefined }]);
+  });
+});
+
+describe('registerPromptFile lists the prompt on the experiment, as MLflow does on registration', () => {
+  let oracle: Oracle;
+  beforeAll(() => {
+    oracle = startOracle(uri);
+  });
+  afterAll(async () => {
+    await oracle.close();
+  });
+
+  it('creates a new prompt already listed on the experiment, with no extra request', async () => {
+    const name = uniqueName('listed');
+    const counting = createRegistryClient({ trackingUri: uri });
+    await registerPromptFile(counting, promptFile(name, 'Answer {{ q }}', 'tags: {team: a}\n'), {
+      experimentId: '0',
+    });
+    expect(counting.requestCount).toBe(5);
+    expect((await registry.getPrompt(name)).tags).toEqual({ team: 'a', _mlflow_experiment_ids: ',0,' });
+    // MLflow's SDK rewrites `experiment_id = '0'` to this tag; the UI's experiment page does the same.
+    expect(await oracle.call('search_prompts_in_experiment', { experiment_id: '0' })).toContain(name);
+  });
+
+  it('adds the experiment to a registered prompt once, then writes nothing for unchanged content', async () => {
+    const name = uniqueName('add-listed');
+    await registerPromptFile(registry, promptFile(name, 'Answer {{ q }}'));
+    const adding = createRegistryClient({ trackingUri: uri });
+    const outcome = await registerPromptFile(adding, promptFile(name, 'Answer {{ q }}'), {
+      experimentId: '0',
+    });
+    expect(outcome.status).toBe('unchanged');
+    // read; set the tag
+    expect(adding.requestCount).toBe(2);
+    const again = createRegistryClient({ trackingUri: uri });
+    await registerPromptFile(again, promptFile(name, 'Answer {{ q }}'), { experimentId: '0' });
+    expect(again.requestCount).toBe(1);
+    await registerPromptFile(registry, promptFile(name, 'Answer {{ q }}'), { experimentId: '12' });
+    expect((await registry.getPrompt(name)).tags._mlflow_experiment_ids).toBe(',0,12,');
   });
 });
