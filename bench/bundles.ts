@@ -163,6 +163,56 @@ const SINGLE_IMPORTS: readonly { readonly key: string; readonly source: string }
   { key: "import * as z from 'zod'", source: "import * as z from 'zod';\nvoid z;\n" },
 ];
 
+/**
+ * Choices the predict function made, each bundled as the functions are (esbuild, minified ES
+ * module, the same options as serverless.yml) and timed the same way. A model client is measured
+ * beside the registry client every function carries (with its undici and zod): what it adds is
+ * the difference to the registry client alone. Tracing (OpenTelemetry's SDK and OTLP protobuf)
+ * alone.
+ */
+const REGISTRY_CLIENT =
+  "import { createRegistryClient } from './lib/registry';\n" +
+  "globalThis.r = createRegistryClient({ trackingUri: 'http://127.0.0.1:1' });\n";
+const CANDIDATES: readonly { readonly key: string; readonly source: string }[] = [
+  { key: 'registry client alone (every function has it)', source: REGISTRY_CLIENT },
+  {
+    key: '+ model client: ours (undici, lib/model/chat-model.ts)',
+    source:
+      `${REGISTRY_CLIENT}import { createChatModel } from './lib/model/chat-model';\n` +
+      "globalThis.m = createChatModel({ baseUrl: 'http://127.0.0.1:1/v1', name: 'm', apiKey: 'k' });\n",
+  },
+  {
+    key: "+ model client: the 'openai' package",
+    source:
+      `${REGISTRY_CLIENT}import OpenAI from 'openai';\n` +
+      "globalThis.m = new OpenAI({ baseURL: 'http://127.0.0.1:1/v1', apiKey: 'k' });\n",
+  },
+  {
+    key: 'tracing alone: OpenTelemetry SDK + OTLP protobuf (lib/tracing)',
+    source:
+      "import { createTracer } from './lib/tracing/recorder';\nimport { exportTrace } from './lib/tracing/export';\n" +
+      "globalThis.t = [createTracer({ content: { mode: 'full', maxChars: 1 } }), exportTrace];\n",
+  },
+];
+
+/** Bundles `source` (resolved from the project root) as serverless.yml bundles the functions. */
+async function bundleCandidate(source: string, outfile: string): Promise<number> {
+  const { build } = await import('esbuild');
+  await build({
+    stdin: { contents: source, resolveDir: root, loader: 'ts' },
+    bundle: true,
+    minify: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node22',
+    mainFields: ['module', 'main'],
+    banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
+    outfile,
+    logLevel: 'error',
+  });
+  return fileSize(outfile);
+}
+
 async function main(): Promise<void> {
   const work = join(root, '.cache', `bench-bundles-${randomBytes(4).toString('hex')}`);
   // Outside the project: nothing can resolve from its node_modules, as in Lambda.
@@ -226,6 +276,26 @@ async function main(): Promise<void> {
         marker: READY,
       });
     });
+    // The predict function's choices, bundled alone, outside the project as the functions run.
+    const candidateBytes: number[] = [];
+    const candidateSubjects: Subject[] = [];
+    for (const [i, candidate] of CANDIDATES.entries()) {
+      const file = join(extracted, 'candidates', `candidate-${i}.mjs`);
+      candidateBytes.push(await bundleCandidate(candidate.source, file));
+      candidateSubjects.push(
+        subject(candidate.key, NODE_RUNS, {
+          command: node,
+          args: [
+            '--input-type=module',
+            '-e',
+            `await import(${JSON.stringify(pathToFileURL(file).href)}); process.stdout.write(${JSON.stringify(`${READY}\n`)}); process.exit(0);`,
+          ],
+          cwd: dirname(file),
+          env: plainEnv,
+          marker: READY,
+        }),
+      );
+    }
     const python = venvBin('python');
     const pythonEnv = { ...plainEnv, MLFLOW_DISABLE_TELEMETRY: 'true' };
     const pythonBaseline = subject('python -c', PYTHON_RUNS, {
@@ -246,6 +316,7 @@ async function main(): Promise<void> {
       ...functionSubjects,
       ...noSourceMapSubjects,
       ...singleSubjects,
+      ...candidateSubjects,
       pythonBaseline,
       pythonImport,
     ];
@@ -351,6 +422,24 @@ async function main(): Promise<void> {
     out.push(
       '("--enable-source-maps": the same bundle with source maps enabled at runtime, which the functions do not; ' +
         'the single imports are unbundled, from node_modules, in a fresh node each)',
+    );
+    const candidates: string[][] = [
+      ['predict: each choice bundled alone', 'bundle bytes', 'runs', 'raw median ms', 'net median ms'],
+    ];
+    candidateSubjects.forEach((s, i) => {
+      const raw = median(s.samples);
+      candidates.push([
+        s.key,
+        String(candidateBytes[i]),
+        String(s.samples.length),
+        ms(raw),
+        ms(raw - nodeBase),
+      ]);
+    });
+    out.push('');
+    out.push(table(candidates, new Set([1, 2, 3, 4])));
+    out.push(
+      '(minified, unzipped; the model client over undici shares undici with the registry client in every function bundle)',
     );
     out.push('');
     functionSubjects.forEach((s, i) => {

@@ -2,9 +2,10 @@
  * The main job on the embedded default: a local MLflow server (SQLite under .local/, kept between
  * runs) and the local AWS emulator; the files in prompts/ uploaded to S3 and registered by the
  * register function, as in a deployed stack; a summary and the addresses. Then it serves the
- * promote API through serverless-offline (the lock table in the emulator, the local admin allowed
- * to move protected aliases) and keeps running until interrupted, then stops what it started.
- * `--once` registers and exits (the smoke test), without the API.
+ * HTTP API through serverless-offline, the promote routes (the lock table in the emulator, the
+ * local admin allowed to move protected aliases) and `POST /predict` (the agent, answering with
+ * the deterministic model stand-in), and keeps running until interrupted, then stops what it
+ * started. `--once` registers and exits (the smoke test), without the API.
  */
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,8 +16,15 @@ import { isPromptOpsError } from '../lib/errors';
 import { listPromptFiles } from '../lib/prompts/directory';
 import { namingFromEnv } from '../lib/prompts/naming';
 import { startOffline } from '../test/support/offline';
-import { freePort, type RunningServer, startMlflow, startMoto } from '../test/support/servers';
+import {
+  freePort,
+  type RunningServer,
+  startMlflow,
+  startMoto,
+  warmTraceIngestion,
+} from '../test/support/servers';
 import { createLockTable } from './lock-table';
+import { STANDIN_MODEL, startModelStandin } from './model-standin';
 import { LOCAL_BUCKET, LOCAL_PREFIX, LOCAL_SECRET_ID, registerThroughS3 } from './through-s3';
 
 /** The caller the local promote API sees (`--local-principal`), allowed to move production. */
@@ -74,6 +82,9 @@ if (failedStart || interrupt.signal.aborted) {
   process.exit(interrupt.signal.aborted ? 130 : 1);
 }
 const [mlflow, moto] = started as [RunningServer, RunningServer];
+// The model predict answers with here: a deterministic stand-in, labelled as such in its answers.
+const standin = await startModelStandin();
+started.push(standin);
 let serving = false;
 let exitCode = 0;
 try {
@@ -85,6 +96,7 @@ try {
     motoUrl: moto.url,
     files,
     log: (line) => appendFileSync(logFile, line),
+    model: { baseUrl: standin.url, name: STANDIN_MODEL },
   });
   process.stdout.write(
     `Uploaded ${files.length} file(s) to s3://${LOCAL_BUCKET}/${LOCAL_PREFIX} and ran the register function:\n\n`,
@@ -102,8 +114,10 @@ try {
   if (!values.once) {
     // The promote API as deployed (serverless.yml), served by serverless-offline; its functions
     // reach the secret and the lock table in moto. Protected aliases may be moved by LOCAL_ADMIN.
-    process.stdout.write('\nStarting the promote API (serverless-offline) ...\n');
+    process.stdout.write('\nStarting the HTTP API (serverless-offline): promote and predict ...\n');
     await createLockTable(new DynamoDBClient({}), LOCAL_LOCK_TABLE);
+    // MLflow loads its trace ingestion lazily; one throwaway trace now spares the first answer.
+    const warming = warmTraceIngestion(mlflow.url).catch(() => undefined);
     const { catalog, schema, prefix } = namingFromEnv(process.env);
     const naming = { promptCatalog: catalog, promptSchema: schema, promptNamePrefix: prefix };
     const promotable = rows.some((row) => row.name === 'orchestrator' && row.status !== 'failed')
@@ -128,12 +142,20 @@ try {
     });
     started.push(api);
     serving = true;
+    await warming;
     process.stdout.write(
       `Promote API:        ${api.url} (GET /prompts, GET /prompts/{name}, POST .../promote, .../rollback)\n` +
         `Promote API log:    ${apiLog}\n` +
         `Local admin:        ${LOCAL_ADMIN} (may move production)\n` +
         `Promote:            npx promptops promote ${promotable} --api ${api.url} --local-principal ${LOCAL_ADMIN} --reason "tried it locally"\n` +
         `History:            npx promptops history ${promotable} --api ${api.url} --local-principal ${LOCAL_ADMIN}\n`,
+    );
+    process.stdout.write(
+      `\nPredict API:        ${api.url}/predict (POST, a ChatAgentRequest or {"query": ...})\n` +
+        `Model:              ${standin.url} (${STANDIN_MODEL}: a deterministic stand-in, not a model)\n` +
+        `Ask the agent:      npx promptops predict "Why did our DBU spend rise this week?" --api ${api.url} --local-principal ${LOCAL_ADMIN}\n` +
+        `In-process:         MLFLOW_TRACKING_URI=${mlflow.url} OPENAI_BASE_URL=${standin.url} PROMPTOPS_MODEL=${STANDIN_MODEL} npx promptops predict "Which jobs failed?" --local\n` +
+        `Its traces:         ${mlflow.url}/#/experiments/0/traces (each prompt's Traces tab: ${mlflow.url}/#/experiments/0/prompts/${promotable})\n`,
     );
     process.stdout.write('\nRunning; press Ctrl-C to stop.\n');
     await interrupted;
@@ -148,7 +170,7 @@ try {
   }
 } finally {
   process.stdout.write(
-    `Stopping ${serving ? 'the promote API, ' : ''}MLflow and the local AWS emulator ...\n`,
+    `Stopping ${serving ? 'the HTTP API, ' : ''}the model stand-in, MLflow and the local AWS emulator ...\n`,
   );
   await stopAll();
 }

@@ -30,6 +30,8 @@ export interface ThroughS3Options {
   readonly files: readonly string[];
   /** Where the handler's JSON log lines go. */
   readonly log: (line: string) => void;
+  /** The model the predict function calls, as the secret names it. */
+  readonly model?: { readonly baseUrl: string; readonly name: string } | undefined;
 }
 
 function toRow(result: UploadResult): SummaryRow {
@@ -43,7 +45,10 @@ export async function registerThroughS3(options: ThroughS3Options): Promise<Summ
   const secretsManager = new SecretsManagerClient({});
 
   await s3.send(new CreateBucketCommand({ Bucket: LOCAL_BUCKET }));
-  const secret = JSON.stringify({ registry: { type: 'mlflow', trackingUri: options.mlflowUrl } });
+  const secret = JSON.stringify({
+    registry: { type: 'mlflow', trackingUri: options.mlflowUrl },
+    ...(options.model ? { model: options.model } : {}),
+  });
   try {
     await secretsManager.send(new CreateSecretCommand({ Name: LOCAL_SECRET_ID, SecretString: secret }));
   } catch (error) {
