@@ -6,14 +6,15 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { AGENT_CONTRACT } from '../agent/contract';
-import { isPromptOpsError } from '../errors';
+import { AGENT_CONTRACT, checkUsable } from '../agent/contract';
+import { InvalidInputError, isPromptOpsError } from '../errors';
 import { loadSpecs } from '../predict/service';
 import { parsePins } from '../predict/settings';
 import { type PromptSnapshot, snapshotFromFiles, snapshotFromRegistry } from '../prompt-loader/snapshot';
 import { loadPromptFiles } from '../prompts/directory';
 import { validateAliasName } from '../prompts/names';
 import { type NamingOptions, namingFromEnv, registryName } from '../prompts/naming';
+import type { Template } from '../prompts/template';
 import { asUsage, type CliIo, oneLine, UsageError } from './io';
 import { registryFromEnv } from './registry-from-env';
 
@@ -77,6 +78,18 @@ export async function snapshotCommand(args: readonly string[], io: CliIo): Promi
           `the snapshot holds the files in ${dir}/, without versions.\n`,
       );
       snapshot = await fromFiles(dir, naming);
+    }
+  }
+  // A fallback the agent cannot use would fail the very requests it is there to save.
+  for (const entry of snapshot.entries) {
+    try {
+      checkUsable(entry.key, entry.template as Template);
+    } catch (error) {
+      if (!isPromptOpsError(error)) throw error;
+      const which = entry.version === null ? entry.name : `${entry.name} version ${entry.version}`;
+      throw new InvalidInputError(`${which} cannot serve as the agent's ${entry.key}: ${error.message}`, {
+        cause: error,
+      });
     }
   }
   const json = `${JSON.stringify(snapshot)}\n`;

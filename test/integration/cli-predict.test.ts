@@ -164,6 +164,24 @@ describe('promptops snapshot', () => {
     expect(snapshot.entries.every((e) => e.contentHash !== null || e.key === 'orchestrator')).toBe(true);
   });
 
+  it('refuses to take a version the agent cannot use as the fallback, naming it', async () => {
+    const other = uniqueNaming('cli-snapshot-bad');
+    const otherNames = await registerAgentPrompts(registry, other);
+    const synthesizer = otherNames.get('synthesizer') as string;
+    const bad = await registry.registerPrompt({
+      name: synthesizer,
+      template: 'Combine {{domain_responses}} for {{query}} in the tone {{tone}}.',
+    });
+    await registry.setAlias(synthesizer, 'production', bad.version);
+    const run = await runCli(['snapshot'], { ...env, PROMPT_NAME_PREFIX: other.prefix });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(
+      new RegExp(`${synthesizer.replaceAll('.', '\\.')} version 2 cannot serve as the agent's synthesizer`),
+    );
+    expect(run.stderr).toMatch(/tone/);
+  });
+
   it('takes the prompt files, saying so, without a registry; refuses with --require-registry', async () => {
     const run = await runCli(['snapshot'], { PROMPT_NAME_PREFIX: naming.prefix });
     expect(run.code).toBe(0);
