@@ -1,6 +1,6 @@
 /**
- * A deterministic stand-in for an OpenAI-compatible model, for tests, benchmarks and
- * `npm start -- --standin`. It is not a model: every answer says so ("[stand-in model]") and its
+ * A deterministic stand-in for an OpenAI-compatible model, for tests, benchmarks and `npm start`
+ * (whose predict answers with it). It is not a model: every answer says so ("[stand-in model]") and its
  * model id is `promptops-standin`. It speaks the part of the chat-completions API the agent uses:
  *
  * - a request with a JSON-schema `response_format` (the intent classifier) gets JSON naming the

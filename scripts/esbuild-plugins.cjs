@@ -16,12 +16,31 @@ function flag(args, name, value) {
   if (typeof value === 'string' && value.trim() !== '') args.push(`--${name}`, value.trim());
 }
 
+/** The CLI is rebuilt first: the snapshot must be taken by this checkout's code, not an older build. */
+function buildCli(root) {
+  const built = spawnSync(process.execPath, [path.join(root, 'scripts', 'build-cli.mjs')], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  if (built.status !== 0) throw new Error(`building the CLI failed: ${built.stderr || built.error}`);
+}
+
 function promptSnapshot(serverless) {
+  let cliBuilt = false;
   return {
     name: 'promptops-prompt-snapshot',
     setup(build) {
       build.onLoad({ filter: SNAPSHOT_MODULE }, () => {
         const service = serverless.service;
+        const root = serverless.serviceDir ?? process.cwd();
+        if (!cliBuilt) {
+          try {
+            buildCli(root);
+          } catch (error) {
+            return { errors: [{ text: String(error.message) }] };
+          }
+          cliBuilt = true;
+        }
         const env = { ...service.provider.environment, ...(service.functions.predict?.environment ?? {}) };
         const args = [path.join(serverless.serviceDir ?? process.cwd(), 'bin', 'promptops.mjs'), 'snapshot'];
         flag(args, 'alias', env.PREDICT_ALIAS);

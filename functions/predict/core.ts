@@ -12,8 +12,8 @@ import { commonEnvShape, parseEnv } from '../../lib/config/env';
 import { NotFoundError, PromptOpsError } from '../../lib/errors';
 import { problemResponse, statusFor } from '../../lib/http/problem';
 import { type HttpApiEvent, jsonBody } from '../../lib/http/request';
-import type { PredictService } from '../../lib/predict/service';
-import { oneExperiment, predictSettingsShape } from '../../lib/predict/settings';
+import { PREDICT_METRICS, type PredictService } from '../../lib/predict/service';
+import { predictSettingsRefinement, predictSettingsShape } from '../../lib/predict/settings';
 import { principalOf } from '../../lib/promote/authorize';
 import { deadlineIn } from '../../lib/runtime/deadline';
 import type { Runtime } from '../../lib/runtime/invocation';
@@ -22,7 +22,7 @@ export const ROUTE = 'POST /predict';
 
 export const predictEnvSchema = z
   .object({ ...commonEnvShape, ...predictSettingsShape })
-  .superRefine(oneExperiment);
+  .superRefine(predictSettingsRefinement);
 export type PredictFunctionEnv = z.infer<typeof predictEnvSchema>;
 
 export function parsePredictEnv(env: NodeJS.ProcessEnv): PredictFunctionEnv {
@@ -92,15 +92,15 @@ export function createPredictHandler({ runtime, service, now = Date.now }: Predi
         });
         metrics.add(
           code === 'DEADLINE_EXCEEDED'
-            ? 'DeadlineExceeded'
+            ? PREDICT_METRICS.deadlineExceeded
             : code === 'MODEL_FAILED'
-              ? 'ModelFailed'
-              : 'RequestFailed',
+              ? PREDICT_METRICS.modelFailed
+              : PREDICT_METRICS.requestFailed,
           1,
         );
       } else {
         log.warn('request refused', { status, code, detail: (error as Error).message });
-        metrics.add('RequestRefused', 1);
+        metrics.add(PREDICT_METRICS.requestRefused, 1);
       }
       return problemResponse(error, requestId, traceId);
     } finally {

@@ -19,6 +19,7 @@ import {
   resolveExperimentId,
 } from '../../lib/registry/experiments';
 import type { Runtime } from '../../lib/runtime/invocation';
+import { isCredentialRefusal } from '../../lib/runtime/registry-provider';
 
 export const registerEnvSchema = z
   .object({
@@ -87,8 +88,16 @@ export function createRegisterHandler({ runtime, env, s3 }: RegisterDeps) {
         uploads.length === 0
           ? []
           : await runtime.registry.withRegistry(async (registry) => {
-              // The experiment the prompts are listed on, as MLflow's SDK lists them on registration.
-              const listedOn = await experimentId();
+              // The experiment the prompts are listed on, as MLflow's SDK lists them on
+              // registration: best effort, the registrations go on without it.
+              let listedOn: string | undefined;
+              try {
+                listedOn = await experimentId();
+              } catch (error) {
+                if (isCredentialRefusal(error)) throw error;
+                log.warn('prompts not listed on the experiment', { experiment, error });
+                metrics.add('ExperimentListingFailed', 1);
+              }
               const done: UploadResult[] = [];
               for (const upload of uploads)
                 done.push(await processUpload(s3, registry, upload, runtime.naming, listedOn));
@@ -107,6 +116,13 @@ export function createRegisterHandler({ runtime, env, s3 }: RegisterDeps) {
             aliasesMoved: result.aliasesMoved,
           });
           metrics.add(result.status === 'created' ? 'VersionRegistered' : 'UploadUnchanged', 1);
+          if (result.experimentNotListed !== undefined) {
+            log.warn('prompt not listed on the experiment', {
+              prompt: result.name,
+              reason: result.experimentNotListed,
+            });
+            metrics.add('ExperimentListingFailed', 1);
+          }
         }
       }
       if (results.some((r) => r.status === 'failed')) throw new RegisterBatchError(results);

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import * as z from 'zod';
 import { InvalidInputError } from '../errors';
 import { parseRequest } from '../http/request';
+import { PROMPT_SOURCES, type PromptSource } from '../prompt-loader/loader';
 import { DOMAINS, type Domain } from './domains';
 
 /** The longest question (the last user message), in characters. */
@@ -119,6 +120,15 @@ export function parseAgentRequest(body: unknown): AgentInput {
       issues: [{ path: 'messages', message: 'expected a user message with content' }],
     });
   }
+  const after = request.messages.findIndex(
+    (m, i) => i > lastUser && ((m.content ?? '').trim() !== '' || m.tool_calls != null),
+  );
+  if (after >= 0) {
+    // The agent answers the last user message; what follows it would be silently ignored.
+    throw new InvalidInputError("The conversation must end with the user's question.", {
+      issues: [{ path: `messages.${after}`, message: 'expected no message after the last user message' }],
+    });
+  }
   const query = (request.messages[lastUser]?.content ?? '').trim();
   if (query.length > MAX_QUERY_CHARS) {
     throw new InvalidInputError(`The question is longer than ${MAX_QUERY_CHARS} characters.`, {
@@ -143,7 +153,7 @@ export interface PromptUse {
   readonly name: string;
   readonly version: number | null;
   readonly alias: string | null;
-  readonly source: 'registry' | 'cache' | 'stale' | 'fallback';
+  readonly source: PromptSource;
 }
 
 export interface ChatAgentAnswer {
@@ -155,12 +165,39 @@ export interface ChatAgentAnswer {
   readonly usage: { inputTokens: number; outputTokens: number; totalTokens: number } | undefined;
 }
 
+/** The response as this agent sends it: MLflow's ChatAgentResponse with our custom_outputs. */
+export const chatAgentResponseSchema = z.object({
+  messages: z
+    .array(z.looseObject({ role: z.string(), content: z.string().nullish(), id: z.string() }))
+    .min(1),
+  finish_reason: z.string().nullish(),
+  custom_outputs: z.object({
+    traceId: z.string(),
+    domains: z.array(z.string()),
+    prompts: z.array(
+      z.object({
+        name: z.string(),
+        version: z.number().int().nullable(),
+        alias: z.string().nullable(),
+        source: z.enum(PROMPT_SOURCES),
+      }),
+    ),
+  }),
+  usage: z
+    .object({ prompt_tokens: z.number(), completion_tokens: z.number(), total_tokens: z.number() })
+    .optional(),
+});
+export type ChatAgentResponse = z.infer<typeof chatAgentResponseSchema>;
+
 /** MLflow's ChatAgentResponse: one assistant message with an id, our outputs in custom_outputs. */
-export function chatAgentResponse(answer: ChatAgentAnswer, messageId: string = randomUUID()) {
+export function chatAgentResponse(
+  answer: ChatAgentAnswer,
+  messageId: string = randomUUID(),
+): ChatAgentResponse {
   return {
     messages: [{ role: 'assistant', content: answer.answer, id: messageId }],
     finish_reason: answer.finishReason ?? 'stop',
-    custom_outputs: { traceId: answer.traceId, domains: answer.domains, prompts: answer.prompts },
+    custom_outputs: { traceId: answer.traceId, domains: [...answer.domains], prompts: [...answer.prompts] },
     ...(answer.usage
       ? {
           usage: {
@@ -172,4 +209,3 @@ export function chatAgentResponse(answer: ChatAgentAnswer, messageId: string = r
       : {}),
   };
 }
-export type ChatAgentResponse = ReturnType<typeof chatAgentResponse>;

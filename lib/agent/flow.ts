@@ -13,7 +13,7 @@
  * from each prompt version's model config, capped. Every model call is a child span of the trace
  * with its inputs, outputs, model and token usage.
  */
-import { UnsupportedTemplateError } from '../errors';
+import { InternalError, UnsupportedTemplateError } from '../errors';
 import type { ChatModel, Completion, CompletionRequest, ModelMessage } from '../model/chat-model';
 import type { LoadedPrompt } from '../prompt-loader/loader';
 import { formatTemplate, type Template } from '../prompts/template';
@@ -60,7 +60,7 @@ export function noDataNotice(domain: Domain): string {
 function promptOf(prompts: AgentPrompts, key: AgentPrompt) {
   const prompt = prompts.get(key);
   // The loader serves all eight or fails; a missing one here is a wiring mistake.
-  if (!prompt) throw new Error(`The agent's prompt '${key}' was not loaded.`);
+  if (!prompt) throw new InternalError(`The agent's prompt '${key}' was not loaded.`);
   return prompt;
 }
 
@@ -127,36 +127,37 @@ export async function runAgent(
 ): Promise<AgentResult> {
   let usage: TokenUsage | undefined;
 
-  async function call(name: string, request: CompletionRequest, parent?: SpanHandle): Promise<Completion> {
-    return deps.trace.inSpan(
-      name,
-      'CHAT_MODEL',
-      async (span) => {
-        span.setAttribute(ATTR.model, deps.model.name);
-        if (deps.model.provider) span.setAttribute(ATTR.provider, deps.model.provider);
-        span.setInputs({
-          messages: request.messages,
-          max_tokens: request.maxTokens,
-          ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-          ...(request.jsonSchema ? { response_format: request.jsonSchema.schema } : {}),
-        });
-        const completion = await deps.model.complete(request);
-        span.setOutputs({
-          choices: [
-            {
-              message: { role: 'assistant', content: completion.content },
-              finish_reason: completion.finishReason ?? null,
-            },
-          ],
-          model: completion.model,
-        });
-        if (completion.model !== deps.model.name) span.setAttribute(ATTR.model, completion.model);
-        if (completion.usage) span.setTokenUsage(completion.usage);
-        usage = addUsage(usage, completion.usage);
-        return completion;
-      },
-      parent,
-    );
+  /** One model call in a span of its own; `read` looks at the answer while the span is open. */
+  async function call(
+    name: string,
+    request: CompletionRequest,
+    read?: (completion: Completion, span: SpanHandle) => void,
+  ): Promise<Completion> {
+    return deps.trace.inSpan(name, 'CHAT_MODEL', async (span) => {
+      span.setAttribute(ATTR.model, deps.model.name);
+      if (deps.model.provider) span.setAttribute(ATTR.provider, deps.model.provider);
+      span.setInputs({
+        messages: request.messages,
+        max_tokens: request.maxTokens,
+        ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+        ...(request.jsonSchema ? { response_format: request.jsonSchema.schema } : {}),
+      });
+      const completion = await deps.model.complete(request);
+      span.setOutputs({
+        choices: [
+          {
+            message: { role: 'assistant', content: completion.content },
+            finish_reason: completion.finishReason ?? null,
+          },
+        ],
+        model: completion.model,
+      });
+      if (completion.model !== deps.model.name) span.setAttribute(ATTR.model, completion.model);
+      if (completion.usage) span.setTokenUsage(completion.usage);
+      usage = addUsage(usage, completion.usage);
+      read?.(completion, span);
+      return completion;
+    });
   }
 
   // A domain's data of null is no data, for the fallback as for the worker.
@@ -168,23 +169,30 @@ export async function runAgent(
     deps.trace.root.setAttribute('promptops.domains_from', 'request');
   } else {
     const classifier = promptOf(prompts, 'intent_classifier');
-    const completion = await call('classify_intent', {
-      messages: asMessages(classifier.template, { query: input.query }, 'user'),
-      ...settingsFrom(classifier.modelConfig, deps.maxTokens),
-      jsonSchema: classifier.responseFormat
-        ? { name: 'intent', schema: classifier.responseFormat }
-        : undefined,
-    });
-    classification = parseClassification(completion.content, classifier.responseFormat, dataDomains);
-    domains = classification.domains;
-    deps.trace.root.setAttribute(
-      'promptops.domains_from',
-      classification.fallback ? 'fallback' : 'classifier',
+    const classified = (completion: Completion, span: SpanHandle) => {
+      const result = parseClassification(completion.content, classifier.responseFormat, dataDomains);
+      // Recorded where it happened (the classifier's span) and where a trace search sees it (the root).
+      for (const target of [span, deps.trace.root]) {
+        target.setAttribute('promptops.domains_from', result.fallback ? 'fallback' : 'classifier');
+        if (result.fallback) target.setAttribute('promptops.classifier.fallback', result.fallback);
+        // What the model named is content: not recorded in metadata-only traces.
+        if (result.ignored.length > 0 && deps.trace.recordsContent)
+          target.setAttribute('promptops.classifier.ignored', result.ignored);
+      }
+      classification = result;
+    };
+    await call(
+      'classify_intent',
+      {
+        messages: asMessages(classifier.template, { query: input.query }, 'user'),
+        ...settingsFrom(classifier.modelConfig, deps.maxTokens),
+        jsonSchema: classifier.responseFormat
+          ? { name: 'intent', schema: classifier.responseFormat }
+          : undefined,
+      },
+      classified,
     );
-    if (classification.fallback)
-      deps.trace.root.setAttribute('promptops.classifier.fallback', classification.fallback);
-    if (classification.ignored.length > 0)
-      deps.trace.root.setAttribute('promptops.classifier.ignored', classification.ignored);
+    domains = (classification as Classification | undefined)?.domains ?? [];
   }
   deps.trace.root.setAttribute('promptops.domains', [...domains]);
 

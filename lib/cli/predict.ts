@@ -6,19 +6,21 @@
  * the stage decides the alias and the model.
  *
  * `--json` prints exactly one object: `{answer, traceId, domains, prompts}`, or on failure
- * `{"error": {code, message}}` (and one line on stderr); exit 0 answered, 1 failed, 2 wrong usage.
+ * `{"error": {code, message}}` and one line on stderr; exit 0 answered, 1 failed, 2 wrong usage.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import * as z from 'zod';
-import type { AgentInput, ChatAgentAnswer } from '../agent/chat-agent';
-import { shorthandRequestSchema } from '../agent/chat-agent';
+import {
+  type AgentInput,
+  type ChatAgentAnswer,
+  chatAgentResponseSchema,
+  parseAgentRequest,
+} from '../agent/chat-agent';
 import { AGENT_CONTRACT } from '../agent/contract';
 import { parseEnv } from '../config/env';
 import { isPromptOpsError, MalformedResponseError } from '../errors';
-import { parseRequest } from '../http/request';
 import { createChatModel } from '../model/chat-model';
-import { createLogger } from '../observability/logger';
+import { createLogger, type Logger } from '../observability/logger';
 import { createMetrics } from '../observability/metrics';
 import { createPredictService } from '../predict/service';
 import { predictSettings, predictSettingsSchema } from '../predict/settings';
@@ -26,6 +28,7 @@ import { type PromptSnapshot, snapshotFromFiles } from '../prompt-loader/snapsho
 import { loadPromptFiles } from '../prompts/directory';
 import { validateAliasName } from '../prompts/names';
 import { namingFromEnv } from '../prompts/naming';
+import { normaliseTrackingUri } from '../registry/http';
 import { deadlineIn } from '../runtime/deadline';
 import { createTracer } from '../tracing/recorder';
 import { asUsage, type CliIo, oneLine, UsageError } from './io';
@@ -35,6 +38,8 @@ import { problemOf } from './signed-client';
 
 /** In-process, the command's whole run may take this long (the deployed function has 29 s). */
 const LOCAL_DEADLINE_MS = 120_000;
+/** Where the OpenAI SDKs send requests when OPENAI_BASE_URL is not set. */
+const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 
 export interface PredictJson {
   readonly answer: string;
@@ -43,23 +48,13 @@ export interface PredictJson {
   readonly prompts: ChatAgentAnswer['prompts'];
 }
 
-const answerSchema = z.object({
-  messages: z.array(z.object({ content: z.string().nullish() })).min(1),
-  custom_outputs: z.object({
-    traceId: z.string(),
-    domains: z.array(z.string()),
-    prompts: z.array(
-      z.object({
-        name: z.string(),
-        version: z.number().nullable(),
-        alias: z.string().nullable(),
-        source: z.enum(['registry', 'cache', 'stale', 'fallback']),
-      }),
-    ),
-  }),
-});
+interface Answered {
+  readonly answer: ChatAgentAnswer;
+  /** Where MLflow's UI is, when known, for the links printed after the answer. */
+  readonly ui: { readonly base: string; readonly experimentId: string } | undefined;
+}
 
-function readData(file: string | undefined): Record<string, unknown> | undefined {
+function readData(file: string | undefined): unknown {
   if (file === undefined) return undefined;
   let text: string;
   try {
@@ -68,25 +63,10 @@ function readData(file: string | undefined): Record<string, unknown> | undefined
     throw new UsageError(`--data: cannot read '${file}'.`);
   }
   try {
-    return JSON.parse(text) as Record<string, unknown>;
+    return JSON.parse(text);
   } catch {
     throw new UsageError(`--data: '${file}' is not JSON.`);
   }
-}
-
-/** The question and data, checked with the API's own shorthand schema (same limits, same words). */
-function inputFrom(question: string, data: Record<string, unknown> | undefined): AgentInput {
-  const request = asUsage(() =>
-    parseRequest(shorthandRequestSchema, { query: question, ...(data ? { data } : {}) }, 'question'),
-  );
-  return {
-    query: request.query,
-    history: [],
-    conversationId: undefined,
-    userId: undefined,
-    data: request.data ?? {},
-    domains: undefined,
-  };
 }
 
 /** The bundled fallback's stand-in for a local run: the prompt files here, if this is a checkout. */
@@ -96,30 +76,47 @@ async function localSnapshot(naming: ReturnType<typeof namingFromEnv>): Promise<
   return snapshotFromFiles(files, naming);
 }
 
-interface Answered {
-  readonly answer: ChatAgentAnswer;
-  /** Where MLflow's UI is, when known, for the links printed after the answer. */
-  readonly ui: { readonly base: string; readonly experimentId: string } | undefined;
+/** The service's warnings (a fallback, a trace not stored) as lines for people, or nothing. */
+function warningsTo(io: CliIo, quiet: boolean): Logger {
+  const write = (line: string) => {
+    if (quiet) return;
+    const entry = JSON.parse(line) as Record<string, unknown>;
+    const about = typeof entry.prompt === 'string' ? ` (${entry.prompt})` : '';
+    const cause = typeof entry.cause === 'string' ? `: ${entry.cause}` : '';
+    io.stderr(`promptops: warning: ${String(entry.message)}${about}${cause}\n`);
+  };
+  return createLogger({ service: 'promptops', level: 'WARN', write }, { function: 'cli' });
+}
+
+/** MLflow's UI address: the tracking URI without any credentials it carries. */
+function uiBase(uri: string | undefined): string | undefined {
+  if (!uri) return undefined;
+  try {
+    return normaliseTrackingUri(uri);
+  } catch {
+    return undefined;
+  }
 }
 
 async function predictLocally(
   input: AgentInput,
-  values: { alias?: string | undefined; model?: string | undefined },
+  values: { alias?: string | undefined; model?: string | undefined; json?: boolean | undefined },
   io: CliIo,
 ): Promise<Answered> {
   const env = io.env;
-  const settingsEnv = asUsage(() => parseEnv(predictSettingsSchema, env));
-  const settings = predictSettings(settingsEnv);
+  const settings = predictSettings(asUsage(() => parseEnv(predictSettingsSchema, env)));
   const alias =
     values.alias === undefined ? settings.alias : asUsage(() => validateAliasName(values.alias as string));
-  const modelName = values.model ?? env.PROMPTOPS_MODEL;
-  if (!env.OPENAI_BASE_URL) {
-    throw new UsageError('No model: set OPENAI_BASE_URL (with /v1, e.g. https://api.openai.com/v1).');
+  if (!env.OPENAI_BASE_URL && !env.OPENAI_API_KEY) {
+    throw new UsageError(
+      'No model: set OPENAI_BASE_URL (an OpenAI-compatible endpoint, with /v1) or OPENAI_API_KEY (for OpenAI).',
+    );
   }
+  const modelName = values.model ?? env.PROMPTOPS_MODEL;
   if (!modelName) throw new UsageError('No model name: pass --model NAME or set PROMPTOPS_MODEL.');
   const model = asUsage(() =>
     createChatModel({
-      baseUrl: env.OPENAI_BASE_URL as string,
+      baseUrl: env.OPENAI_BASE_URL || OPENAI_DEFAULT_BASE_URL,
       name: modelName,
       apiKey: env.OPENAI_API_KEY || undefined,
       provider: env.PROMPTOPS_MODEL_PROVIDER || undefined,
@@ -136,9 +133,8 @@ async function predictLocally(
     snapshot: () => snapshot,
     tracer: createTracer({ content: settings.content }),
   });
-  // Warnings (fallbacks, a trace not stored) are for the person running it, on stderr.
-  const write = (line: string) => io.stderr(line);
-  const log = createLogger({ service: 'promptops', level: 'WARN', write }, { function: 'cli' });
+  // With --json, what was served (and how) is in the object's prompts; stderr stays for failures.
+  const log = warningsTo(io, values.json === true);
   const metrics = createMetrics({
     namespace: 'PromptOps',
     service: 'promptops',
@@ -148,7 +144,8 @@ async function predictLocally(
   try {
     const answer = await service.predict(input, { log, metrics, deadline: deadlineIn(LOCAL_DEADLINE_MS) });
     const experimentId = await service.experimentId().catch(() => '0');
-    return { answer, ui: { base: env.MLFLOW_TRACKING_URI as string, experimentId } };
+    const base = uiBase(env.MLFLOW_TRACKING_URI);
+    return { answer, ui: base ? { base, experimentId } : undefined };
   } finally {
     registry.close();
   }
@@ -165,7 +162,7 @@ async function predictRemotely(
       messages: [{ role: 'user', content: input.query }],
       ...(Object.keys(input.data).length > 0 ? { custom_inputs: { data: input.data } } : {}),
     };
-    const parsed = answerSchema.safeParse(await client.predict(body));
+    const parsed = chatAgentResponseSchema.safeParse(await client.predict(body));
     if (!parsed.success)
       throw new MalformedResponseError("The predict API's answer is not a ChatAgentResponse.");
     const outputs = parsed.data.custom_outputs;
@@ -174,11 +171,11 @@ async function predictRemotely(
       traceId: outputs.traceId,
       domains: outputs.domains as ChatAgentAnswer['domains'],
       prompts: outputs.prompts,
-      finishReason: undefined,
+      finishReason: parsed.data.finish_reason ?? undefined,
       usage: undefined,
     };
     // The deployed stage's MLflow is the caller's to name, if they want links.
-    const base = io.env.MLFLOW_TRACKING_URI;
+    const base = uiBase(io.env.MLFLOW_TRACKING_URI);
     return { answer, ui: base ? { base, experimentId: io.env.MLFLOW_EXPERIMENT_ID || '0' } : undefined };
   } finally {
     await client.close();
@@ -190,21 +187,17 @@ export function predictJson(answer: ChatAgentAnswer): PredictJson {
 }
 
 /** The answer for people, then where to see its trace and each prompt in MLflow's UI. */
-export function describeAnswer(
-  answer: ChatAgentAnswer,
-  ui: { base: string; experimentId: string } | undefined,
-): string {
+export function describeAnswer(answer: ChatAgentAnswer, ui: Answered['ui']): string {
   const lines = [answer.answer.trim(), ''];
-  const base = ui?.base.replace(/\/+$/, '');
   lines.push(
-    base
-      ? `trace:   ${base}/#/experiments/${ui?.experimentId}/traces?selectedEvaluationId=${answer.traceId}`
+    ui
+      ? `trace:   ${ui.base}/#/experiments/${ui.experimentId}/traces?selectedEvaluationId=${answer.traceId}`
       : `trace:   ${answer.traceId}`,
   );
   for (const p of answer.prompts) {
     const version = p.version === null ? 'unversioned' : `v${p.version}`;
-    const where = base
-      ? `  ${base}/#/experiments/${ui?.experimentId}/prompts/${encodeURIComponent(p.name)}`
+    const where = ui
+      ? `  ${ui.base}/#/experiments/${ui.experimentId}/prompts/${encodeURIComponent(p.name)}`
       : '';
     lines.push(`prompt:  ${p.name} ${version}${p.alias ? ` @${p.alias}` : ''} (${p.source})${where}`);
   }
@@ -226,14 +219,18 @@ export async function predictCommand(args: readonly string[], io: CliIo): Promis
   const [question, ...rest] = positionals;
   if (question === undefined || rest.length > 0)
     throw new UsageError('predict takes exactly one question (quote it).');
-  const remote = !values.local && (values.api !== undefined || Boolean(io.env.PROMPTOPS_API_URL));
   if (values.local && values.api !== undefined) throw new UsageError('Pass --api or --local, not both.');
+  const remote = !values.local && (values.api !== undefined || Boolean(io.env.PROMPTOPS_API_URL));
   if (remote && (values.alias !== undefined || values.model !== undefined)) {
     throw new UsageError(
       '--alias and --model are for local runs: the deployed stage decides them (or pass --local).',
     );
   }
-  const input = inputFrom(question, readData(values.data));
+  const data = readData(values.data);
+  // The question and data through the API's own shorthand schema: the same limits, the same words.
+  const input = asUsage(() =>
+    parseAgentRequest({ query: question, ...(data === undefined ? {} : { data }) }),
+  );
   try {
     const { answer, ui } = remote
       ? await predictRemotely(input, values, io)
@@ -241,15 +238,21 @@ export async function predictCommand(args: readonly string[], io: CliIo): Promis
     io.stdout(values.json ? `${JSON.stringify(predictJson(answer))}\n` : describeAnswer(answer, ui));
     return 0;
   } catch (error) {
-    if (error instanceof UsageError || !isPromptOpsError(error)) throw error;
+    if (error instanceof UsageError) throw error;
     if (values.json) {
-      // The server's own code and words when it refused; ours otherwise.
+      // The server's own code and words when it refused; ours otherwise. One line on stderr.
       const problem = problemOf(error);
-      const failure = {
-        code: problem?.code ?? error.code,
-        message: oneLine(problem?.detail ?? error.message),
-      };
-      io.stdout(`${JSON.stringify({ error: failure })}\n`);
+      const code = problem?.code ?? (isPromptOpsError(error) ? error.code : 'INTERNAL');
+      const message = oneLine(problem?.detail ?? (error instanceof Error ? error.message : String(error)));
+      io.stdout(`${JSON.stringify({ error: { code, message } })}\n`);
+      io.stderr(`promptops: ${code}: ${message}\n`);
+      return 1;
+    }
+    if (!isPromptOpsError(error)) {
+      io.stderr(
+        `promptops: unexpected error: ${oneLine(error instanceof Error ? error.message : String(error))}\n`,
+      );
+      return 1;
     }
     return reportFailure(error, io);
   }

@@ -266,9 +266,16 @@ export async function registerCommand(
     io.stdout(`${formatDryRun(rows)}\n`);
     return reportFailures(io, rows);
   }
-  const experimentId = await source.withRegistry((registry) =>
-    resolveExperimentId(registry, options.experiment),
-  );
+  // Listing the prompts on the experiment is best effort, as in MLflow's SDK: a refusal is a warning.
+  const experimentId = await source
+    .withRegistry((registry) => resolveExperimentId(registry, options.experiment))
+    .catch((error: unknown) => {
+      if (!isPromptOpsError(error)) throw error;
+      io.stderr(
+        `promptops: warning: prompts not listed on the experiment: ${error.code}: ${error.message}\n`,
+      );
+      return undefined;
+    });
   const rows = await forEachPrompt(
     loaded,
     source,
@@ -278,5 +285,10 @@ export async function registerCommand(
     (row) => `${row.status} v${row.version}`,
   );
   io.stdout(`${formatSummary(rows)}\n`);
+  for (const row of rows) {
+    if ('experimentNotListed' in row && row.experimentNotListed !== undefined) {
+      io.stderr(`promptops: warning: ${row.name} not listed on the experiment: ${row.experimentNotListed}\n`);
+    }
+  }
   return reportFailures(io, rows);
 }

@@ -10,6 +10,17 @@
 import type { AgentInput, ChatAgentAnswer, PromptUse } from '../agent/chat-agent';
 import { AGENT_CONTRACT, type AgentPrompt, checkUsable } from '../agent/contract';
 import { type DataProvider, runAgent } from '../agent/flow';
+import {
+  AlreadyExistsError,
+  ConflictError,
+  DeadlineExceededError,
+  ForbiddenError,
+  InternalError,
+  InvalidInputError,
+  NotFoundError,
+  type PromptOpsError,
+  UnauthorizedError,
+} from '../errors';
 import type { ChatModel } from '../model/chat-model';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -22,7 +33,7 @@ import {
   type PromptLoader,
   type PromptSource,
 } from '../prompt-loader/loader';
-import type { PromptSnapshot } from '../prompt-loader/snapshot';
+import { type PromptSnapshot, withoutVersions } from '../prompt-loader/snapshot';
 import { type NamingOptions, registryName } from '../prompts/naming';
 import type { RegistryClient, VersionRef } from '../registry';
 import {
@@ -32,7 +43,7 @@ import {
   memoExperimentId,
   resolveExperimentId,
 } from '../registry/experiments';
-import { type Deadline, deadlineIn, withDeadline } from '../runtime/deadline';
+import { currentDeadline, type Deadline, deadlineIn, settleWithin, withDeadline } from '../runtime/deadline';
 import type { RegistryProvider } from '../runtime/registry-provider';
 import { ATTR, linkedPromptsValue } from '../tracing/attributes';
 import { type ExportOutcome, exportTrace } from '../tracing/export';
@@ -52,6 +63,10 @@ export const PREDICT_METRICS = {
   experimentLinkFailed: 'PromptExperimentLinkFailed',
   classifierFallback: 'ClassifierFallback',
   modelTokens: 'ModelTokens',
+  requestRefused: 'RequestRefused',
+  modelFailed: 'ModelFailed',
+  deadlineExceeded: 'DeadlineExceeded',
+  requestFailed: 'RequestFailed',
 } as const satisfies Record<string, string>;
 
 const SOURCE_METRIC: Readonly<Record<PromptSource, string>> = {
@@ -102,21 +117,65 @@ export function loadSpecs(
   });
 }
 
+/**
+ * The final phase's share of the time left: its budget, or a third of what is left when that is
+ * less, so a late start still leaves the work most of the time.
+ */
+export function finalPhaseShareMs(remainingMs: number, budgetMs: number): number {
+  return Math.max(0, Math.min(budgetMs, Math.floor(remainingMs / 3)));
+}
+
+/**
+ * An error of the work phase that would read as the caller's fault (a template the agent cannot
+ * format, a registry refusal) is the service's: the request itself was checked before.
+ */
+export function asServerFailure(error: unknown): unknown {
+  const callersFault =
+    error instanceof InvalidInputError ||
+    error instanceof NotFoundError ||
+    error instanceof ConflictError ||
+    error instanceof AlreadyExistsError ||
+    ((error instanceof UnauthorizedError || error instanceof ForbiddenError) && error.registry === undefined);
+  return callersFault
+    ? new InternalError(
+        `The prediction failed: ${(error as PromptOpsError).code}: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      )
+    : error;
+}
+
 const knownVersions = (prompts: Iterable<LoadedPrompt>): VersionRef[] =>
   [...prompts].flatMap((p) => (p.version === null ? [] : [{ name: p.name, version: p.version }]));
 
 export function createPredictService(deps: PredictServiceDeps): PredictService {
   const { settings } = deps;
   const specs = loadSpecs(settings, deps.naming);
+  // The bundled snapshot's versions are claimed (and linked to traces) only when it was read from
+  // the registry this stage uses: packaging may have read another one (a developer's, CI's).
+  let snapshotNote: string | undefined;
+  let checkedSnapshot: Promise<PromptSnapshot | undefined> | undefined;
+  const snapshot = () => {
+    checkedSnapshot ??= (async () => {
+      const taken = deps.snapshot();
+      if (!taken || taken.registry === null) return taken;
+      const inUse = await deps.registry.withRegistry(async (r) => r.trackingUri).catch(() => undefined);
+      if (inUse === taken.registry) return taken;
+      snapshotNote = `the bundled snapshot was read from ${taken.registry}, not the registry in use: its templates serve, unversioned`;
+      return withoutVersions(taken);
+    })();
+    return checkedSnapshot;
+  };
   const loader = createPromptLoader({
     specs,
     resolve: (targets) =>
       deps.registry.withRegistry((r) => r.resolvePrompts(targets, { allowMissing: true })),
-    snapshot: deps.snapshot,
+    snapshot,
     ttlMs: settings.ttlMs,
     budgetMs: settings.loadBudgetMs,
-    validate: (key, version) => {
-      checkUsable(key, version.template);
+    validate: (key, template) => {
+      checkUsable(key, template);
     },
   });
 
@@ -138,33 +197,43 @@ export function createPredictService(deps: PredictServiceDeps): PredictService {
     );
   }
 
+  /**
+   * The trace's spans over OTLP, then its prompt links; alongside, the experiment tag on prompts
+   * that lack it. Runs under the final phase's deadline; a failure is reported, never thrown.
+   */
   async function finishTrace(
     traceId: string,
     spans: Parameters<typeof exportTrace>[1]['spans'],
     prompts: LoadedPrompt[],
+    experimentReady: Promise<string>,
     context: PredictContext,
-  ): Promise<ExportOutcome> {
+  ): Promise<void> {
     let outcome: ExportOutcome;
     try {
-      const id = await experimentId();
-      outcome = await deps.registry.withRegistry((r) =>
-        exportTrace(
-          r,
-          { traceId, experimentId: id, spans, prompts: knownVersions(prompts) },
-          settings.traceBudgetMs,
+      const id = await experimentReady;
+      const budgetMs = currentDeadline()?.remainingMs() ?? settings.traceBudgetMs;
+      const [exported] = await Promise.all([
+        deps.registry.withRegistry((r) =>
+          exportTrace(r, { traceId, experimentId: id, spans, prompts: knownVersions(prompts) }, budgetMs),
         ),
-      );
-      if (outcome.exported) {
-        await withDeadline(deadlineIn(settings.traceBudgetMs), () =>
-          deps.registry.withRegistry((r) => linkPromptsToExperiment(r, id, prompts)),
-        ).catch((error: unknown) => {
-          context.metrics.add(PREDICT_METRICS.experimentLinkFailed, 1);
-          context.log.warn('prompts not linked to the experiment', { traceId, error });
-        });
-      }
+        deps.registry
+          .withRegistry((r) => linkPromptsToExperiment(r, id, prompts))
+          .catch((error: unknown) => {
+            context.metrics.add(PREDICT_METRICS.experimentLinkFailed, 1);
+            context.log.warn('prompts not listed on the experiment', {
+              traceId,
+              cause: describeCause(error),
+            });
+          }),
+      ]);
+      outcome = exported;
     } catch (error) {
       outcome = { exported: false, linked: false, error };
     }
+    reportTrace(traceId, outcome, context);
+  }
+
+  function reportTrace(traceId: string, outcome: ExportOutcome, context: PredictContext) {
     if (outcome.exported) context.metrics.add(PREDICT_METRICS.traceExported, 1);
     else context.metrics.add(PREDICT_METRICS.traceFailed, 1);
     if (outcome.exported && !outcome.linked) context.metrics.add(PREDICT_METRICS.linkFailed, 1);
@@ -174,7 +243,6 @@ export function createPredictService(deps: PredictServiceDeps): PredictService {
         cause: describeCause(outcome.error),
       });
     }
-    return outcome;
   }
 
   function reportLoad(load: PromptLoad, context: PredictContext) {
@@ -188,6 +256,7 @@ export function createPredictService(deps: PredictServiceDeps): PredictService {
           prompt: prompt?.name,
           version: prompt?.version,
           cause: describeCause(problem.cause),
+          ...(problem.source === 'fallback' && snapshotNote ? { note: snapshotNote } : {}),
         },
       );
     }
@@ -230,10 +299,12 @@ export function createPredictService(deps: PredictServiceDeps): PredictService {
       },
     });
     context.onTrace?.(recorder.traceId);
-    // The work must leave the trace's export its budget before the invocation's end.
-    const work = deadlineIn(context.deadline.remainingMs() - settings.traceBudgetMs, {
-      parent: context.deadline,
-    });
+    // Resolved alongside the work (a lookup by name at a cold start), so the final phase need not wait for it.
+    const experimentReady = experimentId();
+    experimentReady.catch(() => undefined);
+    // The work leaves the final phase its share of the invocation's time.
+    const share = finalPhaseShareMs(context.deadline.remainingMs(), settings.traceBudgetMs);
+    const work = deadlineIn(context.deadline.remainingMs() - share, { parent: context.deadline });
     let load: PromptLoad | undefined;
     let answer: ChatAgentAnswer | undefined;
     let failure: unknown;
@@ -262,7 +333,12 @@ export function createPredictService(deps: PredictServiceDeps): PredictService {
           'registry',
         );
         recorder.setTag('promptops.prompt_source', worst);
-        const model = await deps.model();
+        // The model comes with the secret: a slow Secrets Manager must not outlive the work's time.
+        const model = await settleWithin(
+          work.remainingMs(),
+          deps.model(),
+          () => new DeadlineExceededError('The model configuration (the secret) did not arrive in time.'),
+        );
         const result = await runAgent(load.prompts, input, {
           model,
           trace: recorder,
@@ -283,18 +359,31 @@ export function createPredictService(deps: PredictServiceDeps): PredictService {
         };
       });
     } catch (error) {
-      failure = error;
+      failure = asServerFailure(error);
     }
     const spans = recorder.finish(
       answer ? { messages: [{ role: 'assistant', content: answer.answer }] } : null,
       failure,
     );
-    // The one awaited point: nothing of this invocation runs after it answers.
-    await withDeadline(context.deadline, () =>
-      Promise.all([
-        awaitRefresh(load, context),
-        finishTrace(recorder.traceId, spans, load ? [...load.prompts.values()] : [], context),
-      ]),
+    // The one awaited point, bounded by one budget: nothing of this invocation runs after it answers.
+    const finalPhase = deadlineIn(share, { parent: context.deadline });
+    await settleWithin(
+      finalPhase.remainingMs(),
+      withDeadline(finalPhase, () =>
+        Promise.all([
+          awaitRefresh(load, context),
+          finishTrace(
+            recorder.traceId,
+            spans,
+            load ? [...load.prompts.values()] : [],
+            experimentReady,
+            context,
+          ),
+        ]),
+      ),
+      () => new DeadlineExceededError(`The trace was not finished within ${share} ms.`),
+    ).catch((error: unknown) =>
+      reportTrace(recorder.traceId, { exported: false, linked: false, error }, context),
     );
     if (failure !== undefined || answer === undefined) throw failure;
     return answer;

@@ -92,9 +92,32 @@ export const predictSettingsShape = {
   ...experimentEnvShape,
 };
 
-const settingsSchema = z.object(predictSettingsShape).superRefine(oneExperiment);
+/** Loading and the trace together may take at most this much of the function's 29 s: the model needs the rest. */
+export const MAX_BUDGETS_MS = 20_000;
+
+/** The checks across variables: one experiment, and budgets that leave the model time. */
+export function predictSettingsRefinement(
+  env: {
+    MLFLOW_EXPERIMENT_ID?: string | undefined;
+    MLFLOW_EXPERIMENT_NAME?: string | undefined;
+    PREDICT_LOAD_BUDGET_MS: number;
+    PREDICT_TRACE_BUDGET_MS: number;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  oneExperiment(env, ctx);
+  if (env.PREDICT_LOAD_BUDGET_MS + env.PREDICT_TRACE_BUDGET_MS > MAX_BUDGETS_MS) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['PREDICT_TRACE_BUDGET_MS'],
+      message: `PREDICT_LOAD_BUDGET_MS and PREDICT_TRACE_BUDGET_MS together at most ${MAX_BUDGETS_MS}: the model needs the rest`,
+    });
+  }
+}
+
+const settingsSchema = z.object(predictSettingsShape).superRefine(predictSettingsRefinement);
 export type PredictEnv = z.infer<typeof settingsSchema>;
-export { oneExperiment, settingsSchema as predictSettingsSchema };
+export { settingsSchema as predictSettingsSchema };
 
 export interface PredictSettings {
   readonly alias: string;

@@ -7,10 +7,10 @@ import * as z from 'zod';
 import { checked, parseRequest } from '../http/request';
 import { validateAliasName, validateWritableAlias } from '../prompts/names';
 import type { AliasMoveRecord } from './history';
-
-export { checked, parseRequest };
-
 import { MAX_REASON_LENGTH, type MoveResult } from './move-alias';
+
+/** The request parser the API's callers (the function, the CLI) share, re-exported with its schemas. */
+export { checked, parseRequest };
 
 export const DEFAULT_FROM = 'staging';
 export const DEFAULT_TO = 'production';

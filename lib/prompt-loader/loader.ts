@@ -19,11 +19,13 @@
  */
 import { NotFoundError, PromptOpsError, UnavailableError } from '../errors';
 import type { Template } from '../prompts/template';
-import type { JsonObject, MissingPrompt, PromptTarget, PromptVersion, ResolvedPrompt } from '../registry';
+import type { JsonObject, MissingPrompt, PromptTarget, ResolvedPrompt } from '../registry';
 import { deadlineIn, settleWithin, withDeadline } from '../runtime/deadline';
 import { fallbackFor, type PromptSnapshot, type SnapshotEntry } from './snapshot';
 
-export type PromptSource = 'registry' | 'cache' | 'stale' | 'fallback';
+/** Where a served prompt came from, best first. */
+export const PROMPT_SOURCES = ['registry', 'cache', 'stale', 'fallback'] as const;
+export type PromptSource = (typeof PROMPT_SOURCES)[number];
 
 /** One prompt the agent loads: its short name and where it comes from. */
 export interface LoadSpec {
@@ -74,14 +76,17 @@ export interface PromptLoaderOptions {
   /** The registry batch, e.g. `(t) => registry.resolvePrompts(t, { allowMissing: true })`. */
   readonly resolve: Resolve;
   /** The bundled snapshot; read only when a fallback is needed. */
-  readonly snapshot: () => PromptSnapshot | undefined;
+  readonly snapshot: () => PromptSnapshot | undefined | Promise<PromptSnapshot | undefined>;
   readonly ttlMs: number;
   /** The most a fetch (cold or refresh) may take before it counts as failed. */
   readonly budgetMs: number;
   /** After a failed refresh, how long until the next attempt (default: the TTL, at most 5 s). */
   readonly retryAfterFailureMs?: number;
-  /** Throws when the agent cannot use a version (its variable contract); such a version is not served. */
-  readonly validate?: (key: string, version: PromptVersion) => void;
+  /**
+   * Throws when the agent cannot use a template (its variable contract); such a version is not
+   * served, from the registry or from the snapshot.
+   */
+  readonly validate?: (key: string, template: Template) => void;
   readonly now?: () => number;
 }
 
@@ -143,6 +148,8 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
   const retryAfterFailureMs = options.retryAfterFailureMs ?? Math.min(options.ttlMs, 5_000);
   const cache = new Map<string, Entry>();
   const pending = new Map<string, Promise<Outcome>>();
+  /** Why a snapshot entry was not used (the agent cannot use it), for the error that follows. */
+  const fallbackRefusals = new Map<string, unknown>();
   let fetchCount = 0;
 
   const aliasOf = (spec: LoadSpec) => spec.target.alias ?? null;
@@ -172,7 +179,7 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
             if (result === undefined) return { error: new NotFoundError(`No answer for '${spec.key}'.`) };
             if ('missing' in result) return { error: result.missing };
             try {
-              options.validate?.(spec.key, result.version);
+              options.validate?.(spec.key, result.version.template);
             } catch (error) {
               return { error };
             }
@@ -189,8 +196,20 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
     return Promise.all(specs.map((s) => pending.get(s.key) as Promise<Outcome>));
   }
 
+  /** The snapshot's entry for `spec`, when there is one the agent can use. */
+  async function usableFallback(spec: LoadSpec): Promise<{ entry?: SnapshotEntry; refused?: unknown }> {
+    const entry = fallbackFor(await options.snapshot(), spec.key, spec.target);
+    if (entry === undefined) return {};
+    try {
+      options.validate?.(spec.key, entry.template as Template);
+      return { entry };
+    } catch (refused) {
+      return { refused };
+    }
+  }
+
   /** Puts an outcome into the cache; true when the registry answered for it. */
-  function apply(spec: LoadSpec, outcome: Outcome): boolean {
+  async function apply(spec: LoadSpec, outcome: Outcome): Promise<boolean> {
     const t = now();
     if ('content' in outcome) {
       cache.set(spec.key, {
@@ -208,10 +227,11 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
       entry.failedAt = t;
       return false;
     }
-    const fallback = fallbackFor(options.snapshot(), spec.key, spec.target);
-    if (fallback) {
+    const fallback = await usableFallback(spec);
+    if (fallback.refused !== undefined) fallbackRefusals.set(spec.key, fallback.refused);
+    if (fallback.entry) {
       cache.set(spec.key, {
-        content: contentOfEntry(spec.key, fallback),
+        content: contentOfEntry(spec.key, fallback.entry),
         fetchedAt: Number.NEGATIVE_INFINITY,
         fromFallback: true,
         failure: outcome.error,
@@ -228,11 +248,11 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
     const outcomes = await fetchAll(specs);
     const refreshed: string[] = [];
     const failed: { key: string; cause: unknown }[] = [];
-    specs.forEach((spec, i) => {
+    for (const [i, spec] of specs.entries()) {
       const outcome = outcomes[i] as Outcome;
-      if (apply(spec, outcome)) refreshed.push(spec.key);
+      if (await apply(spec, outcome)) refreshed.push(spec.key);
       else failed.push({ key: spec.key, cause: 'error' in outcome ? outcome.error : undefined });
-    });
+    }
     return { refreshed, failed };
   }
 
@@ -260,7 +280,7 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
     for (const spec of options.specs) {
       const entry = cache.get(spec.key);
       if (entry === undefined) {
-        unavailable.push({ key: spec.key, cause: causes.get(spec.key) });
+        unavailable.push({ key: spec.key, cause: causes.get(spec.key) ?? fallbackRefusals.get(spec.key) });
         continue;
       }
       const source = fetchedNow.has(spec.key) ? 'registry' : sourceOf(entry);

@@ -38,6 +38,8 @@ export const promptSnapshotSchema = z.strictObject({
   format: z.literal(1),
   /** Where the entries came from: the registry (by alias) or the prompt files. */
   source: z.enum(['registry', 'files']),
+  /** The registry's tracking URI (without credentials) the entries were read from; null for files. */
+  registry: z.string().nullable(),
   takenAt: z.iso.datetime(),
   entries: z.array(snapshotEntrySchema),
 });
@@ -67,6 +69,7 @@ export function snapshotFromFiles(
   return {
     format: 1,
     source: 'files',
+    registry: null,
     takenAt: now.toISOString(),
     entries: files.map((file) => ({
       key: file.name,
@@ -98,7 +101,7 @@ export function entryFromVersion(key: string, alias: string | null, version: Pro
 
 /** What each target serves now, read from the registry in one batch (fails if any is missing). */
 export async function snapshotFromRegistry(
-  registry: Pick<RegistryClient, 'resolvePrompts'>,
+  registry: Pick<RegistryClient, 'resolvePrompts' | 'trackingUri'>,
   targets: readonly { key: string; target: PromptTarget }[],
   now = new Date(),
 ): Promise<PromptSnapshot> {
@@ -106,11 +109,20 @@ export async function snapshotFromRegistry(
   return {
     format: 1,
     source: 'registry',
+    registry: registry.trackingUri,
     takenAt: now.toISOString(),
     entries: resolved.map((r, i) =>
       entryFromVersion((targets[i] as { key: string }).key, r.target.alias ?? null, r.version),
     ),
   };
+}
+
+/**
+ * The snapshot with its versions and aliases dropped: its templates stand in, but their version
+ * numbers are not claimed (they were read from another registry than the one in use).
+ */
+export function withoutVersions(snapshot: PromptSnapshot): PromptSnapshot {
+  return { ...snapshot, entries: snapshot.entries.map((e) => ({ ...e, version: null, alias: null })) };
 }
 
 /**

@@ -4,11 +4,12 @@
  * version's, `staging` follows the newest content, and `production` is set only when the prompt
  * has none yet (first registration). Promotion is a separate, deliberate act.
  */
-import { AlreadyExistsError, NotFoundError } from '../errors';
+import { AlreadyExistsError, isPromptOpsError, NotFoundError } from '../errors';
 import type { PromptFile } from '../prompts/file';
 import { type NamingOptions, registryName } from '../prompts/naming';
 import type { CreatePromptInput, Prompt, PromptState, PromptVersion, RegistryClient } from '../registry';
 import { addExperiment, EXPERIMENT_IDS_TAG, hasExperiment } from '../registry/experiments';
+import { isCredentialRefusal } from '../runtime/registry-provider';
 import { CONTENT_HASH_TAG, contentHash } from './content-hash';
 
 export const STAGING_ALIAS = 'staging';
@@ -27,6 +28,8 @@ export interface RegisterOutcome {
   readonly version: number;
   readonly contentHash: string;
   readonly aliasesMoved: readonly AliasMove[];
+  /** Why the prompt could not be listed on the experiment (registration went on), when it could not. */
+  readonly experimentNotListed?: string;
 }
 
 export interface RegisterOptions {
@@ -128,18 +131,27 @@ export async function registerPromptFile(
   const plan = await planRegistration(registry, file, options);
   const { name, hash } = plan;
   const { experimentId } = options;
-  // An existing prompt not yet listed on the experiment gets it added, once (a new one is created with it).
+  // An existing prompt not yet listed on the experiment gets it added, once (a new one is created
+  // with it). Best effort, as in MLflow's SDK: a refusal is reported, the registration goes on.
+  let experimentNotListed: string | undefined;
   if (
     experimentId !== undefined &&
     plan.prompt !== undefined &&
     !hasExperiment(plan.prompt.tags[EXPERIMENT_IDS_TAG], experimentId)
   ) {
-    await registry.setPromptTag(
-      name,
-      EXPERIMENT_IDS_TAG,
-      addExperiment(plan.prompt.tags[EXPERIMENT_IDS_TAG], experimentId),
-    );
+    try {
+      await registry.setPromptTag(
+        name,
+        EXPERIMENT_IDS_TAG,
+        addExperiment(plan.prompt.tags[EXPERIMENT_IDS_TAG], experimentId),
+      );
+    } catch (error) {
+      // Our credentials refused: the caller's credential refresh must see it.
+      if (isCredentialRefusal(error) || !isPromptOpsError(error)) throw error;
+      experimentNotListed = `${error.code}: ${error.message}`;
+    }
   }
+  const noted = experimentNotListed === undefined ? {} : { experimentNotListed };
 
   let target: PromptVersion;
   let moves: AliasMove[];
@@ -154,6 +166,7 @@ export async function registerPromptFile(
         version: target.version,
         contentHash: hash,
         aliasesMoved: [],
+        ...noted,
       };
     }
   } else {
@@ -188,5 +201,6 @@ export async function registerPromptFile(
     version: target.version,
     contentHash: hash,
     aliasesMoved: moves,
+    ...noted,
   };
 }

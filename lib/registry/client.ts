@@ -33,6 +33,8 @@ import {
 import {
   createPromptResolver,
   type MissingPrompt,
+  PROMPT_FILTER,
+  PROMPT_VERSION_FILTER,
   type PromptTarget,
   type ResolvedPrompt,
   type ResolveOptions,
@@ -50,9 +52,6 @@ import { createTracking, type Tracking } from './tracking';
 
 /** What MLflow's `register_prompt` sends as the (unused) source of a prompt version. */
 const PROMPT_SOURCE = 'dummy-source';
-const PROMPT_FILTER = "tags.`mlflow.prompt.is_prompt` = 'true'";
-/** The same filter in model-version search syntax (`tag.`). */
-const PROMPT_VERSION_FILTER = "tag.`mlflow.prompt.is_prompt` = 'true'";
 
 export interface RegisterPromptInput extends NewVersion {
   readonly name: string;

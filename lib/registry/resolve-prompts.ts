@@ -10,8 +10,8 @@
  *    MAX_RANGE_ROWS versions, and the groups are searched concurrently: one request when the
  *    versions in play are close together (the usual case), one per group when they are far apart,
  *    so at worst one per lagging prompt, all in the same second round trip.
- * A version missing from its range (deleted, or never there) is asked for by itself, which fails
- * with the registry's own NOT_FOUND.
+ * Lone lagging targets are fetched by version in the same round as the range searches, so a batch
+ * takes two rounds at most. A version missing from its range was deleted: NOT_FOUND.
  */
 import { InvalidInputError, NotFoundError } from '../errors';
 import { validateAliasName, validatePromptName, validateVersion } from '../prompts/names';
@@ -52,8 +52,10 @@ export interface ResolveOptions {
 /** Above this many versions in one range, the range is split. */
 export const MAX_RANGE_ROWS = 200;
 const NAME_CHUNK = 100;
-const PROMPT_FILTER = "tags.`mlflow.prompt.is_prompt` = 'true'";
-const PROMPT_VERSION_FILTER = "tag.`mlflow.prompt.is_prompt` = 'true'";
+/** Registered models that are prompts, in MLflow's search filter syntax. */
+export const PROMPT_FILTER = "tags.`mlflow.prompt.is_prompt` = 'true'";
+/** The same filter in model-version search syntax (`tag.`). */
+export const PROMPT_VERSION_FILTER = "tag.`mlflow.prompt.is_prompt` = 'true'";
 
 /** A filter clause for these names; they must have passed validatePromptName (no quote in them). */
 export const nameIn = (names: readonly string[]) => `name IN (${names.map((n) => `'${n}'`).join(', ')})`;
@@ -211,11 +213,19 @@ export function createPromptResolver(
       const groups = rangeGroups(
         behind.map(({ p }) => ({ wanted: p.wanted, latest: Number(p.latest?.version ?? p.wanted) })),
       );
+      const fetchOne = async ({ p, i }: { p: Plan; i: number }) => {
+        try {
+          results[i] = await getPromptVersion(p.target.name, p.wanted);
+        } catch (error) {
+          if (!(error instanceof NotFoundError)) throw error;
+          miss(i, error);
+        }
+      };
+      // Every group in the same round: a range search for a group, the version itself for a lone target.
       await Promise.all(
         groups.map(async (group) => {
           const members = group.members.map((m) => behind[m] as { p: Plan; i: number });
-          // A lone target needs no range: its version is asked for directly below.
-          if (members.length < 2) return;
+          if (members.length === 1) return fetchOne(members[0] as { p: Plan; i: number });
           const found = await searchVersionRange(
             [...new Set(members.map(({ p }) => p.target.name))],
             group.low,
@@ -223,21 +233,17 @@ export function createPromptResolver(
           );
           for (const { p, i } of members) {
             const version = found.get(`${p.target.name}/${p.wanted}`);
+            // The search lists every version in the range: one it lacks does not exist (deleted).
             if (version) results[i] = withAliases(p.model, version);
+            else
+              miss(
+                i,
+                new NotFoundError(`Prompt '${p.target.name}' version ${p.wanted} not found.`, {
+                  registry: { operation },
+                }),
+              );
           }
         }),
-      );
-      await Promise.all(
-        behind
-          .filter(({ i }) => results[i] === undefined)
-          .map(async ({ p, i }) => {
-            try {
-              results[i] = await getPromptVersion(p.target.name, p.wanted);
-            } catch (error) {
-              if (!(error instanceof NotFoundError)) throw error;
-              miss(i, error);
-            }
-          }),
       );
     }
     return targets.map((target, i) => {

@@ -9,7 +9,6 @@
  * A nested deadline never extends its parent: the earlier end wins.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { DeadlineExceededError } from '../errors';
 
 export interface Deadline {
   /** When the time is up, in epoch milliseconds. */
@@ -49,19 +48,6 @@ export function withDeadline<T>(deadline: Deadline, work: () => Promise<T>): Pro
 /** The deadline of the work this call is part of, if any. */
 export function currentDeadline(): Deadline | undefined {
   return storage.getStore();
-}
-
-/**
- * Throws DeadlineExceededError when less than `neededMs` is left of the current deadline: a call
- * that cannot finish in time is not started.
- */
-export function ensureTimeFor(what: string, neededMs = 1, cause?: unknown): void {
-  const deadline = currentDeadline();
-  if (deadline && deadline.remainingMs() < neededMs) {
-    throw new DeadlineExceededError(`${what}: the deadline has passed or is too close to start it.`, {
-      ...(cause === undefined ? {} : { cause }),
-    });
-  }
 }
 
 /**

@@ -13,6 +13,17 @@ import { createRegistryProvider, type RegistryProvider } from './registry-provid
 
 export const SERVICE = 'promptops';
 
+/**
+ * Secrets Manager, bounded: the SDK's default waits without limit for an answer, which a
+ * function serving requests cannot afford (its callers have deadlines; a hung read outlives them).
+ */
+export function boundedSecretsManager(): SecretsManagerClient {
+  return new SecretsManagerClient({
+    maxAttempts: 3,
+    requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000 },
+  });
+}
+
 export interface Runtime {
   readonly env: CommonEnv;
   readonly naming: NamingOptions;
@@ -33,7 +44,7 @@ export interface RuntimeDeps {
 
 export function createRuntime(env: CommonEnv, deps: RuntimeDeps): Runtime {
   const secrets = createSecretCache({
-    client: deps.secretsManager ?? new SecretsManagerClient({}),
+    client: deps.secretsManager ?? boundedSecretsManager(),
     ttlMs: env.PROMPTOPS_SECRET_TTL_MS,
     ...(deps.now ? { now: deps.now } : {}),
   });

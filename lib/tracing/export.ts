@@ -8,7 +8,7 @@
  */
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import { DeadlineExceededError } from '../errors';
+import { DeadlineExceededError, InternalError } from '../errors';
 import type { RegistryClient, VersionRef } from '../registry';
 import { deadlineIn, settleWithin, withDeadline } from '../runtime/deadline';
 
@@ -38,7 +38,7 @@ export async function exportTrace(
   let linked = job.prompts.length === 0;
   const work = withDeadline(deadlineIn(budgetMs), async () => {
     const body = ProtobufTraceSerializer.serializeRequest([...job.spans]);
-    if (body === undefined) throw new Error('The spans could not be serialised to OTLP.');
+    if (body === undefined) throw new InternalError('The spans could not be serialised to OTLP.');
     await registry.logSpans(job.experimentId, body);
     exported = true;
     // The link needs the trace to exist, so it waits for the spans' answer.

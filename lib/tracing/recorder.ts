@@ -78,6 +78,8 @@ export interface TraceStart {
 export interface TraceRecorder {
   /** MLflow's trace id: `tr-` and the 32 hex digits of the OpenTelemetry trace id. */
   readonly traceId: string;
+  /** False when the trace records metadata only: no content (questions, data, answers, model words). */
+  readonly recordsContent: boolean;
   readonly root: SpanHandle;
   /** Runs `work` in a child span of `parent` (the root by default); a throw marks the span failed. */
   inSpan<T>(
@@ -124,7 +126,10 @@ export function createTracer(options: {
       setAttribute: (key, value) => span.setAttribute(key, value as string),
       setTokenUsage: (usage) => span.setAttribute(ATTR.tokenUsage, tokenUsageAttribute(usage)),
       fail(error) {
-        const { code, message } = describe(error);
+        const described = describe(error);
+        const code = described.code;
+        // An error's message may quote content (a model's refusal): metadata-only traces keep the code.
+        const message = options.content.mode === 'metadata' ? code : described.message;
         // The code and message of our own errors carry no credential (lib/errors.ts).
         span.setStatus({ code: SpanStatusCode.ERROR, message: `${code}: ${message}` });
         span.addEvent('exception', { 'exception.type': code, 'exception.message': message });
@@ -148,6 +153,7 @@ export function createTracer(options: {
       const traceId = `tr-${rootSpan.spanContext().traceId}`;
       return {
         traceId,
+        recordsContent: options.content.mode !== 'metadata',
         root,
         async inSpan(name, spanType, work, parent = root) {
           const span = otel.startSpan(

@@ -139,13 +139,23 @@ describe('promptops predict (in-process)', () => {
       PREDICT_TRACE_BUDGET_MS: '500',
     });
     expect(run.code).toBe(0);
+    // With --json, what was served is in the object; stderr stays empty.
+    expect(run.stderr).toBe('');
     const json = JSON.parse(run.stdout);
     expect(
       json.prompts.every(
         (p: { source: string; version: unknown }) => p.source === 'fallback' && p.version === null,
       ),
     ).toBe(true);
-    expect(run.stderr).toContain('prompt served from the bundled fallback');
+    const forPeople = await runCli(['predict', 'Is spend up?'], {
+      ...env,
+      MLFLOW_TRACKING_URI: 'http://127.0.0.1:9',
+      PREDICT_LOAD_BUDGET_MS: '500',
+      PREDICT_TRACE_BUDGET_MS: '500',
+    });
+    expect(forPeople.code).toBe(0);
+    expect(forPeople.stderr).toMatch(/^promptops: warning: prompt served from the bundled fallback \(/m);
+    expect(forPeople.stdout).toContain('(fallback)');
   });
 });
 

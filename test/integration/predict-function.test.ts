@@ -150,7 +150,6 @@ describe('predict function', () => {
     const last = standin.requests.at(-1);
     expect(last?.authorization).toBe(`Bearer ${API_KEY}`);
     expect(JSON.stringify(last?.body)).toContain('Two jobs failed.');
-    console.log(logs.filter((l) => l.includes('WARN')).join('\n'));
     const trace = await oracle.call<{ metadata: Record<string, string> }>('get_trace', {
       trace_id: outputs.traceId,
     });

@@ -64,6 +64,8 @@ describe('packaging the predict function', () => {
     }
     const snapshot = promptSnapshotSchema.parse(bundle.bundledSnapshot);
     expect(snapshot.source).toBe('registry');
+    // Where it was read, so the function can tell it from another registry's.
+    expect(snapshot.registry).toBe(mlflowUri);
     expect(snapshot.entries).toHaveLength(8);
     expect(snapshot.entries.find((e) => e.key === 'synthesizer')).toMatchObject({
       name: names.get('synthesizer'),

@@ -4,6 +4,7 @@
  * version before predict returns (checked with MLflow's Python SDK), the cache, and what happens
  * when the registry or the trace endpoint fails.
  */
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AgentInput } from '../../lib/agent/chat-agent';
 import { DeadlineExceededError, ModelError } from '../../lib/errors';
@@ -95,6 +96,29 @@ const context = (budgetMs = 20_000) => {
   const captured = capture('predict');
   return { captured, ctx: { log: captured.log, metrics: captured.metrics, deadline: deadlineIn(budgetMs) } };
 };
+
+describe('the pinned MLflow server, as the exporter relies on it', () => {
+  it('takes a re-sent span batch and a repeated link without harm: one trace, its spans once, linked', async () => {
+    const recorder = createTracer({ content: DEFAULT_CONTENT_POLICY }).startTrace({
+      name: 'resend',
+      spanType: 'AGENT',
+      inputs: { q: 1 },
+    });
+    await recorder.inSpan('child', 'CHAT_MODEL', async () => undefined);
+    const body = ProtobufTraceSerializer.serializeRequest(recorder.finish({ a: 1 }));
+    if (body === undefined) throw new Error('not serialised');
+    const name = names.get('cost_worker') as string;
+    for (let i = 0; i < 2; i++) {
+      await registry.logSpans('0', body);
+      expect(await registry.linkPromptsToTrace(recorder.traceId, [{ name, version: 1 }])).toEqual({
+        linked: true,
+      });
+    }
+    const trace = await oracle.call<OracleTrace>('get_trace', { trace_id: recorder.traceId });
+    expect(trace.spans.map((s) => s.name).sort()).toEqual(['child', 'resend']);
+    expect(await oracle.call('traces_for_prompt', { name, version: 1 })).toContain(recorder.traceId);
+  });
+});
 
 describe('predict service against MLflow', () => {
   it('answers, and the trace is findable by each of the eight prompt versions before predict returns', async () => {
@@ -190,11 +214,12 @@ describe('predict service against MLflow', () => {
   });
 
   it('answers from the bundled snapshot on a cold start with the registry down, and links its versions', async () => {
+    // Taken from the registry the service uses (its address is in the snapshot and compared).
+    const client = createRegistryClient({ trackingUri: proxy.url });
     const snapshot = await snapshotFromRegistry(
-      registry,
+      client,
       [...names].map(([key, name]) => ({ key, target: { name, alias: 'production' } })),
     );
-    const client = createRegistryClient({ trackingUri: proxy.url });
     const { service } = serviceWith({ client, snapshot: () => snapshot });
     proxy.failPaths(/registered-models\/search/, 503);
     try {

@@ -75,6 +75,14 @@ describe('parseAgentRequest: a ChatAgentRequest', () => {
     });
   });
 
+  it('refuses a conversation that goes on after the last user message, naming the message', () => {
+    const error = refusal({ messages: [user('why?'), { role: 'assistant', content: 'because' }] });
+    expect(error.message).toMatch(/must end with the user's question/);
+    expect(error.issues).toEqual([
+      { path: 'messages.1', message: 'expected no message after the last user message' },
+    ]);
+  });
+
   it('refuses an unknown top-level field', () => {
     const error = refusal({ messages: [user('hi')], temperature: 0.5 });
     expect(error.issues).toEqual([{ path: '', message: 'unknown field(s): temperature' }]);

@@ -38,6 +38,7 @@ function version(name: string, n: number, template = `${name} v${n} {{query}}`):
 const SNAPSHOT: PromptSnapshot = {
   format: 1,
   source: 'registry',
+  registry: 'http://mlflow.test',
   takenAt: '2026-12-01T00:00:00.000Z',
   entries: [
     {
@@ -261,8 +262,8 @@ describe('createPromptLoader', () => {
   it('does not serve a version the agent cannot use; the last good one stays', async () => {
     const registry = fakeRegistry();
     const l = loader(registry, {
-      validate: (key, v) => {
-        if (key === 'orchestrator' && v.version === 4) throw new Error('needs {{tone}}');
+      validate: (key, template) => {
+        if (key === 'orchestrator' && String(template).includes('v4')) throw new Error('needs {{tone}}');
       },
     });
     await l.load();
@@ -272,6 +273,46 @@ describe('createPromptLoader', () => {
     const load = await l.load();
     expect(summary(load)).toEqual(['orchestrator:3:stale', 'cost_worker:5:cache']);
     expect(String((load.problems[0]?.cause as Error | undefined)?.message)).toBe('needs {{tone}}');
+  });
+
+  it('does not fall back to a snapshot entry the agent cannot use, and says why', async () => {
+    const registry = fakeRegistry();
+    registry.state.failWith = new UnavailableError('down');
+    const l = loader(registry, {
+      validate: (key) => {
+        if (key === 'cost_worker') throw new Error('the file needs {{region}}');
+      },
+    });
+    const failure = await l.load().catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(PromptsUnavailableError);
+    expect((failure as Error).message).toContain('cost_worker');
+    expect(((failure as Error).cause as Error).message).toBe('down');
+  });
+
+  it('reads the snapshot only when a fallback is needed, and may read it asynchronously', async () => {
+    const registry = fakeRegistry();
+    let reads = 0;
+    const l = loader(registry, {
+      snapshot: async () => {
+        reads += 1;
+        return SNAPSHOT;
+      },
+    });
+    await l.load();
+    expect(reads).toBe(0);
+    registry.state.failWith = new UnavailableError('down');
+    const cold = loader(registry, { snapshot: async () => SNAPSHOT });
+    expect(summary(await cold.load())).toEqual(['orchestrator:1:fallback', 'cost_worker:null:fallback']);
+  });
+
+  it('shares one refresh among concurrent loads past the TTL', async () => {
+    const registry = fakeRegistry();
+    const l = loader(registry);
+    await l.load();
+    clock += 60_000;
+    const loads = await Promise.all([l.load(), l.load(), l.load()]);
+    await Promise.all(loads.map((load) => load.refresh));
+    expect(registry.state.calls).toBe(2);
   });
 
   it('remembers a prompt tag the caller wrote', async () => {

@@ -327,12 +327,11 @@ describe('resolvePrompts', () => {
     expect(resolved[2]?.version.aliases).toEqual(['staging']);
   });
 
-  it('fails the batch with NotFoundError when a pinned version is missing', async () => {
+  it('fails the batch with NotFoundError when a pinned version is missing from its range, with no extra request', async () => {
     store.set('a', { latest: 5, aliases: {}, deleted: [3] });
     store.set('b', { latest: 5, aliases: { production: 4 } });
     serveModelSearch();
     serveVersionSearch();
-    serveVersionGet();
     const error = await client()
       .resolvePrompts([
         { name: 'a', version: 3 },
@@ -341,8 +340,8 @@ describe('resolvePrompts', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NotFoundError);
     expect(error).toMatchObject({ code: 'NOT_FOUND' });
-    expect((error as Error).message).toContain('version=3');
-    expect(asked.gets).toEqual(['a/3']);
+    expect((error as Error).message).toContain("Prompt 'a' version 3 not found.");
+    expect(asked.gets).toEqual([]);
   });
 
   it('with allowMissing, reports the missing version for its target and resolves the others', async () => {
@@ -351,7 +350,6 @@ describe('resolvePrompts', () => {
     store.set('c', { latest: 2, aliases: { production: 2 } });
     serveModelSearch();
     serveVersionSearch();
-    serveVersionGet();
     const resolved = await client().resolvePrompts(
       [
         { name: 'a', version: 3 },

@@ -17,7 +17,6 @@ import {
   currentDeadline,
   type Deadline,
   deadlineIn,
-  ensureTimeFor,
   settleWithin,
   withDeadline,
 } from '../../lib/runtime/deadline';
@@ -314,28 +313,6 @@ describe('deadlines', () => {
     expect(child.signal.aborted).toBe(false);
     controller.abort();
     expect(child.signal.aborted).toBe(true);
-  });
-});
-
-describe('ensureTimeFor', () => {
-  it('allows anything without a deadline', () => {
-    expect(() => ensureTimeFor('export', 1_000_000)).not.toThrow();
-  });
-
-  it('throws DeadlineExceededError with the cause when less than neededMs is left', async () => {
-    const cause = new UnavailableError('earlier failure');
-    const error = await withDeadline(deadlineIn(100, { now }), async () => {
-      ensureTimeFor('export', 100);
-      try {
-        ensureTimeFor('export', 101, cause);
-      } catch (e) {
-        return e;
-      }
-      return undefined;
-    });
-    expect(error).toBeInstanceOf(DeadlineExceededError);
-    expect(error).toMatchObject({ code: 'DEADLINE_EXCEEDED', cause });
-    expect((error as Error).message).toMatch(/^export: /);
   });
 });
 
