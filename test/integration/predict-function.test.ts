@@ -245,7 +245,15 @@ describe('predict function', () => {
     const responses = [await send(handler, { body: REQUEST }), await send(handler, { body: { query: '' } })];
     standin.fail({ status: 401, body: `{"error": {"message": "bad key ${API_KEY}"}}` });
     responses.push(await send(handler, { body: REQUEST }));
-    const everything = JSON.stringify(responses) + logs.join('\n');
+    // What MLflow stored of those traces too: spans, their attributes, statuses and events.
+    const stored = await Promise.all(
+      responses
+        .map((r) => r.body.custom_outputs?.traceId ?? r.body.traceId)
+        .filter((id): id is string => typeof id === 'string')
+        .map((id) => oracle.call('get_trace', { trace_id: id })),
+    );
+    expect(stored.length).toBeGreaterThanOrEqual(2);
+    const everything = JSON.stringify(responses) + logs.join('\n') + JSON.stringify(stored);
     expect(logs.length).toBeGreaterThan(3);
     expect(everything).not.toContain(API_KEY);
     expect(everything).not.toContain(TOKEN);

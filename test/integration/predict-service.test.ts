@@ -301,6 +301,23 @@ describe('predict service against MLflow', () => {
     expect(trace.state).toBe('ERROR');
   });
 
+  it('stores no question, data or answer in a metadata-only trace, only their sizes', async () => {
+    const metadataOnly = { mode: 'metadata', maxChars: 16_000 } as const;
+    const { service } = serviceWith({
+      settings: { ...SETTINGS, content: metadataOnly },
+      tracer: createTracer({ content: metadataOnly }),
+    });
+    const secretQuestion = 'Why did the Zanzibar project overspend?';
+    const answer = await service.predict(
+      { ...QUESTION, query: secretQuestion, data: { cost: { account: 'acct-7731-private' } } },
+      context().ctx,
+    );
+    const stored = JSON.stringify(await oracle.call('get_trace', { trace_id: answer.traceId }));
+    expect(stored).toContain('metadata only');
+    for (const content of ['Zanzibar', 'acct-7731-private', '[stand-in model]'])
+      expect(stored).not.toContain(content);
+  });
+
   it('gives up with DEADLINE_EXCEEDED when the model is slower than the time left', async () => {
     const { service } = serviceWith({ settings: { ...SETTINGS, traceBudgetMs: 1_000 } });
     await service.predict(QUESTION, context().ctx);
