@@ -8,7 +8,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import * as z from 'zod';
 import { commonEnvShape, parseEnv } from '../../lib/config/env';
-import { PromptOpsError } from '../../lib/errors';
+import { isPromptOpsError, PromptOpsError } from '../../lib/errors';
 import { processUpload, type UploadResult } from '../../lib/register/process-upload';
 import { selectUploads } from '../../lib/register/s3-event';
 import {
@@ -94,7 +94,9 @@ export function createRegisterHandler({ runtime, env, s3 }: RegisterDeps) {
               try {
                 listedOn = await experimentId();
               } catch (error) {
-                if (isCredentialRefusal(error)) throw error;
+                // Only the registry's refusal is tolerated: our credentials refused is the provider's to retry.
+                if (!isPromptOpsError(error) || error.registry === undefined || isCredentialRefusal(error))
+                  throw error;
                 log.warn('prompts not listed on the experiment', { experiment, error });
                 metrics.add('ExperimentListingFailed', 1);
               }

@@ -270,7 +270,9 @@ export async function registerCommand(
   const experimentId = await source
     .withRegistry((registry) => resolveExperimentId(registry, options.experiment))
     .catch((error: unknown) => {
-      if (!isPromptOpsError(error)) throw error;
+      // Only the registry's refusal is tolerated; no secret or our credentials refused fails the command.
+      const ourCredentials: boolean = isCredentialRefusal(error);
+      if (!isPromptOpsError(error) || error.registry === undefined || ourCredentials) throw error;
       io.stderr(
         `promptops: warning: prompts not listed on the experiment: ${error.code}: ${error.message}\n`,
       );

@@ -17,6 +17,7 @@ import { createRegisterHandler, parseRegisterEnv, RegisterBatchError } from '../
 import { PROVENANCE_TAGS } from '../../lib/register/process-upload';
 import { createRegistryClient, type RegistryClient } from '../../lib/registry';
 import { createRuntime } from '../../lib/runtime/invocation';
+import { startFaultyProxy } from '../support/faulty-proxy';
 import { uniqueName } from '../support/names';
 import { type Oracle, startOracle } from '../support/oracle';
 import { s3Event } from '../support/s3-events';
@@ -99,6 +100,39 @@ describe('register function', () => {
       uri: `prompts:/${name}@staging`,
     });
     expect(python).toMatchObject({ template: 'Answer {{ q }}', version: 1 });
+  });
+
+  it('lists a new prompt on the configured experiment, created by name, as MLflow does on registration', async () => {
+    const name = uniqueName('listed');
+    const key = `prompts/${name}.md`;
+    await put(key, promptFile(name, 'Answer {{ q }}'));
+    const experiment = `it-register-${randomUUID().slice(0, 8)}`;
+    const handler = await handlerFor(secretId, { MLFLOW_EXPERIMENT_NAME: experiment });
+    await handler(s3Event([{ bucket, key }]), context());
+    const id = await registry.getExperimentIdByName(experiment);
+    expect(id).toMatch(/^[0-9]+$/);
+    expect((await registry.getPrompt(name)).tags._mlflow_experiment_ids).toBe(`,${id},`);
+  });
+
+  it('registers all the same when the experiment cannot be resolved, and says so', async () => {
+    const proxy = await startFaultyProxy(mlflowUri);
+    try {
+      proxy.failPaths(/experiments\/get-by-name/, 400);
+      const viaProxy = await makeSecret({
+        registry: { type: 'mlflow', trackingUri: proxy.url, token: TOKEN },
+      });
+      const name = uniqueName('unlisted');
+      const key = `prompts/${name}.md`;
+      await put(key, promptFile(name, 'Answer {{ q }}'));
+      logs.length = 0;
+      const handler = await handlerFor(viaProxy, { MLFLOW_EXPERIMENT_NAME: 'refused' });
+      const summary = await handler(s3Event([{ bucket, key }]), context());
+      expect(summary.results).toEqual([expect.objectContaining({ status: 'created', version: 1 })]);
+      expect(logs.some((l) => l.includes('prompts not listed on the experiment'))).toBe(true);
+      expect(logs.some((l) => l.includes('"ExperimentListingFailed"'))).toBe(true);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('yields one version when the same event is delivered three times', async () => {
