@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../errors';
+import { type NamingOptions, namingFromEnv, registryName } from '../prompts/naming';
 
 /** What a CLI command may touch, so tests run commands in-process with fakes. */
 export interface CliIo {
@@ -27,4 +28,20 @@ export function asUsage<T>(parse: () => T): T {
     if (error instanceof InvalidInputError) throw new UsageError(error.message);
     throw error;
   }
+}
+
+/** Registry naming from `--catalog`/`--schema`/`--prefix`, each defaulting to its environment variable. */
+export function namingFrom(
+  values: { catalog?: string | undefined; schema?: string | undefined; prefix?: string | undefined },
+  env: NodeJS.ProcessEnv,
+): NamingOptions {
+  const fromEnv = namingFromEnv(env);
+  const naming: NamingOptions = {
+    catalog: values.catalog ?? fromEnv.catalog,
+    schema: values.schema ?? fromEnv.schema,
+    prefix: values.prefix ?? fromEnv.prefix,
+  };
+  // Checked once with a valid short name, so a bad catalog or prefix is a usage error, not N failures.
+  asUsage(() => registryName('prompt', naming));
+  return naming;
 }

@@ -5,9 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { isPromptOpsError } from '../errors';
-import { type NamingOptions, namingFromEnv, registryName } from '../prompts/naming';
 import { formatTemplate } from '../prompts/template';
-import { asUsage, type CliIo, oneLine, UsageError } from './io';
+import { type CliIo, namingFrom, oneLine, UsageError } from './io';
 import { predictCommand } from './predict';
 import { PROMOTE_COMMANDS } from './promote';
 import { registerCommand } from './register';
@@ -117,18 +116,6 @@ function parseConcurrency(value: string | undefined): number {
   if (!Number.isInteger(n) || n < 1)
     throw new UsageError(`--concurrency expects a positive integer, got '${value}'.`);
   return n;
-}
-
-function namingFrom(values: { catalog?: string; schema?: string; prefix?: string }, env: NodeJS.ProcessEnv) {
-  const fromEnv = namingFromEnv(env);
-  const naming: NamingOptions = {
-    catalog: values.catalog ?? fromEnv.catalog,
-    schema: values.schema ?? fromEnv.schema,
-    prefix: values.prefix ?? fromEnv.prefix,
-  };
-  // Checked once with a valid short name, so a bad catalog or prefix is a usage error, not N failures.
-  asUsage(() => registryName('prompt', naming));
-  return naming;
 }
 
 async function register(args: readonly string[], io: CliIo): Promise<number> {

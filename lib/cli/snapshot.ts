@@ -13,9 +13,9 @@ import { parsePins } from '../predict/settings';
 import { type PromptSnapshot, snapshotFromFiles, snapshotFromRegistry } from '../prompt-loader/snapshot';
 import { loadPromptFiles } from '../prompts/directory';
 import { validateAliasName } from '../prompts/names';
-import { type NamingOptions, namingFromEnv, registryName } from '../prompts/naming';
+import type { NamingOptions } from '../prompts/naming';
 import type { Template } from '../prompts/template';
-import { asUsage, type CliIo, oneLine, UsageError } from './io';
+import { asUsage, type CliIo, namingFrom, oneLine, UsageError } from './io';
 import { registryFromEnv } from './registry-from-env';
 
 async function fromFiles(dir: string, naming: NamingOptions): Promise<PromptSnapshot> {
@@ -49,13 +49,7 @@ export async function snapshotCommand(args: readonly string[], io: CliIo): Promi
   } catch (error) {
     throw new UsageError(`--pins: ${(error as Error).message}`);
   }
-  const fromEnv = namingFromEnv(io.env);
-  const naming: NamingOptions = {
-    catalog: values.catalog ?? fromEnv.catalog,
-    schema: values.schema ?? fromEnv.schema,
-    prefix: values.prefix ?? fromEnv.prefix,
-  };
-  asUsage(() => registryName('prompt', naming));
+  const naming = namingFrom(values, io.env);
   const dir = values.prompts ?? 'prompts';
   const trackingUri = values['tracking-uri'] ?? io.env.MLFLOW_TRACKING_URI;
 

@@ -6,7 +6,8 @@
 import * as z from 'zod';
 import { ConfigError } from '../errors';
 
-const optionalText = z
+/** An optional text variable: unset, empty or blank is undefined; otherwise trimmed. */
+export const optionalText = z
   .string()
   .optional()
   .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));

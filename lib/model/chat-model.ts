@@ -23,7 +23,7 @@ import {
 } from '../http/retries';
 import type { JsonObject } from '../registry';
 import { normaliseBaseUrl, parseRetryAfter } from '../registry/http';
-import { type Exchange, exchange, sharedAgent } from '../registry/undici-parts';
+import { type Exchange, exchange, noAnswerReason, sharedAgent } from '../registry/undici-parts';
 
 export interface ModelMessage {
   readonly role: 'system' | 'user' | 'assistant';
@@ -168,9 +168,7 @@ export function createChatModel(options: ChatModelOptions): ChatModel {
         signal,
       );
     } catch (cause) {
-      const code = (cause as { code?: unknown } | null)?.code;
-      const reason = typeof code === 'string' ? code : cause instanceof Error ? cause.name : 'network error';
-      return { error: failure(`no answer (${reason})`, undefined, cause), retryable: true };
+      return { error: failure(`no answer (${noAnswerReason(cause)})`, undefined, cause), retryable: true };
     }
     if (answer.status < 200 || answer.status >= 300) {
       const retryAfterMs = parseRetryAfter(answer.retryAfter, clock.now());

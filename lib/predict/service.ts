@@ -312,8 +312,10 @@ export function createPredictService(deps: PredictServiceDeps): PredictService {
       answer = await withDeadline(work, async () => {
         load = await recorder.inSpan('load_prompts', 'UNKNOWN', async (span) => {
           const loaded = await loader.load();
-          const versions = knownVersions(loaded.prompts.values());
-          span.setAttribute(ATTR.linkedPrompts, linkedPromptsValue(versions));
+          // On the span that loaded them, and as the trace's tag, as MLflow's SDK records them.
+          const linked = linkedPromptsValue(knownVersions(loaded.prompts.values()));
+          span.setAttribute(ATTR.linkedPrompts, linked);
+          recorder.setTag('mlflow.linkedPrompts', linked);
           span.setOutputs(
             [...loaded.prompts.values()].map(({ key, name, version, alias, source }) => ({
               key,
@@ -327,7 +329,6 @@ export function createPredictService(deps: PredictServiceDeps): PredictService {
         });
         reportLoad(load, context);
         const prompts = [...load.prompts.values()];
-        recorder.setTag('mlflow.linkedPrompts', linkedPromptsValue(knownVersions(prompts)));
         const worst = prompts.reduce<PromptSource>(
           (w, p) => (SOURCE_RANK[p.source] > SOURCE_RANK[w] ? p.source : w),
           'registry',

@@ -6,6 +6,7 @@
  * `mlflow/tracking/_model_registry/fluent.py` on load). We do the same, in the foreground.
  */
 import * as z from 'zod';
+import { optionalText } from '../config/env';
 import { AlreadyExistsError } from '../errors';
 import type { RegistryClient } from './client';
 
@@ -13,11 +14,6 @@ export const EXPERIMENT_IDS_TAG = '_mlflow_experiment_ids';
 
 /** An experiment as configured: by id, or by name (created when missing). */
 export type ExperimentRef = { readonly id: string } | { readonly name: string };
-
-const optionalText = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
 /** MLflow's own variables for the experiment; unset, MLflow's default experiment `0`. */
 export const experimentEnvShape = {

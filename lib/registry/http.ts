@@ -16,7 +16,7 @@ import {
 } from '../http/retries';
 import type { RegistryAuth } from './auth';
 import { errorFromResponse, malformedResponse } from './failures';
-import { type Exchange, exchange, sharedAgent } from './undici-parts';
+import { type Exchange, exchange, noAnswerReason, sharedAgent } from './undici-parts';
 
 /** MLflow's own client retries these statuses (plus connection errors). */
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
@@ -99,12 +99,13 @@ export function parseRetryAfter(value: string | string[] | undefined, nowMs: num
 }
 
 function networkError(operation: string, baseUrl: string, cause: unknown): UnavailableError {
-  const code = (cause as { code?: unknown } | null)?.code;
-  const reason = typeof code === 'string' ? code : cause instanceof Error ? cause.name : 'network error';
-  return new UnavailableError(`${operation}: the registry at ${baseUrl} did not answer (${reason}).`, {
-    registry: { operation },
-    cause,
-  });
+  return new UnavailableError(
+    `${operation}: the registry at ${baseUrl} did not answer (${noAnswerReason(cause)}).`,
+    {
+      registry: { operation },
+      cause,
+    },
+  );
 }
 
 export function createHttpClient(options: HttpClientOptions): HttpClient {

@@ -26,6 +26,12 @@ function dispatchRequest(
   return requestModule.call(dispatcher, options);
 }
 
+/** Why a request got no answer, in a word: the socket's code (`ECONNREFUSED`), else the error's name. */
+export function noAnswerReason(cause: unknown): string {
+  const code = (cause as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : cause instanceof Error ? cause.name : 'network error';
+}
+
 export interface Exchange {
   readonly status: number;
   readonly retryAfter: string | string[] | undefined;
