@@ -13,8 +13,9 @@ import {
   ResourceExistsException,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { createRegisterHandler, parseRegisterEnv, RegisterBatchError } from '../functions/register/core';
+import { createRegisterHandler, RegisterBatchError } from '../functions/register/core';
 import type { SummaryRow } from '../lib/cli/summary';
+import { parseRegisterEnv } from '../lib/config/register-env';
 import type { UploadResult } from '../lib/register/process-upload';
 import { createRuntime } from '../lib/runtime/invocation';
 import { type S3EventRecordInput, s3Event } from '../test/support/s3-events';

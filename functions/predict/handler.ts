@@ -1,12 +1,14 @@
 /** Lambda entry point: everything built once per cold start, then reused by warm invocations. */
 
+import { parsePredictEnv } from '../../lib/config/predict-env';
+
 import { createPredictService } from '../../lib/predict/service';
 import { predictSettings } from '../../lib/predict/settings';
 import { createRuntime } from '../../lib/runtime/invocation';
 import { createModelProvider } from '../../lib/runtime/model-provider';
 import { createTracer } from '../../lib/tracing/recorder';
 import { bundledSnapshot } from './bundled-snapshot';
-import { createPredictHandler, parsePredictEnv } from './core';
+import { createPredictHandler } from './core';
 
 // Exported for the packaging test: the fallback this bundle carries.
 export { bundledSnapshot };

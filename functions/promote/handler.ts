@@ -1,7 +1,8 @@
 /** Lambda entry point: everything built once per cold start, then reused by warm invocations. */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { parsePromoteEnv } from '../../lib/config/promote-env';
 import { createRuntime } from '../../lib/runtime/invocation';
-import { createPromoteHandler, parsePromoteEnv } from './core';
+import { createPromoteHandler } from './core';
 
 const env = parsePromoteEnv(process.env);
 

@@ -5,35 +5,15 @@
  * already succeeded (unchanged content is a no-op).
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Context } from 'aws-lambda';
-import * as z from 'zod';
-import { commonEnvShape, parseEnv } from '../../lib/config/env';
+import type { RegisterEnv } from '../../lib/config/register-env';
 import { isPromptOpsError, PromptOpsError } from '../../lib/errors';
+import { REGISTER_METRICS } from '../../lib/observability/metric-names';
 import { processUpload, type UploadResult } from '../../lib/register/process-upload';
 import { selectUploads } from '../../lib/register/s3-event';
-import {
-  experimentEnvShape,
-  experimentRef,
-  memoExperimentId,
-  oneExperiment,
-  resolveExperimentId,
-} from '../../lib/registry/experiments';
+import { experimentRef, memoExperimentId, resolveExperimentId } from '../../lib/registry/experiments';
+import { instrumented } from '../../lib/runtime/handler';
 import type { Runtime } from '../../lib/runtime/invocation';
 import { isCredentialRefusal } from '../../lib/runtime/registry-provider';
-
-export const registerEnvSchema = z
-  .object({
-    ...commonEnvShape,
-    ...experimentEnvShape,
-    PROMPTS_BUCKET: z.string().trim().min(3, 'expected the prompts bucket name'),
-    PROMPTS_PREFIX: z.string().default('prompts/'),
-  })
-  .superRefine(oneExperiment);
-export type RegisterEnv = z.infer<typeof registerEnvSchema>;
-
-export function parseRegisterEnv(env: NodeJS.ProcessEnv): RegisterEnv {
-  return parseEnv(registerEnvSchema, env);
-}
 
 /** Raised to make Lambda retry the invocation; lists the records that failed, and why. */
 export class RegisterBatchError extends PromptOpsError {
@@ -70,12 +50,8 @@ export function createRegisterHandler({ runtime, env, s3 }: RegisterDeps) {
     runtime.registry.withRegistry((r) => resolveExperimentId(r, experiment)),
   );
 
-  return async function handler(
-    event: unknown,
-    context: Pick<Context, 'awsRequestId'>,
-  ): Promise<RegisterSummary> {
-    const log = runtime.logger.child({ requestId: context.awsRequestId });
-    const metrics = runtime.metrics();
+  const { logger: log, metrics } = runtime;
+  return instrumented(runtime.instruments, async (event: unknown): Promise<RegisterSummary> => {
     try {
       const { uploads, ignored } = selectUploads(event, scope);
       for (const skip of ignored)
@@ -98,7 +74,7 @@ export function createRegisterHandler({ runtime, env, s3 }: RegisterDeps) {
                 if (!isPromptOpsError(error) || error.registry === undefined || isCredentialRefusal(error))
                   throw error;
                 log.warn('prompts not listed on the experiment', { experiment, error });
-                metrics.add('ExperimentListingFailed', 1);
+                metrics.add(REGISTER_METRICS.experimentListingFailed, 1);
               }
               const done: UploadResult[] = [];
               for (const upload of uploads)
@@ -109,7 +85,7 @@ export function createRegisterHandler({ runtime, env, s3 }: RegisterDeps) {
       for (const result of results) {
         if (result.status === 'failed') {
           log.error('upload failed', { key: result.key, code: result.code, reason: result.reason });
-          metrics.add('RegistrationFailed', 1);
+          metrics.add(REGISTER_METRICS.registrationFailed, 1);
         } else {
           log.info(`upload ${result.status}`, {
             key: result.key,
@@ -117,13 +93,18 @@ export function createRegisterHandler({ runtime, env, s3 }: RegisterDeps) {
             version: result.version,
             aliasesMoved: result.aliasesMoved,
           });
-          metrics.add(result.status === 'created' ? 'VersionRegistered' : 'UploadUnchanged', 1);
+          metrics.add(
+            result.status === 'created'
+              ? REGISTER_METRICS.versionRegistered
+              : REGISTER_METRICS.uploadUnchanged,
+            1,
+          );
           if (result.experimentNotListed !== undefined) {
             log.warn('prompt not listed on the experiment', {
               prompt: result.name,
               reason: result.experimentNotListed,
             });
-            metrics.add('ExperimentListingFailed', 1);
+            metrics.add(REGISTER_METRICS.experimentListingFailed, 1);
           }
         }
       }
@@ -132,11 +113,9 @@ export function createRegisterHandler({ runtime, env, s3 }: RegisterDeps) {
     } catch (error) {
       if (!(error instanceof RegisterBatchError)) {
         log.error('invocation failed', { error });
-        metrics.add('InvocationFailed', 1);
+        metrics.add(REGISTER_METRICS.invocationFailed, 1);
       }
       throw error;
-    } finally {
-      metrics.flush();
     }
-  };
+  });
 }

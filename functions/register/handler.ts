@@ -1,7 +1,8 @@
 /** Lambda entry point: everything built once per cold start, then reused by warm invocations. */
 import { S3Client } from '@aws-sdk/client-s3';
+import { parseRegisterEnv } from '../../lib/config/register-env';
 import { createRuntime } from '../../lib/runtime/invocation';
-import { createRegisterHandler, parseRegisterEnv } from './core';
+import { createRegisterHandler } from './core';
 
 const env = parseRegisterEnv(process.env);
 

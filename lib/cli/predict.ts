@@ -21,7 +21,7 @@ import { parseEnv } from '../config/env';
 import { isPromptOpsError, MalformedResponseError } from '../errors';
 import { createChatModel } from '../model/chat-model';
 import { createLogger, type Logger } from '../observability/logger';
-import { createMetrics } from '../observability/metrics';
+import { discardMetrics } from '../observability/metrics';
 import { createPredictService } from '../predict/service';
 import { predictSettings, predictSettingsSchema } from '../predict/settings';
 import { type PromptSnapshot, snapshotFromFiles } from '../prompt-loader/snapshot';
@@ -135,14 +135,12 @@ async function predictLocally(
   });
   // With --json, what was served (and how) is in the object's prompts; stderr stays for failures.
   const log = warningsTo(io, values.json === true);
-  const metrics = createMetrics({
-    namespace: 'PromptOps',
-    service: 'promptops',
-    functionName: 'cli',
-    write: () => {},
-  });
   try {
-    const answer = await service.predict(input, { log, metrics, deadline: deadlineIn(LOCAL_DEADLINE_MS) });
+    const answer = await service.predict(input, {
+      log,
+      metrics: discardMetrics,
+      deadline: deadlineIn(LOCAL_DEADLINE_MS),
+    });
     const experimentId = await service.experimentId().catch(() => '0');
     const base = uiBase(env.MLFLOW_TRACKING_URI);
     return { answer, ui: base ? { base, experimentId } : undefined };

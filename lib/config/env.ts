@@ -5,6 +5,10 @@
  */
 import * as z from 'zod';
 import { ConfigError } from '../errors';
+import { DEFAULT_METRICS_NAMESPACE } from '../observability/metric-names';
+
+/** The service name on logs and metrics unless `POWERTOOLS_SERVICE_NAME` says otherwise. */
+export const SERVICE = 'promptops';
 
 /** An optional text variable: unset, empty or blank is undefined; otherwise trimmed. */
 export const optionalText = z
@@ -26,6 +30,14 @@ const positiveInt = (fallback: number) =>
       return parsed;
     });
 
+/** A variable that is no longer read: set, it fails the cold start naming its replacement. */
+const renamedTo = (replacement: string) =>
+  z
+    .string()
+    .optional()
+    .refine((value) => value === undefined, { message: `renamed: set ${replacement} instead` })
+    .transform(() => undefined);
+
 /** What every function reads. Each function extends it with its own variables. */
 export const commonEnvShape = {
   /** Secrets Manager id or ARN of the registry secret (see README, "The secret"). */
@@ -37,13 +49,26 @@ export const commonEnvShape = {
   PROMPT_CATALOG: optionalText,
   PROMPT_SCHEMA: optionalText,
   PROMPT_NAME_PREFIX: optionalText,
+  // Powertools reads its own variables; they are checked here too, so a typo fails the cold start
+  // with the variable's name instead of falling back to a default unnoticed.
+  /** The `service` of every log line and metric. */
+  POWERTOOLS_SERVICE_NAME: z.string().trim().min(1).default(SERVICE),
   /** CloudWatch namespace of the functions' metrics. */
-  PROMPTOPS_METRICS_NAMESPACE: z.string().trim().min(1).default('PromptOps'),
-  PROMPTOPS_LOG_LEVEL: z
+  POWERTOOLS_METRICS_NAMESPACE: z.string().trim().min(1).default(DEFAULT_METRICS_NAMESPACE),
+  POWERTOOLS_LOG_LEVEL: z
     .string()
     .optional()
-    .transform((v) => (v ?? 'INFO').toUpperCase())
-    .pipe(z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR'])),
+    .transform((v) => (v === undefined || v.trim() === '' ? 'INFO' : v.trim().toUpperCase()))
+    .pipe(z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'])),
+  /** The share of invocations logged at DEBUG whatever the level (0 to 1). */
+  POWERTOOLS_LOGGER_SAMPLE_RATE: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? 0 : Number(v)))
+    .pipe(z.number('expected a number from 0 to 1').min(0).max(1)),
+  // Renamed to Powertools' own variables: refused rather than ignored, so an old setting is noticed.
+  PROMPTOPS_LOG_LEVEL: renamedTo('POWERTOOLS_LOG_LEVEL'),
+  PROMPTOPS_METRICS_NAMESPACE: renamedTo('POWERTOOLS_METRICS_NAMESPACE'),
 };
 
 export const commonEnvSchema = z.object(commonEnvShape);

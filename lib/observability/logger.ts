@@ -1,16 +1,15 @@
 /**
- * Structured JSON logs, one object per line on stdout (CloudWatch Logs keeps each line as one
- * event and Logs Insights parses the JSON). Every line carries the service, the function and the
- * request id of the invocation being served; callers add the prompt names involved.
- *
- * Defence in depth: keys that name a credential are redacted wherever they appear, and error
- * objects are reduced to name, code and message (their causes may quote a request).
+ * Logging: Powertools' Logger (structured JSON, `cold_start`, function name and version, request
+ * id, X-Ray trace id, `POWERTOOLS_LOG_LEVEL`, debug sampling with `POWERTOOLS_LOGGER_SAMPLE_RATE`)
+ * with our redacting formatter. The core takes a `Logger`, a small port with `child(fields)`, so
+ * what a request adds (route, principal, prompt) rides on its lines without state on the
+ * module-scope instance that the next invocation would inherit.
  */
-export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
-const ORDER: Readonly<Record<LogLevel, number>> = { DEBUG: 10, INFO: 20, WARN: 30, ERROR: 40 };
+import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
+import { type LineSink, redirectOutput } from './console-sink';
+import { RedactingLogFormatter } from './log-formatter';
 
-const SENSITIVE_KEY = /token|password|secret|authorization|api[-_]?key|credential/i;
-export const REDACTED = '[redacted]';
+export { REDACTED, sanitise } from './log-formatter';
 
 export type LogFields = Readonly<Record<string, unknown>>;
 
@@ -19,60 +18,50 @@ export interface Logger {
   info(message: string, fields?: LogFields): void;
   warn(message: string, fields?: LogFields): void;
   error(message: string, fields?: LogFields): void;
-  /** A logger whose lines also carry `fields` (e.g. the request id of one invocation). */
+  /** A logger whose lines also carry `fields` (e.g. the principal of one request). */
   child(fields: LogFields): Logger;
 }
 
+export type LogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'CRITICAL' | 'SILENT';
+
 export interface LoggerOptions {
   readonly service: string;
+  /** Unset: Powertools reads `POWERTOOLS_LOG_LEVEL` (and Lambda's `AWS_LAMBDA_LOG_LEVEL`). */
   readonly level?: LogLevel | undefined;
-  readonly write?: ((line: string) => void) | undefined;
-  readonly now?: (() => Date) | undefined;
+  /** The share of invocations logged at DEBUG (unset: `POWERTOOLS_LOGGER_SAMPLE_RATE`). */
+  readonly sampleRate?: number | undefined;
+  /** Unset: stdout, as Lambda expects. */
+  readonly write?: LineSink | undefined;
 }
 
-function describeError(error: Error): Record<string, unknown> {
-  const code = (error as { code?: unknown }).code;
-  return { name: error.name, ...(typeof code === 'string' ? { code } : {}), message: error.message };
+export function createPowertoolsLogger(options: LoggerOptions): PowertoolsLogger {
+  const logger = new PowertoolsLogger({
+    serviceName: options.service,
+    logFormatter: new RedactingLogFormatter(),
+    ...(options.level ? { logLevel: options.level } : {}),
+    ...(options.sampleRate !== undefined ? { sampleRateValue: options.sampleRate } : {}),
+  });
+  return redirectOutput(logger, options.write);
 }
 
-/** Copies `value` for logging: credential-named keys redacted, errors summarised, depth bounded. */
-export function sanitise(value: unknown, depth = 0): unknown {
-  if (value instanceof Error) return describeError(value);
-  if (depth > 6) return '[truncated]';
-  if (Array.isArray(value)) return value.map((v) => sanitise(v, depth + 1));
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, SENSITIVE_KEY.test(k) ? REDACTED : sanitise(v, depth + 1)]),
-    );
-  }
-  return value;
-}
+type Level = 'debug' | 'info' | 'warn' | 'error';
 
-export function createLogger(options: LoggerOptions, context: LogFields = {}): Logger {
-  const threshold = ORDER[options.level ?? 'INFO'];
-  const write = options.write ?? ((line: string) => process.stdout.write(line));
-  const now = options.now ?? (() => new Date());
-
-  const log =
-    (level: LogLevel) =>
-    (message: string, fields: LogFields = {}) => {
-      if (ORDER[level] < threshold) return;
-      const entry = sanitise({
-        level,
-        message,
-        timestamp: now().toISOString(),
-        service: options.service,
-        ...context,
-        ...fields,
-      });
-      write(`${JSON.stringify(entry)}\n`);
-    };
-
+/** The port over a Powertools logger: every line carries `fields` as well. */
+export function loggerOver(base: PowertoolsLogger, fields: LogFields = {}): Logger {
+  const at =
+    (level: Level) =>
+    (message: string, extra: LogFields = {}) =>
+      base[level](message, { ...fields, ...extra });
   return {
-    debug: log('DEBUG'),
-    info: log('INFO'),
-    warn: log('WARN'),
-    error: log('ERROR'),
-    child: (fields) => createLogger(options, { ...context, ...fields }),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: (more) => loggerOver(base, { ...fields, ...more }),
   };
+}
+
+/** A port over a fresh Powertools logger: for code that runs outside a function (the CLI, tests). */
+export function createLogger(options: LoggerOptions, fields: LogFields = {}): Logger {
+  return loggerOver(createPowertoolsLogger(options), fields);
 }

@@ -23,6 +23,7 @@ import {
 } from '../errors';
 import type { ChatModel } from '../model/chat-model';
 import type { Logger } from '../observability/logger';
+import { type MetricName, PREDICT_METRICS } from '../observability/metric-names';
 import type { Metrics } from '../observability/metrics';
 import {
   createPromptLoader,
@@ -50,26 +51,8 @@ import { type ExportOutcome, exportTrace } from '../tracing/export';
 import type { Tracer } from '../tracing/recorder';
 import type { PredictSettings } from './settings';
 
-/** The metrics a prediction adds (EMF, per invocation). */
-export const PREDICT_METRICS = {
-  registry: 'PromptsFromRegistry',
-  cache: 'PromptsFromCache',
-  stale: 'PromptsStale',
-  fallback: 'PromptsFallback',
-  refreshFailed: 'PromptRefreshFailed',
-  traceExported: 'TraceExported',
-  traceFailed: 'TraceExportFailed',
-  linkFailed: 'PromptLinkFailed',
-  experimentLinkFailed: 'PromptExperimentLinkFailed',
-  classifierFallback: 'ClassifierFallback',
-  modelTokens: 'ModelTokens',
-  requestRefused: 'RequestRefused',
-  modelFailed: 'ModelFailed',
-  deadlineExceeded: 'DeadlineExceeded',
-  requestFailed: 'RequestFailed',
-} as const satisfies Record<string, string>;
-
-const SOURCE_METRIC: Readonly<Record<PromptSource, string>> = {
+/** The metric each prompt source counts under. */
+const SOURCE_METRIC: Readonly<Record<PromptSource, MetricName>> = {
   registry: PREDICT_METRICS.registry,
   cache: PREDICT_METRICS.cache,
   stale: PREDICT_METRICS.stale,

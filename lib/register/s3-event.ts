@@ -5,24 +5,8 @@
  * a batch collapse to the newest (by `sequencer`), and the object's *current* content is what gets
  * registered, which converges whatever the order.
  */
-import * as z from 'zod';
+import { S3Schema } from '@aws-lambda-powertools/parser/schemas/s3';
 import { InvalidInputError } from '../errors';
-
-const recordSchema = z.looseObject({
-  eventName: z.string(),
-  s3: z.looseObject({
-    bucket: z.looseObject({ name: z.string().min(1) }),
-    object: z.looseObject({
-      key: z.string().min(1),
-      sequencer: z.string().optional(),
-      versionId: z.string().optional(),
-      eTag: z.string().optional(),
-      size: z.number().optional(),
-    }),
-  }),
-});
-
-export const s3EventSchema = z.object({ Records: z.array(recordSchema) });
 
 export interface Upload {
   readonly bucket: string;
@@ -61,7 +45,8 @@ export function compareSequencers(a: string, b: string): number {
 }
 
 export function selectUploads(event: unknown, scope: UploadScope): { uploads: Upload[]; ignored: Ignored[] } {
-  const parsed = s3EventSchema.safeParse(event);
+  // Powertools' schema of the notification: every field AWS sends, checked.
+  const parsed = S3Schema.safeParse(event);
   if (!parsed.success) {
     throw new InvalidInputError('The event is not an S3 notification event.', {
       issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),

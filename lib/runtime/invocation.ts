@@ -1,17 +1,20 @@
 /**
  * What every function shares at cold start: configuration parsed once, the secret cache and the
- * registry provider, the logger. Built by a factory from its dependencies so tests pass fakes.
+ * registry provider, Powertools' logger and metrics. Built by a factory from its dependencies so
+ * tests pass fakes (a Secrets Manager double, a dispatcher, a sink for the output lines).
  */
+
+import type { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
+import type { Metrics as PowertoolsMetrics } from '@aws-lambda-powertools/metrics';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Dispatcher } from 'undici';
 import type { CommonEnv } from '../config/env';
-import { createLogger, type Logger } from '../observability/logger';
-import { createMetrics, type Metrics } from '../observability/metrics';
+import type { LineSink } from '../observability/console-sink';
+import { createPowertoolsLogger, type Logger, loggerOver } from '../observability/logger';
+import { createPowertoolsMetrics, type Metrics, metricsOver } from '../observability/metrics';
 import type { NamingOptions } from '../prompts/naming';
 import { createSecretCache, type SecretCache } from '../secrets/secret-cache';
 import { createRegistryProvider, type RegistryProvider } from './registry-provider';
-
-export const SERVICE = 'promptops';
 
 /**
  * Secrets Manager, bounded: the SDK's default waits without limit for an answer, which a
@@ -24,21 +27,29 @@ export function boundedSecretsManager(): SecretsManagerClient {
   });
 }
 
+/** The Powertools instances the handler wrapper drives (context, sampling, flush). */
+export interface Instruments {
+  readonly logger: PowertoolsLogger;
+  readonly metrics: PowertoolsMetrics;
+}
+
 export interface Runtime {
   readonly env: CommonEnv;
   readonly naming: NamingOptions;
   readonly secrets: SecretCache;
   readonly registry: RegistryProvider;
   readonly logger: Logger;
-  /** Metrics are per invocation: created, added to, flushed at its end. */
-  metrics(): Metrics;
+  /** Added to during an invocation, written once at its end by the wrapper. */
+  readonly metrics: Metrics;
+  readonly instruments: Instruments;
 }
 
 export interface RuntimeDeps {
   readonly functionName: string;
   readonly secretsManager?: Pick<SecretsManagerClient, 'send'> | undefined;
   readonly dispatcher?: Dispatcher | undefined;
-  readonly write?: ((line: string) => void) | undefined;
+  /** Where log and metric lines go instead of stdout (tests, the local runs). */
+  readonly write?: LineSink | undefined;
   readonly now?: (() => number) | undefined;
 }
 
@@ -48,6 +59,22 @@ export function createRuntime(env: CommonEnv, deps: RuntimeDeps): Runtime {
     ttlMs: env.PROMPTOPS_SECRET_TTL_MS,
     ...(deps.now ? { now: deps.now } : {}),
   });
+  const logger = createPowertoolsLogger({
+    service: env.POWERTOOLS_SERVICE_NAME,
+    level: env.POWERTOOLS_LOG_LEVEL,
+    sampleRate: env.POWERTOOLS_LOGGER_SAMPLE_RATE,
+    write: deps.write,
+  });
+  const instruments: Instruments = {
+    logger,
+    metrics: createPowertoolsMetrics({
+      logger,
+      namespace: env.POWERTOOLS_METRICS_NAMESPACE,
+      service: env.POWERTOOLS_SERVICE_NAME,
+      functionName: deps.functionName,
+      write: deps.write,
+    }),
+  };
   return {
     env,
     naming: { catalog: env.PROMPT_CATALOG, schema: env.PROMPT_SCHEMA, prefix: env.PROMPT_NAME_PREFIX },
@@ -58,17 +85,8 @@ export function createRuntime(env: CommonEnv, deps: RuntimeDeps): Runtime {
       timeoutMs: env.PROMPTOPS_HTTP_TIMEOUT_MS,
       dispatcher: deps.dispatcher,
     }),
-    logger: createLogger(
-      { service: SERVICE, level: env.PROMPTOPS_LOG_LEVEL, write: deps.write },
-      { function: deps.functionName },
-    ),
-    metrics: () =>
-      createMetrics({
-        namespace: env.PROMPTOPS_METRICS_NAMESPACE,
-        service: SERVICE,
-        functionName: deps.functionName,
-        write: deps.write,
-        now: deps.now,
-      }),
+    logger: loggerOver(instruments.logger, { function: deps.functionName }),
+    metrics: metricsOver(instruments.metrics),
+    instruments,
   };
 }

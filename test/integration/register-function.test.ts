@@ -13,7 +13,8 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createRegisterHandler, parseRegisterEnv, RegisterBatchError } from '../../functions/register/core';
+import { createRegisterHandler, RegisterBatchError } from '../../functions/register/core';
+import { parseRegisterEnv } from '../../lib/config/register-env';
 import { PROVENANCE_TAGS } from '../../lib/register/process-upload';
 import { createRegistryClient, type RegistryClient } from '../../lib/registry';
 import { createRuntime } from '../../lib/runtime/invocation';

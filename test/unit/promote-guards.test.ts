@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parsePromoteEnv } from '../../functions/promote/core';
+import { parsePromoteEnv } from '../../lib/config/promote-env';
 import {
   ConfigError,
   ForbiddenError,

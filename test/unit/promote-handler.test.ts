@@ -8,7 +8,8 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import { MockAgent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createPromoteHandler, parsePromoteEnv } from '../../functions/promote/core';
+import { createPromoteHandler } from '../../functions/promote/core';
+import { parsePromoteEnv } from '../../lib/config/promote-env';
 import { AuditIncompleteError } from '../../lib/errors';
 import { problemResponse } from '../../lib/http/problem';
 import { createRuntime } from '../../lib/runtime/invocation';

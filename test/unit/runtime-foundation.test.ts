@@ -15,8 +15,6 @@ import {
   UnavailableError,
 } from '../../lib/errors';
 import { problemResponse } from '../../lib/http/problem';
-import { createLogger, REDACTED } from '../../lib/observability/logger';
-import { createMetrics } from '../../lib/observability/metrics';
 import { compareSequencers, selectUploads } from '../../lib/register/s3-event';
 import type { RegistryClient } from '../../lib/registry';
 import { createRegistryProvider } from '../../lib/runtime/registry-provider';
@@ -34,20 +32,39 @@ describe('parseEnv', () => {
     expect(env).toMatchObject({
       PROMPTOPS_SECRET_TTL_MS: 300_000,
       PROMPTOPS_HTTP_TIMEOUT_MS: 10_000,
-      PROMPTOPS_METRICS_NAMESPACE: 'PromptOps',
-      PROMPTOPS_LOG_LEVEL: 'INFO',
+      POWERTOOLS_SERVICE_NAME: 'promptops',
+      POWERTOOLS_METRICS_NAMESPACE: 'PromptOps',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      POWERTOOLS_LOGGER_SAMPLE_RATE: 0,
     });
     expect(env.PROMPT_CATALOG).toBeUndefined();
   });
 
   it('names every bad variable and what was expected, without echoing values', () => {
     const attempt = () =>
-      parseEnv(commonEnvSchema, { PROMPTOPS_SECRET_TTL_MS: 'hunter2', PROMPTOPS_LOG_LEVEL: 'loud' });
+      parseEnv(commonEnvSchema, { PROMPTOPS_SECRET_TTL_MS: 'hunter2', POWERTOOLS_LOG_LEVEL: 'loud' });
     expect(attempt).toThrow(ConfigError);
     expect(attempt).toThrow(/PROMPTOPS_SECRET_ID: expected string \(it is not set\)/);
     expect(attempt).toThrow(/PROMPTOPS_SECRET_TTL_MS: expected a positive integer/);
-    expect(attempt).toThrow(/PROMPTOPS_LOG_LEVEL: expected one of DEBUG, INFO, WARN, ERROR/);
+    expect(attempt).toThrow(/POWERTOOLS_LOG_LEVEL: expected one of TRACE, DEBUG, INFO, WARN, ERROR/);
     expect(attempt).not.toThrow(/hunter2/);
+  });
+
+  it('refuses the variables Powertools replaced, naming the replacement', () => {
+    const attempt = () =>
+      parseEnv(commonEnvSchema, {
+        PROMPTOPS_SECRET_ID: 'promptops/dev/registry',
+        PROMPTOPS_LOG_LEVEL: 'DEBUG',
+        PROMPTOPS_METRICS_NAMESPACE: 'Mine',
+      });
+    expect(attempt).toThrow(/PROMPTOPS_LOG_LEVEL: renamed: set POWERTOOLS_LOG_LEVEL instead/);
+    expect(attempt).toThrow(/PROMPTOPS_METRICS_NAMESPACE: renamed: set POWERTOOLS_METRICS_NAMESPACE instead/);
+  });
+
+  it('refuses a sample rate outside 0 to 1', () => {
+    const attempt = () =>
+      parseEnv(commonEnvSchema, { PROMPTOPS_SECRET_ID: 'x', POWERTOOLS_LOGGER_SAMPLE_RATE: '5' });
+    expect(attempt).toThrow(/POWERTOOLS_LOGGER_SAMPLE_RATE/);
   });
 });
 
@@ -264,88 +281,6 @@ describe('registry provider: credential rotation', () => {
       NotFoundError,
     );
     expect(secrets.fetchCount).toBe(1);
-  });
-});
-
-describe('logger', () => {
-  it('writes one JSON object per line with service, context and fields', () => {
-    const lines: string[] = [];
-    const logger = createLogger(
-      { service: 'svc', write: (l) => lines.push(l), now: () => new Date(0) },
-      { function: 'f' },
-    );
-    logger.child({ requestId: 'r1' }).info('hello', { prompt: 'p' });
-    expect(lines).toHaveLength(1);
-    expect(lines[0]?.endsWith('\n')).toBe(true);
-    expect(JSON.parse(lines[0] ?? '')).toEqual({
-      level: 'INFO',
-      message: 'hello',
-      timestamp: '1970-01-01T00:00:00.000Z',
-      service: 'svc',
-      function: 'f',
-      requestId: 'r1',
-      prompt: 'p',
-    });
-  });
-
-  it('redacts credential-named keys at any depth and summarises errors', () => {
-    const lines: string[] = [];
-    const logger = createLogger({ service: 's', write: (l) => lines.push(l) });
-    const error = new UnauthorizedError('refused', { cause: { headers: { authorization: SECRET_TOKEN } } });
-    logger.error('x', {
-      config: { registry: { token: SECRET_TOKEN, apiKey: SECRET_TOKEN, url: 'u' } },
-      error,
-    });
-    const entry = JSON.parse(lines[0] ?? '');
-    expect(entry.config.registry).toEqual({ token: REDACTED, apiKey: REDACTED, url: 'u' });
-    expect(entry.error).toEqual({ name: 'UnauthorizedError', code: 'UNAUTHORIZED', message: 'refused' });
-    expect(lines[0]).not.toContain(SECRET_TOKEN);
-  });
-
-  it('drops lines below the level', () => {
-    const lines: string[] = [];
-    const logger = createLogger({ service: 's', level: 'WARN', write: (l) => lines.push(l) });
-    logger.info('quiet');
-    logger.warn('loud');
-    expect(lines.map((l) => JSON.parse(l).message)).toEqual(['loud']);
-  });
-});
-
-describe('metrics (embedded metric format)', () => {
-  it('writes one EMF line per flush with the namespace, dimensions and summed values', () => {
-    const lines: string[] = [];
-    const metrics = createMetrics({
-      namespace: 'PromptOps',
-      service: 'promptops',
-      functionName: 'register',
-      write: (l) => lines.push(l),
-      now: () => 42,
-    });
-    metrics.add('VersionRegistered', 1);
-    metrics.add('VersionRegistered', 2);
-    metrics.add('LoadMs', 12, 'Milliseconds');
-    metrics.flush();
-    metrics.flush();
-    expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0] ?? '')).toEqual({
-      _aws: {
-        Timestamp: 42,
-        CloudWatchMetrics: [
-          {
-            Namespace: 'PromptOps',
-            Dimensions: [['service', 'function']],
-            Metrics: [
-              { Name: 'VersionRegistered', Unit: 'Count' },
-              { Name: 'LoadMs', Unit: 'Milliseconds' },
-            ],
-          },
-        ],
-      },
-      service: 'promptops',
-      function: 'register',
-      VersionRegistered: 3,
-      LoadMs: 12,
-    });
   });
 });
 

@@ -14,10 +14,16 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parsePredictEnv } from '../../functions/predict/core';
-import { parsePromoteEnv } from '../../functions/promote/core';
-import { parseRegisterEnv } from '../../functions/register/core';
 import { isAgentPrompt } from '../../lib/agent/contract';
+import { parsePredictEnv } from '../../lib/config/predict-env';
+import { parsePromoteEnv } from '../../lib/config/promote-env';
+import { parseRegisterEnv } from '../../lib/config/register-env';
+import {
+  COLD_START_METRIC,
+  DEFAULT_METRICS_NAMESPACE,
+  METRIC_DIMENSIONS,
+  METRIC_NAMES,
+} from '../../lib/observability/metric-names';
 import { promptSnapshotSchema } from '../../lib/prompt-loader/snapshot';
 import { loadPromptFiles } from '../../lib/prompts/directory';
 import { registrySecretSchema } from '../../lib/secrets/registry-secret';
@@ -186,6 +192,8 @@ function only<T>(items: readonly T[], what: string): T {
 }
 
 const getAtt = (logicalId: string, attribute: string) => ({ 'Fn::GetAtt': [logicalId, attribute] });
+const XRAY_WRITES = ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'];
+const XRAY_GRANTS = [...XRAY_WRITES].sort().map((action) => ({ action, resources: ['*'] }));
 
 type BundleHandler = (event: unknown, context: unknown) => Promise<{ statusCode: number; body: string }>;
 
@@ -251,8 +259,10 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
         'MLFLOW_EXPERIMENT_ID',
         'MLFLOW_EXPERIMENT_NAME',
         'PROMPTOPS_HTTP_TIMEOUT_MS',
-        'PROMPTOPS_LOG_LEVEL',
-        'PROMPTOPS_METRICS_NAMESPACE',
+        'POWERTOOLS_LOGGER_SAMPLE_RATE',
+        'POWERTOOLS_LOG_LEVEL',
+        'POWERTOOLS_METRICS_NAMESPACE',
+        'POWERTOOLS_SERVICE_NAME',
         'PROMPTOPS_SECRET_ID',
         'PROMPTOPS_SECRET_TTL_MS',
         'PROMPTS_BUCKET',
@@ -290,8 +300,10 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
       PROMPT_CATALOG: undefined,
       PROMPT_SCHEMA: undefined,
       PROMPT_NAME_PREFIX: undefined,
-      PROMPTOPS_METRICS_NAMESPACE: 'PromptOps',
-      PROMPTOPS_LOG_LEVEL: 'INFO',
+      POWERTOOLS_SERVICE_NAME: 'promptops',
+      POWERTOOLS_METRICS_NAMESPACE: DEFAULT_METRICS_NAMESPACE,
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      POWERTOOLS_LOGGER_SAMPLE_RATE: 0,
     });
   });
 
@@ -481,8 +493,10 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
         [
           'PROMOTE_LOCK_TABLE',
           'PROMPTOPS_HTTP_TIMEOUT_MS',
-          'PROMPTOPS_LOG_LEVEL',
-          'PROMPTOPS_METRICS_NAMESPACE',
+          'POWERTOOLS_LOGGER_SAMPLE_RATE',
+          'POWERTOOLS_LOG_LEVEL',
+          'POWERTOOLS_METRICS_NAMESPACE',
+          'POWERTOOLS_SERVICE_NAME',
           'PROMPTOPS_SECRET_ID',
           'PROMPTOPS_SECRET_TTL_MS',
           'PROMPT_CATALOG',
@@ -598,8 +612,10 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
           'PREDICT_TRACE_CONTENT',
           'PREDICT_TRACE_MAX_CHARS',
           'PROMPTOPS_HTTP_TIMEOUT_MS',
-          'PROMPTOPS_LOG_LEVEL',
-          'PROMPTOPS_METRICS_NAMESPACE',
+          'POWERTOOLS_LOGGER_SAMPLE_RATE',
+          'POWERTOOLS_LOG_LEVEL',
+          'POWERTOOLS_METRICS_NAMESPACE',
+          'POWERTOOLS_SERVICE_NAME',
           'PROMPTOPS_SECRET_ID',
           'PROMPTOPS_SECRET_TTL_MS',
           'PROMPT_CATALOG',
@@ -675,12 +691,55 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
     });
   });
 
+  describe('observability', () => {
+    it('traces every function with X-Ray (active tracing)', () => {
+      const functions = resourcesOfType(created.template, 'AWS::Lambda::Function');
+      expect(functions.length).toBe(3);
+      for (const [id, fn] of functions) expect(prop(fn, 'TracingConfig'), id).toEqual({ Mode: 'Active' });
+    });
+
+    it('gives every function the metrics namespace the code and the alarms use', () => {
+      for (const id of ['RegisterLambdaFunction', 'PromoteLambdaFunction', 'PredictLambdaFunction']) {
+        expect(environment(created.template, id).POWERTOOLS_METRICS_NAMESPACE, id).toBe(
+          DEFAULT_METRICS_NAMESPACE,
+        );
+      }
+    });
+
+    it('alarms only on metrics the functions emit, by the names and dimensions in lib/observability/metric-names', () => {
+      for (const pkg of [created, existing]) {
+        for (const [id, alarm] of resourcesOfType(pkg.template, 'AWS::CloudWatch::Alarm')) {
+          if (prop(alarm, 'Namespace') !== DEFAULT_METRICS_NAMESPACE) continue;
+          const name = String(prop(alarm, 'MetricName'));
+          expect(METRIC_NAMES.has(name), `${id} watches ${name}`).toBe(true);
+          const dimensions = ((prop(alarm, 'Dimensions') as { Name: string }[] | undefined) ?? []).map(
+            (d) => d.Name,
+          );
+          const allowed: readonly string[] =
+            name === COLD_START_METRIC ? ['service', 'function_name'] : METRIC_DIMENSIONS;
+          expect([...dimensions].sort(), id).toEqual([...allowed].sort());
+        }
+      }
+    });
+  });
+
   describe('IAM', () => {
-    it('has no wildcard action and no "*" resource in any statement of any role', () => {
+    it('has no wildcard action and no "*" resource in any statement of any role, but X-Ray\'s writes', () => {
       for (const pkg of [created, existing]) {
         const statements = iamStatements(pkg.template);
         expect(statements.length).toBeGreaterThan(0);
-        for (const statement of statements) {
+        const [xray, others] = [
+          statements.filter((s) => s.raw.Sid === 'XRayWrites'),
+          statements.filter((s) => s.raw.Sid !== 'XRayWrites'),
+        ];
+        // The one exception, by name: AWS defines no resource for X-Ray's two write actions.
+        expect(xray.map((s) => s.role).sort()).toEqual(['PredictRole', 'PromoteRole', 'RegisterRole']);
+        for (const statement of xray) {
+          expect(statement.effect).toBe('Allow');
+          expect(statement.actions).toEqual(XRAY_WRITES);
+          expect(statement.resources).toEqual(['*']);
+        }
+        for (const statement of others) {
           expect(statement.effect, statement.role).toBe('Allow');
           expect(statement.raw.NotAction, statement.role).toBeUndefined();
           expect(statement.raw.NotResource, statement.role).toBeUndefined();
@@ -709,6 +768,7 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
         },
         { action: 'secretsmanager:GetSecretValue', resources: [{ Ref: 'RegistrySecret' }] },
         { action: 'sqs:SendMessage', resources: [getAtt('RegisterFailureQueue', 'Arn')] },
+        ...XRAY_GRANTS,
       ]);
       // Its own log group, and no other function's.
       expect(prop(resource(created.template, 'RegisterLogGroup'), 'LogGroupName')).toBe(
@@ -737,6 +797,7 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
           { action: 'logs:CreateLogStream', resources: [getAtt('PromoteLogGroup', 'Arn')] },
           { action: 'logs:PutLogEvents', resources: [getAtt('PromoteLogGroup', 'Arn')] },
           { action: 'secretsmanager:GetSecretValue', resources: [secret] },
+          ...XRAY_GRANTS,
         ]);
         expect(prop(resource(pkg.template, 'PromoteLogGroup'), 'LogGroupName')).toBe(
           `/aws/lambda/promptops-${STAGE}-promote`,
@@ -763,6 +824,7 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
           { action: 'logs:CreateLogStream', resources: [getAtt('PredictLogGroup', 'Arn')] },
           { action: 'logs:PutLogEvents', resources: [getAtt('PredictLogGroup', 'Arn')] },
           { action: 'secretsmanager:GetSecretValue', resources: [secret] },
+          ...XRAY_GRANTS,
         ]);
         const users = resourcesOfType(pkg.template, 'AWS::Lambda::Function').filter(
           ([, fn]) => JSON.stringify(prop(fn, 'Role')) === JSON.stringify(getAtt('PredictRole', 'Arn')),

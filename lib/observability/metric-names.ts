@@ -1,0 +1,65 @@
+/**
+ * Every metric the functions emit, in one list: the handlers and the core add metrics by these
+ * names only (the `Metrics` port accepts nothing else), and the template test checks every alarm
+ * against this list, so a renamed metric cannot leave an alarm watching nothing.
+ *
+ * Each metric carries the dimensions `service` and `function`; Powertools' cold-start metric
+ * carries `service` and `function_name`.
+ */
+
+/** The default namespace; `POWERTOOLS_METRICS_NAMESPACE` (the `metricsNamespace` param) replaces it. */
+export const DEFAULT_METRICS_NAMESPACE = 'PromptOps';
+
+export const METRIC_DIMENSIONS = ['service', 'function'] as const;
+
+/** Powertools' metric for an invocation that started a new execution environment. */
+export const COLD_START_METRIC = 'ColdStart';
+
+export const REGISTER_METRICS = {
+  versionRegistered: 'VersionRegistered',
+  uploadUnchanged: 'UploadUnchanged',
+  registrationFailed: 'RegistrationFailed',
+  experimentListingFailed: 'ExperimentListingFailed',
+  invocationFailed: 'InvocationFailed',
+} as const;
+
+export const PROMOTE_METRICS = {
+  aliasMoved: 'AliasMoved',
+  aliasMoveUnchanged: 'AliasMoveUnchanged',
+  aliasRolledBack: 'AliasRolledBack',
+  auditIncomplete: 'AuditIncomplete',
+  moveRefused: 'MoveRefused',
+  requestFailed: 'RequestFailed',
+} as const;
+
+export const PREDICT_METRICS = {
+  registry: 'PromptsFromRegistry',
+  cache: 'PromptsFromCache',
+  stale: 'PromptsStale',
+  fallback: 'PromptsFallback',
+  refreshFailed: 'PromptRefreshFailed',
+  traceExported: 'TraceExported',
+  traceFailed: 'TraceExportFailed',
+  linkFailed: 'PromptLinkFailed',
+  experimentLinkFailed: 'PromptExperimentLinkFailed',
+  classifierFallback: 'ClassifierFallback',
+  modelTokens: 'ModelTokens',
+  requestRefused: 'RequestRefused',
+  modelFailed: 'ModelFailed',
+  deadlineExceeded: 'DeadlineExceeded',
+  requestFailed: 'RequestFailed',
+} as const;
+
+type ValueOf<T> = T[keyof T];
+export type MetricName =
+  | ValueOf<typeof REGISTER_METRICS>
+  | ValueOf<typeof PROMOTE_METRICS>
+  | ValueOf<typeof PREDICT_METRICS>;
+
+/** Every name above, the cold-start metric included: what an alarm may watch. */
+export const METRIC_NAMES: ReadonlySet<string> = new Set([
+  COLD_START_METRIC,
+  ...Object.values(REGISTER_METRICS),
+  ...Object.values(PROMOTE_METRICS),
+  ...Object.values(PREDICT_METRICS),
+]);
