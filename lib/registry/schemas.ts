@@ -8,7 +8,7 @@ import * as z from 'zod';
 const tag = z.object({ key: z.string(), value: z.string().default('') });
 const tags = z.array(tag).default([]);
 
-export const modelVersionSchema = z.looseObject({
+const modelVersionSchema = z.looseObject({
   name: z.string(),
   version: z.string().regex(/^\d+$/, 'a version number'),
   creation_timestamp: z.number().optional(),
@@ -21,7 +21,7 @@ export const modelVersionSchema = z.looseObject({
 });
 export type WireModelVersion = z.infer<typeof modelVersionSchema>;
 
-export const registeredModelSchema = z.looseObject({
+const registeredModelSchema = z.looseObject({
   name: z.string(),
   creation_timestamp: z.number().optional(),
   last_updated_timestamp: z.number().optional(),
