@@ -68,10 +68,8 @@ export interface RegistryClient extends Tracking {
   /** One request: the version an alias points at, with its template. `latest` is the highest. */
   resolveAlias(name: string, alias: string): Promise<PromptVersion>;
   /**
-   * Many prompts by one alias, in the order given, in one or two requests: a search answers every
-   * prompt whose alias is on its latest version; one more search fetches the others when the
-   * versions in their range are few (else a few range searches at once; see
-   * dialects/oss-resolve-prompts.ts).
+   * Many prompts by one alias, in the order given, in as few requests as the dialect allows; the
+   * tracking server's takes one or two (dialects/oss-resolve-prompts.ts).
    */
   resolveAliases(names: readonly string[], alias: string): Promise<PromptVersion[]>;
   /** Many prompts, each by its own alias or pinned version, with their prompt tags. */

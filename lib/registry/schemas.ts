@@ -1,7 +1,7 @@
 /**
- * The shapes MLflow's REST API answers with (protobuf JSON, snake_case). Only what we read is
- * required; unknown fields pass, because newer servers add some. Proto JSON leaves out empty
- * repeated fields, so lists default to empty.
+ * The shapes the tracking server's REST API (the OSS dialect's) answers with (protobuf JSON,
+ * snake_case). Only what we read is required; unknown fields pass, because newer servers add some.
+ * Proto JSON leaves out empty repeated fields, so lists default to empty.
  */
 import * as z from 'zod';
 
