@@ -13,8 +13,8 @@ import {
   NotFoundError,
   UnavailableError,
 } from '../errors';
+import { validateTagKey } from '../prompts/metadata';
 import type { RegistryClient } from '../registry';
-import { validateTagKey } from '../registry/prompt-version';
 import { type AliasMoveRecord, appendHistory, historyTag, parseHistory } from './history';
 
 export const MOVED_TAG_PREFIX = 'promptops.moved_to.';

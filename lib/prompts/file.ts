@@ -21,15 +21,16 @@
 import { parseDocument } from 'yaml';
 import * as z from 'zod';
 import { InvalidInputError, InvalidPromptFileError } from '../errors';
-import {
-  type JsonObject,
-  serialiseModelConfig,
-  validateTemplate,
-  validateUserTags,
-} from '../registry/prompt-version';
 import { pythonJsonDumps } from '../util/python-json';
+import { type JsonObject, serialiseModelConfig, validateUserTags } from './metadata';
 import { validatePromptName } from './names';
-import { type ChatMessage, isJinjaTemplate, type Template, templateVariables } from './template';
+import {
+  type ChatMessage,
+  isJinjaTemplate,
+  type Template,
+  templateVariables,
+  validateTemplate,
+} from './template';
 
 /** Tags this project writes itself; refused in prompt files. */
 export const OWN_TAG_PREFIX = 'promptops.';

@@ -13,8 +13,10 @@
  *   disagree with MLflow's in subtle ways, and a prompt that renders differently in the agent than
  *   in MLflow is worse than one that is refused with a clear error. Listing their variables works.
  */
-import { MissingVariablesError, UnsupportedTemplateError } from '../errors';
+import * as z from 'zod';
+import { InvalidInputError, MissingVariablesError, UnsupportedTemplateError } from '../errors';
 import { type PyJsonValue, pythonJsonDumps } from '../util/python-json';
+import { MAX_TAG_VALUE_LENGTH, pythonLength } from './metadata';
 
 /** A chat message as MLflow stores it. Messages written by other clients may carry more keys. */
 export interface ChatMessage {
@@ -44,9 +46,40 @@ export function isChatTemplate(template: Template): template is readonly ChatMes
   return typeof template !== 'string';
 }
 
-/** The text MLflow searches for variables: the template, or `json.dumps` of the messages. */
+/**
+ * The text MLflow searches for variables, and stores as the template (`mlflow.prompt.text`): the
+ * template, or `json.dumps` of the messages.
+ */
 export function templateText(template: Template): string {
   return typeof template === 'string' ? template : pythonJsonDumps(template);
+}
+
+/** A message as MLflow reads one: a non-empty role and text content; other keys pass. */
+export const chatMessageSchema = z.looseObject({ role: z.string().min(1), content: z.string() });
+
+/** Checks a template before it is written; returns it unchanged. */
+export function validateTemplate(template: Template): Template {
+  if (isChatTemplate(template)) {
+    if (template.length === 0) throw new InvalidInputError('A chat template needs at least one message.');
+    template.forEach((message, index) => {
+      if (!chatMessageSchema.safeParse(message).success) {
+        throw new InvalidInputError(
+          `Chat message ${index} must have a non-empty string 'role' and a string 'content'.`,
+          { issues: [{ path: `template.${index}`, message: 'role and content are required strings' }] },
+        );
+      }
+    });
+  } else if (template.trim() === '') {
+    throw new InvalidInputError('The template is empty.');
+  }
+  // MLflow stores the template as this text, in a tag, whose values it bounds.
+  const length = pythonLength(templateText(template));
+  if (length > MAX_TAG_VALUE_LENGTH) {
+    throw new InvalidInputError(
+      `The template is ${length} characters long; MLflow stores at most ${MAX_TAG_VALUE_LENGTH}.`,
+    );
+  }
+  return template;
 }
 
 /** The variables of a template, sorted, as MLflow's `PromptVersion.variables` (a set) holds them. */

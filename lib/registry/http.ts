@@ -21,8 +21,6 @@ import { type Exchange, exchange, noAnswerReason, sharedAgent } from './undici-p
 /** MLflow's own client retries these statuses (plus connection errors). */
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
-export { DEFAULT_RETRY, type RetryPolicy } from '../http/retries';
-
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
 export interface CallSpec<T> {

@@ -1,3 +1,4 @@
+export type { JsonObject } from '../prompts/metadata';
 export {
   type AuthSettings,
   authFromEnv,
@@ -7,35 +8,24 @@ export {
   resolveAuth,
 } from './auth';
 export {
-  type CreatePromptInput,
   createRegistryClient,
-  type LinkResult,
-  type Page,
-  type PromptState,
   type RegisterPromptInput,
   type RegistryClient,
   type RegistryClientOptions,
   type SearchOptions,
-  type VersionRef,
 } from './client';
-export { DEFAULT_RETRY, type RetryPolicy } from './http';
-export {
-  IS_PROMPT_TAG,
-  type JsonObject,
-  MAX_TAG_VALUE_LENGTH,
-  MODEL_CONFIG_TAG,
-  PROMPT_TEXT_TAG,
-  PROMPT_TYPE_TAG,
-  type Prompt,
-  type PromptType,
-  type PromptVersion,
-  RESPONSE_FORMAT_TAG,
-} from './prompt-version';
-export {
-  type MissingPrompt,
-  nameIn,
-  type PromptTarget,
-  type ResolvedPrompt,
-  type ResolveOptions,
-} from './resolve-prompts';
-export { type Tracking, validateExperimentId } from './tracking';
+export type {
+  CreatePromptInput,
+  LinkResult,
+  MissingPrompt,
+  Page,
+  PromptState,
+  PromptTarget,
+  RegistryDialect,
+  ResolvedPrompt,
+  ResolveOptions,
+  VersionRef,
+} from './dialect';
+export { nameIn } from './dialects/oss-resolve-prompts';
+export type { Prompt, PromptType, PromptVersion } from './prompt-version';
+export type { Tracking } from './tracking';

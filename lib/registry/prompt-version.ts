@@ -1,39 +1,38 @@
 /**
- * How a prompt lives in MLflow's model registry (a registered model and model versions carrying
- * reserved tags), in both directions: what we write for a new version, and how an answer from the
- * server becomes a `PromptVersion` or `Prompt`, exactly as MLflow's SDK would read it.
+ * A prompt and its versions as every dialect answers them (`Prompt`, `PromptVersion`), a new
+ * version as every dialect is given it (`EncodedVersion`), and how a prompt lives in the tracking
+ * server's model registry (a registered model and model versions carrying reserved tags; the OSS
+ * dialect's form), in both directions: what we write for a new version, and how an answer from
+ * the server becomes a `PromptVersion` or `Prompt`, exactly as MLflow's SDK would read it.
  */
 import * as z from 'zod';
 import { InvalidInputError } from '../errors';
-import { formatPromptUri } from '../prompts/names';
-import { type ChatMessage, isChatTemplate, type Template, templateVariables } from '../prompts/template';
-import { PyFloat, type PyJsonValue, pythonJsonDumps } from '../util/python-json';
+import {
+  IS_PROMPT_TAG,
+  type JsonObject,
+  MODEL_CONFIG_TAG,
+  PROMPT_TEXT_TAG,
+  PROMPT_TYPE_TAG,
+  RESERVED_VERSION_TAGS,
+  RESPONSE_FORMAT_TAG,
+  serialiseModelConfig,
+  validateUserTags,
+} from '../prompts/metadata';
+import { formatPromptUri, validatePromptName } from '../prompts/names';
+import {
+  type ChatMessage,
+  chatMessageSchema,
+  isChatTemplate,
+  type Template,
+  templateText,
+  templateVariables,
+  validateTemplate,
+} from '../prompts/template';
+import { pythonJsonDumps } from '../util/python-json';
 import { malformedResponse } from './failures';
 import type { WireModelVersion, WireRegisteredModel } from './schemas';
 
-export const IS_PROMPT_TAG = 'mlflow.prompt.is_prompt';
-export const PROMPT_TEXT_TAG = 'mlflow.prompt.text';
-export const PROMPT_TYPE_TAG = '_mlflow_prompt_type';
-export const RESPONSE_FORMAT_TAG = '_mlflow_prompt_response_format';
-export const MODEL_CONFIG_TAG = '_mlflow_prompt_model_config';
-
-/** Tags MLflow hides from `PromptVersion.tags`; users may not set them directly. */
-export const RESERVED_VERSION_TAGS: ReadonlySet<string> = new Set([
-  IS_PROMPT_TAG,
-  PROMPT_TEXT_TAG,
-  PROMPT_TYPE_TAG,
-  RESPONSE_FORMAT_TAG,
-  MODEL_CONFIG_TAG,
-]);
-
-/** MLflow's MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH, which also bounds the template. */
-export const MAX_TAG_VALUE_LENGTH = 100_000;
-const MAX_TAG_KEY_LENGTH = 250;
-/** MLflow's tag key rule, `[/\w.\- :]` with Python's Unicode-aware `\w`. */
-const TAG_KEY_RULE = /^[/\p{L}\p{N}_.\- :]+$/u;
-
 export type PromptType = 'text' | 'chat';
-export type JsonObject = { readonly [key: string]: PyJsonValue };
 
 export interface PromptVersion {
   readonly name: string;
@@ -67,118 +66,6 @@ export interface Prompt {
   readonly lastUpdatedTimestamp: number | undefined;
 }
 
-/** Codepoints, as Python's `len` counts them. */
-export function pythonLength(text: string): number {
-  let count = 0;
-  for (const _ of text) count += 1;
-  return count;
-}
-
-export function validateTagKey(key: string): string {
-  if (key.length === 0 || key.length > MAX_TAG_KEY_LENGTH || !TAG_KEY_RULE.test(key)) {
-    throw new InvalidInputError(
-      `Invalid tag key '${key}': 1 to ${MAX_TAG_KEY_LENGTH} letters, digits, '_', '-', '.', ' ', ':' or '/'.`,
-    );
-  }
-  return key;
-}
-
-export function validateTagValue(key: string, value: string): string {
-  if (pythonLength(value) > MAX_TAG_VALUE_LENGTH) {
-    throw new InvalidInputError(`The value of tag '${key}' exceeds ${MAX_TAG_VALUE_LENGTH} characters.`);
-  }
-  return value;
-}
-
-export function validateUserTags(tags: Readonly<Record<string, string>>): Record<string, string> {
-  for (const [key, value] of Object.entries(tags)) {
-    validateTagKey(key);
-    if (RESERVED_VERSION_TAGS.has(key)) {
-      throw new InvalidInputError(
-        `The tag '${key}' is reserved by MLflow and is set from the prompt itself.`,
-      );
-    }
-    validateTagValue(key, value);
-  }
-  return { ...tags };
-}
-
-// MLflow's PromptModelConfig: known fields in this order, validated, then unknown keys as given.
-const FLOAT_FIELDS = new Set(['temperature', 'top_p', 'frequency_penalty', 'presence_penalty']);
-const modelConfigSchema = z.object({
-  provider: z.string().optional(),
-  model_name: z.string().optional(),
-  temperature: z.number().min(0).optional(),
-  max_tokens: z.number().int().positive().optional(),
-  top_p: z.number().min(0).max(1).optional(),
-  top_k: z.number().int().positive().optional(),
-  frequency_penalty: z.number().optional(),
-  presence_penalty: z.number().optional(),
-  stop_sequences: z.array(z.string()).optional(),
-});
-const KNOWN_MODEL_CONFIG_FIELDS = Object.keys(modelConfigSchema.shape);
-
-/** Validates a model config as MLflow does and serialises it byte-for-byte as MLflow would. */
-export function serialiseModelConfig(config: Readonly<Record<string, unknown>>): string {
-  const known = Object.fromEntries(
-    Object.entries(config).filter(
-      ([key, value]) => KNOWN_MODEL_CONFIG_FIELDS.includes(key) && value !== null,
-    ),
-  );
-  const parsed = modelConfigSchema.safeParse(known);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => ({
-      path: `modelConfig.${issue.path.join('.')}`,
-      message: issue.message,
-    }));
-    throw new InvalidInputError(
-      `Invalid model config: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
-      { issues },
-    );
-  }
-  const ordered: Record<string, PyJsonValue> = {};
-  for (const key of KNOWN_MODEL_CONFIG_FIELDS) {
-    const value = (parsed.data as Record<string, PyJsonValue | undefined>)[key];
-    if (value === undefined) continue;
-    ordered[key] = FLOAT_FIELDS.has(key) ? new PyFloat(value as number) : value;
-  }
-  for (const [key, value] of Object.entries(config)) {
-    if (!KNOWN_MODEL_CONFIG_FIELDS.includes(key)) ordered[key] = value as PyJsonValue;
-  }
-  return pythonJsonDumps(ordered);
-}
-
-/** The value of `mlflow.prompt.text`: the text itself, or Python's `json.dumps` of the messages. */
-export function promptTextTagValue(template: Template): string {
-  return isChatTemplate(template) ? pythonJsonDumps(template) : template;
-}
-
-const chatMessageSchema = z.looseObject({ role: z.string().min(1), content: z.string() });
-
-/** Checks a template before it is written; returns it unchanged. */
-export function validateTemplate(template: Template): Template {
-  if (isChatTemplate(template)) {
-    if (template.length === 0) throw new InvalidInputError('A chat template needs at least one message.');
-    template.forEach((message, index) => {
-      if (!chatMessageSchema.safeParse(message).success) {
-        throw new InvalidInputError(
-          `Chat message ${index} must have a non-empty string 'role' and a string 'content'.`,
-          { issues: [{ path: `template.${index}`, message: 'role and content are required strings' }] },
-        );
-      }
-    });
-  } else if (template.trim() === '') {
-    throw new InvalidInputError('The template is empty.');
-  }
-  const length = pythonLength(promptTextTagValue(template));
-  if (length > MAX_TAG_VALUE_LENGTH) {
-    throw new InvalidInputError(
-      `The template is ${length} characters long; MLflow stores at most ${MAX_TAG_VALUE_LENGTH}.`,
-    );
-  }
-  return template;
-}
-
 export interface NewVersion {
   readonly template: Template;
   readonly tags?: Readonly<Record<string, string>> | undefined;
@@ -186,20 +73,55 @@ export interface NewVersion {
   readonly responseFormat?: JsonObject | undefined;
 }
 
-/** The version tags in the order MLflow's `register_prompt` sends them. */
-export function versionTags(input: NewVersion): { key: string; value: string }[] {
-  const tags = Object.entries(input.tags ?? {}).map(([key, value]) => ({ key, value }));
+/** A new version, checked, with its JSON fields serialised as MLflow stores them: what a dialect writes. */
+export interface EncodedVersion {
+  readonly name: string;
+  readonly commitMessage: string | undefined;
+  readonly template: Template;
+  /** User tags, checked against MLflow's rules and reserved keys. */
+  readonly tags: Readonly<Record<string, string>>;
+  /** Python's `json.dumps` of the response format, when one is given. */
+  readonly responseFormat: string | undefined;
+  /** The model config as MLflow normalises and serialises it, when one is given. */
+  readonly modelConfig: string | undefined;
+}
+
+/** Checks a new version (name, template, tags, then the JSON fields) before any request is made. */
+export function encodeVersion(
+  input: NewVersion & { readonly name: string; readonly commitMessage?: string | undefined },
+): EncodedVersion {
+  validatePromptName(input.name);
+  validateTemplate(input.template);
+  const tags = validateUserTags(input.tags ?? {});
+  const { responseFormat, modelConfig } = input;
+  return {
+    name: input.name,
+    commitMessage: input.commitMessage,
+    template: input.template,
+    tags,
+    responseFormat:
+      responseFormat !== undefined && Object.keys(responseFormat).length > 0
+        ? pythonJsonDumps(responseFormat)
+        : undefined,
+    modelConfig:
+      modelConfig !== undefined && Object.keys(modelConfig).length > 0
+        ? serialiseModelConfig(modelConfig)
+        : undefined,
+  };
+}
+
+/** The version tags in the order MLflow's `register_prompt` sends them to a tracking server. */
+export function versionTags(version: EncodedVersion): { key: string; value: string }[] {
+  const tags = Object.entries(version.tags).map(([key, value]) => ({ key, value }));
   tags.push(
     { key: IS_PROMPT_TAG, value: 'true' },
-    { key: PROMPT_TYPE_TAG, value: isChatTemplate(input.template) ? 'chat' : 'text' },
-    { key: PROMPT_TEXT_TAG, value: promptTextTagValue(input.template) },
+    { key: PROMPT_TYPE_TAG, value: isChatTemplate(version.template) ? 'chat' : 'text' },
+    { key: PROMPT_TEXT_TAG, value: templateText(version.template) },
   );
-  if (input.responseFormat !== undefined && Object.keys(input.responseFormat).length > 0) {
-    tags.push({ key: RESPONSE_FORMAT_TAG, value: pythonJsonDumps(input.responseFormat) });
+  if (version.responseFormat !== undefined) {
+    tags.push({ key: RESPONSE_FORMAT_TAG, value: version.responseFormat });
   }
-  if (input.modelConfig !== undefined && Object.keys(input.modelConfig).length > 0) {
-    tags.push({ key: MODEL_CONFIG_TAG, value: serialiseModelConfig(input.modelConfig) });
-  }
+  if (version.modelConfig !== undefined) tags.push({ key: MODEL_CONFIG_TAG, value: version.modelConfig });
   return tags;
 }
 

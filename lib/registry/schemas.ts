@@ -1,14 +1,14 @@
 /**
- * The shapes MLflow's REST API answers with (protobuf JSON, snake_case). Only what we read is
- * required; unknown fields pass, because newer servers add some. Proto JSON leaves out empty
- * repeated fields, so lists default to empty.
+ * The shapes the tracking server's REST API (the OSS dialect's) answers with (protobuf JSON,
+ * snake_case). Only what we read is required; unknown fields pass, because newer servers add some.
+ * Proto JSON leaves out empty repeated fields, so lists default to empty.
  */
 import * as z from 'zod';
 
 const tag = z.object({ key: z.string(), value: z.string().default('') });
 const tags = z.array(tag).default([]);
 
-export const modelVersionSchema = z.looseObject({
+const modelVersionSchema = z.looseObject({
   name: z.string(),
   version: z.string().regex(/^\d+$/, 'a version number'),
   creation_timestamp: z.number().optional(),
@@ -21,7 +21,7 @@ export const modelVersionSchema = z.looseObject({
 });
 export type WireModelVersion = z.infer<typeof modelVersionSchema>;
 
-export const registeredModelSchema = z.looseObject({
+const registeredModelSchema = z.looseObject({
   name: z.string(),
   creation_timestamp: z.number().optional(),
   last_updated_timestamp: z.number().optional(),

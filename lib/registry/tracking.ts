@@ -21,7 +21,7 @@ export interface Tracking {
 
 const EXPERIMENT_ID = /^[0-9]+$/;
 
-export function validateExperimentId(id: string): string {
+function validateExperimentId(id: string): string {
   if (!EXPERIMENT_ID.test(id)) throw new InvalidInputError(`Invalid experiment id '${id}': expected digits.`);
   return id;
 }

@@ -1,7 +1,7 @@
 /**
- * The two parts of undici our HTTP clients (the registry's, the promote API's) use, taken from undici's own modules: its index
- * also loads fetch, WebSocket, caches and cookie helpers, which cost about 0.5 MiB of bundle and
- * 28 ms of every cold start (bench/bundles.ts). Pinned undici version; the tests exercise both
+ * The two parts of undici our HTTP clients (the registry's, the model's, the promote API's) use,
+ * taken from undici's own modules: its index also loads fetch, WebSocket, caches and cookie
+ * helpers, which cost about 0.5 MiB of bundle and 28 ms of every cold start (bench/bundles.ts). Pinned undici version; the tests exercise both
  * parts, against MockAgent and a real server.
  */
 

@@ -1,7 +1,8 @@
 /**
  * The registry a function talks to, built from the secret: the client is reused while the secret
- * is, and when the registry refuses our credentials (401/403) the secret is fetched again once and
- * the call retried once, so a rotated secret is picked up without a cold start.
+ * is, and when the registry refuses our credentials (401; a 403 is not that, see
+ * isCredentialRefusal) the secret is fetched again once and the call retried once, so a rotated
+ * secret is picked up without a cold start.
  */
 
 import type { Dispatcher } from 'undici';
@@ -51,13 +52,10 @@ const ACCESS = {
   setAlias: 'write',
   deleteAlias: 'write',
   searchPrompts: 'read',
-  listPrompts: 'read',
   searchPromptVersions: 'read',
   setPromptTag: 'write',
   deletePromptTag: 'write',
   setVersionTag: 'write',
-  deleteVersionTag: 'write',
-  deleteVersion: 'write',
   deletePrompt: 'write',
   linkPromptsToTrace: 'write',
   logSpans: 'write',

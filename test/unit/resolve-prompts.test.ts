@@ -7,7 +7,7 @@ import {
   type RegistryClient,
   type ResolvedPrompt,
 } from '../../lib/registry';
-import { MAX_RANGE_ROWS, rangeGroups } from '../../lib/registry/resolve-prompts';
+import { MAX_RANGE_ROWS, rangeGroups } from '../../lib/registry/dialects/oss-resolve-prompts';
 
 const ORIGIN = 'http://registry.test:5000';
 const MODELS_SEARCH = '/api/2.0/mlflow/registered-models/search';

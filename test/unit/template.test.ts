@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { MissingVariablesError, UnsupportedTemplateError } from '../../lib/errors';
-import { formatTemplate, isJinjaTemplate, templateVariables } from '../../lib/prompts/template';
+import { InvalidInputError, MissingVariablesError, UnsupportedTemplateError } from '../../lib/errors';
+import {
+  formatTemplate,
+  isJinjaTemplate,
+  templateVariables,
+  validateTemplate,
+} from '../../lib/prompts/template';
 
 describe('templateVariables', () => {
   it('finds {{ name }} with or without inner whitespace, sorted and unique', () => {
@@ -90,6 +95,32 @@ describe('formatTemplate', () => {
     );
     expect(() => formatTemplate([{ role: 'user', content: '{% for a in b %}{% endfor %}' }], {})).toThrow(
       expect.objectContaining({ code: 'TEMPLATE_UNSUPPORTED' }),
+    );
+  });
+});
+
+describe('validateTemplate', () => {
+  it('returns a valid text or chat template unchanged', () => {
+    const chat = [{ role: 'user', content: '{{ q }}', name: 'u' }];
+    expect(validateTemplate('Hi {{ name }}')).toBe('Hi {{ name }}');
+    expect(validateTemplate(chat)).toBe(chat);
+  });
+
+  it('refuses an empty text, an empty chat, and a message without role or content', () => {
+    expect(() => validateTemplate(' \n')).toThrow(/empty/);
+    expect(() => validateTemplate([])).toThrow(/at least one message/);
+    const noRole = [{ role: '', content: 'x' }];
+    expect(() => validateTemplate(noRole)).toThrow(
+      expect.objectContaining({ issues: [expect.objectContaining({ path: 'template.0' })] }),
+    );
+  });
+
+  it("bounds the text MLflow stores, counted in codepoints as Python's len counts", () => {
+    expect(validateTemplate('😀'.repeat(100_000))).toHaveLength(200_000);
+    expect(() => validateTemplate('x'.repeat(100_001))).toThrow(InvalidInputError);
+    // A chat template is stored as json.dumps of its messages, escapes included.
+    expect(() => validateTemplate([{ role: 'user', content: 'é'.repeat(20_000) }])).toThrow(
+      /characters long/,
     );
   });
 });

@@ -1,9 +1,10 @@
 /**
- * Many prompts resolved together, each by its own alias or pinned version, in as few requests as
- * MLflow's search API allows:
+ * The OSS dialect's `resolvePrompts`: many prompts resolved together, each by its own alias or
+ * pinned version, in as few requests as the tracking server's search API allows:
  *
- * 1. one `registered-models/search` (`name IN (...)`) answers every prompt's aliases, tags and
- *    latest version (with its template): a target on its latest version is done;
+ * 1. one `registered-models/search` (`name IN (...)`, up to a hundred names each) answers every
+ *    prompt's aliases, tags and latest version (with its template): a target on its latest
+ *    version is done;
  * 2. the others are fetched by `model-versions/search` over a version range
  *    (`name IN (...) AND version_number >= low AND version_number <= high`; MLflow's filter has
  *    neither OR nor `version_number IN`). Targets are grouped so that no range spans more than
@@ -13,41 +14,16 @@
  * Lone lagging targets are fetched by version in the same round as the range searches, so a batch
  * takes two rounds at most. A version missing from its range was deleted: NOT_FOUND.
  */
-import { InvalidInputError, NotFoundError } from '../errors';
-import { validateAliasName, validatePromptName, validateVersion } from '../prompts/names';
-import type { HttpClient } from './http';
-import { newestVersion, type PromptVersion, toPrompt, toPromptVersion } from './prompt-version';
+import { NotFoundError } from '../../errors';
+import type { MissingPrompt, PromptTarget, ResolvedPrompt, ResolveOptions } from '../dialect';
+import type { HttpClient } from '../http';
+import { newestVersion, type PromptVersion, toPrompt, toPromptVersion } from '../prompt-version';
 import {
   searchModelVersionsResponse,
   searchRegisteredModelsResponse,
   type WireModelVersion,
   type WireRegisteredModel,
-} from './schemas';
-
-/** One prompt to resolve: by `alias` (`latest` is the highest version) or by pinned `version`. */
-export interface PromptTarget {
-  readonly name: string;
-  readonly alias?: string | undefined;
-  readonly version?: number | undefined;
-}
-
-export interface ResolvedPrompt {
-  readonly target: PromptTarget;
-  readonly version: PromptVersion;
-  /** The prompt's own tags (as MLflow's `Prompt.tags`), e.g. `_mlflow_experiment_ids`. */
-  readonly promptTags: Readonly<Record<string, string>>;
-}
-
-/** With `allowMissing`, a target whose prompt, alias or version does not exist. */
-export interface MissingPrompt {
-  readonly target: PromptTarget;
-  readonly missing: NotFoundError;
-}
-
-export interface ResolveOptions {
-  /** Report missing prompts, aliases and versions per target instead of failing the batch. */
-  readonly allowMissing?: boolean;
-}
+} from '../schemas';
 
 /** Above this many versions in one range, the range is split. */
 export const MAX_RANGE_ROWS = 200;
@@ -65,16 +41,6 @@ interface Plan {
   readonly model: WireRegisteredModel;
   readonly latest: WireModelVersion | undefined;
   readonly wanted: number;
-}
-
-function checkTarget(target: PromptTarget): PromptTarget {
-  validatePromptName(target.name);
-  if ((target.alias === undefined) === (target.version === undefined)) {
-    throw new InvalidInputError(`Prompt '${target.name}': name an alias or a version, not both or neither.`);
-  }
-  if (target.alias !== undefined) validateAliasName(target.alias);
-  if (target.version !== undefined) validateVersion(target.version);
-  return target;
 }
 
 /** Groups targets (sorted by version) so that each group's range holds at most MAX_RANGE_ROWS versions. */
@@ -160,16 +126,10 @@ export function createPromptResolver(
     return found;
   }
 
-  function resolvePrompts(targets: readonly PromptTarget[]): Promise<ResolvedPrompt[]>;
-  function resolvePrompts(
-    targets: readonly PromptTarget[],
-    options: ResolveOptions,
-  ): Promise<(ResolvedPrompt | MissingPrompt)[]>;
   async function resolvePrompts(
     targets: readonly PromptTarget[],
-    options: ResolveOptions = {},
+    options: ResolveOptions,
   ): Promise<(ResolvedPrompt | MissingPrompt)[]> {
-    targets.forEach(checkTarget);
     const models = await searchModels([...new Set(targets.map((t) => t.name))]);
     const missing = new Map<number, NotFoundError>();
     const miss = (index: number, error: NotFoundError) => {

@@ -1,0 +1,112 @@
+/**
+ * What a prompt version carries beside its template: user tags, a model config and a response
+ * format, checked with MLflow's own rules before anything is written, and the tag keys MLflow
+ * keeps for itself.
+ */
+import * as z from 'zod';
+import { InvalidInputError } from '../errors';
+import { PyFloat, type PyJsonValue, pythonJsonDumps } from '../util/python-json';
+
+export const IS_PROMPT_TAG = 'mlflow.prompt.is_prompt';
+export const PROMPT_TEXT_TAG = 'mlflow.prompt.text';
+export const PROMPT_TYPE_TAG = '_mlflow_prompt_type';
+export const RESPONSE_FORMAT_TAG = '_mlflow_prompt_response_format';
+export const MODEL_CONFIG_TAG = '_mlflow_prompt_model_config';
+
+/** Tags MLflow hides from `PromptVersion.tags`; users may not set them directly. */
+export const RESERVED_VERSION_TAGS: ReadonlySet<string> = new Set([
+  IS_PROMPT_TAG,
+  PROMPT_TEXT_TAG,
+  PROMPT_TYPE_TAG,
+  RESPONSE_FORMAT_TAG,
+  MODEL_CONFIG_TAG,
+]);
+
+/** MLflow's MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH, which also bounds the template. */
+export const MAX_TAG_VALUE_LENGTH = 100_000;
+const MAX_TAG_KEY_LENGTH = 250;
+/** MLflow's tag key rule, `[/\w.\- :]` with Python's Unicode-aware `\w`. */
+const TAG_KEY_RULE = /^[/\p{L}\p{N}_.\- :]+$/u;
+
+export type JsonObject = { readonly [key: string]: PyJsonValue };
+
+/** Codepoints, as Python's `len` counts them. */
+export function pythonLength(text: string): number {
+  let count = 0;
+  for (const _ of text) count += 1;
+  return count;
+}
+
+export function validateTagKey(key: string): string {
+  if (key.length === 0 || key.length > MAX_TAG_KEY_LENGTH || !TAG_KEY_RULE.test(key)) {
+    throw new InvalidInputError(
+      `Invalid tag key '${key}': 1 to ${MAX_TAG_KEY_LENGTH} letters, digits, '_', '-', '.', ' ', ':' or '/'.`,
+    );
+  }
+  return key;
+}
+
+export function validateTagValue(key: string, value: string): string {
+  if (pythonLength(value) > MAX_TAG_VALUE_LENGTH) {
+    throw new InvalidInputError(`The value of tag '${key}' exceeds ${MAX_TAG_VALUE_LENGTH} characters.`);
+  }
+  return value;
+}
+
+export function validateUserTags(tags: Readonly<Record<string, string>>): Record<string, string> {
+  for (const [key, value] of Object.entries(tags)) {
+    validateTagKey(key);
+    if (RESERVED_VERSION_TAGS.has(key)) {
+      throw new InvalidInputError(
+        `The tag '${key}' is reserved by MLflow and is set from the prompt itself.`,
+      );
+    }
+    validateTagValue(key, value);
+  }
+  return { ...tags };
+}
+
+// MLflow's PromptModelConfig: known fields in this order, validated, then unknown keys as given.
+const FLOAT_FIELDS = new Set(['temperature', 'top_p', 'frequency_penalty', 'presence_penalty']);
+const modelConfigSchema = z.object({
+  provider: z.string().optional(),
+  model_name: z.string().optional(),
+  temperature: z.number().min(0).optional(),
+  max_tokens: z.number().int().positive().optional(),
+  top_p: z.number().min(0).max(1).optional(),
+  top_k: z.number().int().positive().optional(),
+  frequency_penalty: z.number().optional(),
+  presence_penalty: z.number().optional(),
+  stop_sequences: z.array(z.string()).optional(),
+});
+const KNOWN_MODEL_CONFIG_FIELDS = Object.keys(modelConfigSchema.shape);
+
+/** Validates a model config as MLflow does and serialises it byte-for-byte as MLflow would. */
+export function serialiseModelConfig(config: Readonly<Record<string, unknown>>): string {
+  const known = Object.fromEntries(
+    Object.entries(config).filter(
+      ([key, value]) => KNOWN_MODEL_CONFIG_FIELDS.includes(key) && value !== null,
+    ),
+  );
+  const parsed = modelConfigSchema.safeParse(known);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => ({
+      path: `modelConfig.${issue.path.join('.')}`,
+      message: issue.message,
+    }));
+    throw new InvalidInputError(
+      `Invalid model config: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      { issues },
+    );
+  }
+  const ordered: Record<string, PyJsonValue> = {};
+  for (const key of KNOWN_MODEL_CONFIG_FIELDS) {
+    const value = (parsed.data as Record<string, PyJsonValue | undefined>)[key];
+    if (value === undefined) continue;
+    ordered[key] = FLOAT_FIELDS.has(key) ? new PyFloat(value as number) : value;
+  }
+  for (const [key, value] of Object.entries(config)) {
+    if (!KNOWN_MODEL_CONFIG_FIELDS.includes(key)) ordered[key] = value as PyJsonValue;
+  }
+  return pythonJsonDumps(ordered);
+}
