@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import type * as z from 'zod';
 import { InvalidInputError, isPromptOpsError } from '../errors';
+import { type ApiClient, createApiClient, problemOf, regionFromApiUrl } from '../http/signed-client';
 import {
   describeQuerySchema,
   listQuerySchema,
@@ -20,7 +21,6 @@ import type { AliasMoveRecord } from '../promote/history';
 import { validatePromptName } from '../prompts/names';
 import { asUsage, type CliIo, oneLine, UsageError } from './io';
 import { httpTimeoutFromEnv } from './registry-from-env';
-import { type ApiClient, createApiClient, problemOf, regionFromApiUrl } from './signed-client';
 import { formatTable } from './summary';
 
 type Handler = (args: readonly string[], io: CliIo) => Promise<number>;
