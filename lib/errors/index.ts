@@ -1,0 +1,3 @@
+export * from './catalog';
+export * from './classes';
+export * from './from-code';
