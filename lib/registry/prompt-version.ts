@@ -4,7 +4,7 @@
  * server becomes a `PromptVersion` or `Prompt`, exactly as MLflow's SDK would read it.
  */
 import * as z from 'zod';
-import { InvalidInputError } from '../errors';
+import { InvalidInputError, zodIssues } from '../errors';
 import { formatPromptUri } from '../prompts/names';
 import { type ChatMessage, isChatTemplate, type Template, templateVariables } from '../prompts/template';
 import { PyFloat, type PyJsonValue, pythonJsonDumps } from '../util/python-json';
@@ -127,14 +127,8 @@ export function serialiseModelConfig(config: Readonly<Record<string, unknown>>):
   );
   const parsed = modelConfigSchema.safeParse(known);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => ({
-      path: `modelConfig.${issue.path.join('.')}`,
-      message: issue.message,
-    }));
-    throw new InvalidInputError(
-      `Invalid model config: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
-      { issues },
-    );
+    const { issues, line } = zodIssues(parsed.error, { at: 'modelConfig' });
+    throw new InvalidInputError(`Invalid model config: ${line}`, { issues });
   }
   const ordered: Record<string, PyJsonValue> = {};
   for (const key of KNOWN_MODEL_CONFIG_FIELDS) {
