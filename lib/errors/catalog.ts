@@ -100,10 +100,6 @@ export function answerFor(code: ErrorCode, fromRegistry: boolean): Answer {
 /** What anything that is not one of our errors is answered with. */
 export const UNKNOWN_FAILURE_ANSWER: FixedAnswer = internal(500);
 
-export function isErrorCode(value: string): value is ErrorCode {
-  return Object.hasOwn(ERRORS, value);
-}
-
 const CODE_OF_STATUS = new Map(
   (Object.keys(ERRORS) as ErrorCode[])
     .filter((code) => ERRORS[code].meansStatus)

@@ -45,6 +45,7 @@ const TITLES: Readonly<Record<number, string>> = {
   504: 'Gateway Timeout',
 };
 
+/** A fixed answer: the catalog's code and detail, and no field issues. */
 const fixed = ({ status, shows }: FixedAnswer) => ({ status, ...shows, issues: [] });
 
 /** What a caller is shown of `error`, as the catalog says; anything not ours is an internal error. */
