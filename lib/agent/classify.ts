@@ -11,7 +11,7 @@
  * Both are recorded on the classifier's span.
  */
 import * as z from 'zod';
-import { summariseIssues } from '../http/request';
+import { BRIEFLY, zodIssues } from '../errors';
 import type { JsonObject } from '../registry';
 import { DOMAINS, type Domain, isDomain } from './domains';
 
@@ -49,7 +49,7 @@ function schemaProblem(responseFormat: JsonObject | undefined, value: unknown): 
   }
   const parsed = schema.safeParse(value);
   if (parsed.success) return undefined;
-  return summariseIssues(parsed.error.issues);
+  return zodIssues(parsed.error, BRIEFLY).line;
 }
 
 export function fallbackDomains(dataDomains: readonly Domain[]): readonly Domain[] {

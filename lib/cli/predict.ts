@@ -19,6 +19,7 @@ import {
 import { AGENT_CONTRACT } from '../agent/contract';
 import { parseEnv } from '../config/env';
 import { isPromptOpsError, MalformedResponseError } from '../errors';
+import { problemOf } from '../http/signed-client';
 import { createChatModel } from '../model/chat-model';
 import { createLogger, type Logger } from '../observability/logger';
 import { discardMetrics } from '../observability/metrics';
@@ -34,7 +35,6 @@ import { createTracer } from '../tracing/recorder';
 import { asUsage, type CliIo, oneLine, UsageError } from './io';
 import { COMMON, clientFrom, reportFailure } from './promote';
 import { cliRegistryFromEnv } from './registry-from-env';
-import { problemOf } from './signed-client';
 
 /** In-process, the command's whole run may take this long (the deployed function has 29 s). */
 const LOCAL_DEADLINE_MS = 120_000;

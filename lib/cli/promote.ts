@@ -5,7 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import type * as z from 'zod';
-import { InvalidInputError, isPromptOpsError } from '../errors';
+import { InvalidInputError, isPromptOpsError, issueLines } from '../errors';
+import { type ApiClient, createApiClient, problemOf, regionFromApiUrl } from '../http/signed-client';
 import {
   describeQuerySchema,
   listQuerySchema,
@@ -20,7 +21,6 @@ import type { AliasMoveRecord } from '../promote/history';
 import { validatePromptName } from '../prompts/names';
 import { asUsage, type CliIo, oneLine, UsageError } from './io';
 import { httpTimeoutFromEnv } from './registry-from-env';
-import { type ApiClient, createApiClient, problemOf, regionFromApiUrl } from './signed-client';
 import { formatTable } from './summary';
 
 type Handler = (args: readonly string[], io: CliIo) => Promise<number>;
@@ -53,7 +53,7 @@ function checked<S extends z.ZodType>(schema: S, input: Record<string, unknown>)
     return parseRequest(schema, defined, 'flags');
   } catch (error) {
     if (!(error instanceof InvalidInputError)) throw error;
-    throw new UsageError(error.issues.map((i) => `${flagOf(i.path)}: ${i.message}`).join('; '));
+    throw new UsageError(issueLines(error.issues, { name: flagOf }).join('; '));
   }
 }
 
@@ -116,7 +116,7 @@ export function reportFailure(error: unknown, io: CliIo): number {
   if (!isPromptOpsError(error)) throw error;
   const problem = problemOf(error);
   const lines = [`promptops: ${problem?.code ?? error.code}: ${oneLine(problem?.detail ?? error.message)}`];
-  for (const issue of error.issues) lines.push(`  ${flagOf(issue.path)}: ${oneLine(issue.message)}`);
+  for (const line of issueLines(error.issues, { name: flagOf })) lines.push(`  ${oneLine(line)}`);
   const wait = problem?.retryAfterMs;
   if (wait !== undefined) lines.push(`  retry after ${Math.ceil(wait / 1000)} s`);
   if (problem?.requestId && problem.status >= 500) lines.push(`  request id: ${problem.requestId}`);

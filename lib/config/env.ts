@@ -4,7 +4,7 @@
  * value itself is not echoed (an operator may have pasted a secret into the wrong variable).
  */
 import * as z from 'zod';
-import { ConfigError } from '../errors';
+import { ConfigError, zodIssues } from '../errors';
 import { DEFAULT_METRICS_NAMESPACE } from '../observability/metric-names';
 
 /** The service name on logs and metrics unless `POWERTOOLS_SERVICE_NAME` says otherwise. */
@@ -85,11 +85,6 @@ function describe(issue: z.core.$ZodIssue): string {
 export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> {
   const parsed = schema.safeParse(env);
   if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.map((issue) => ({
-    path: issue.path.join('.'),
-    message: describe(issue),
-  }));
-  throw new ConfigError(`Invalid configuration: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
-    issues,
-  });
+  const { issues, line } = zodIssues(parsed.error, { describe });
+  throw new ConfigError(`Invalid configuration: ${line}`, { issues });
 }

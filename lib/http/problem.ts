@@ -1,18 +1,24 @@
 /**
- * The one mapping from errors to HTTP responses for the API functions: RFC 9457 problem details
- * (`application/problem+json`). 4xx answers say what is wrong; 5xx answers are generic and carry
- * only the request id, the details going to the log. A failure of the registry (our upstream) is
- * never presented as the caller's fault: the registry refusing *our* credentials is a 502, not a
- * 401 for the caller.
+ * Errors as HTTP responses for the API functions: RFC 9457 problem details
+ * (`application/problem+json`). The status and what is shown come from the error catalog: 4xx
+ * answers say what is wrong; 5xx answers are generic and carry only the request id, the details
+ * going to the log.
  */
-import { type ErrorCode, type FieldIssue, PromptOpsError } from '../errors';
+import {
+  answerFor,
+  type ErrorCode,
+  type FieldIssue,
+  type FixedAnswer,
+  PromptOpsError,
+  UNKNOWN_FAILURE_ANSWER,
+} from '../errors';
 
 export interface ProblemBody {
   readonly type: string;
   readonly title: string;
   readonly status: number;
   readonly detail: string;
-  readonly code: ErrorCode | 'INTERNAL';
+  readonly code: ErrorCode;
   readonly requestId?: string;
   /** The MLflow trace of the failed request, when it had one (predict). */
   readonly traceId?: string;
@@ -24,21 +30,6 @@ export interface HttpResponse {
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string;
 }
-
-const CALLER_STATUS: Partial<Record<ErrorCode, number>> = {
-  INVALID_INPUT: 400,
-  INVALID_PROMPT_FILE: 400,
-  MISSING_VARIABLES: 422,
-  TEMPLATE_UNSUPPORTED: 422,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  ALREADY_EXISTS: 409,
-  CONFLICT: 409,
-  MOVE_IN_PROGRESS: 409,
-  RATE_LIMITED: 429,
-  UNAVAILABLE: 503,
-};
 
 const TITLES: Readonly<Record<number, string>> = {
   400: 'Bad Request',
@@ -54,47 +45,25 @@ const TITLES: Readonly<Record<number, string>> = {
   504: 'Gateway Timeout',
 };
 
-/**
- * Server-side failures whose code the caller may act on (retry later, ask less), each with a
- * fixed, generic detail: what went wrong upstream stays in the log.
- */
-const NAMED_SERVER_FAILURES: Partial<Record<ErrorCode, { status: number; detail: string }>> = {
-  MODEL_FAILED: { status: 502, detail: 'The model endpoint failed to answer; try again shortly.' },
-  DEADLINE_EXCEEDED: { status: 504, detail: 'The request did not finish within its time limit.' },
-};
+/** A fixed answer: the catalog's code and detail, and no field issues. */
+const fixed = ({ status, shows }: FixedAnswer) => ({ status, ...shows, issues: [] });
 
-/** Upstream failures whose details are ours to log, not the caller's to read. */
-const UPSTREAM_GENERIC = new Set<ErrorCode>([
-  'UNAUTHORIZED',
-  'FORBIDDEN',
-  'MALFORMED_RESPONSE',
-  'UNSUPPORTED',
-  'INTERNAL',
-]);
+/** What a caller is shown of `error`, as the catalog says; anything not ours is an internal error. */
+function shownOf(
+  error: unknown,
+): Pick<ProblemBody, 'status' | 'code' | 'detail'> & { issues: readonly FieldIssue[] } {
+  if (!(error instanceof PromptOpsError)) return fixed(UNKNOWN_FAILURE_ANSWER);
+  const answer = answerFor(error.code, error.registry !== undefined);
+  if (answer.shows !== 'message') return fixed(answer);
+  return { status: answer.status, code: error.code, detail: error.message, issues: error.issues };
+}
 
 export function statusFor(error: unknown): number {
-  if (!(error instanceof PromptOpsError)) return 500;
-  const named = NAMED_SERVER_FAILURES[error.code];
-  if (named) return named.status;
-  if (error.registry !== undefined && UPSTREAM_GENERIC.has(error.code)) return 502;
-  // The registry throttling us is the registry being unavailable, not the caller sending too much.
-  if (error.registry !== undefined && error.code === 'RATE_LIMITED') return 503;
-  return CALLER_STATUS[error.code] ?? 500;
+  return shownOf(error).status;
 }
 
 export function problemFor(error: unknown, requestId?: string, traceId?: string): ProblemBody {
-  const status = statusFor(error);
-  const known = error instanceof PromptOpsError;
-  const exposed = known && status < 500;
-  const named = known ? NAMED_SERVER_FAILURES[error.code] : undefined;
-  const code: ProblemBody['code'] =
-    exposed || named ? (error as PromptOpsError).code : status === 503 ? 'UNAVAILABLE' : 'INTERNAL';
-  const detail = exposed
-    ? error.message
-    : (named?.detail ??
-      (status === 503
-        ? 'The prompt registry is unavailable; try again shortly.'
-        : 'An internal error occurred; it has been logged.'));
+  const { status, code, detail, issues } = shownOf(error);
   return {
     type: `urn:promptops:problem:${code.toLowerCase().replaceAll('_', '-')}`,
     title: TITLES[status] ?? 'Error',
@@ -103,7 +72,7 @@ export function problemFor(error: unknown, requestId?: string, traceId?: string)
     code,
     ...(requestId ? { requestId } : {}),
     ...(traceId ? { traceId } : {}),
-    ...(exposed && error.issues.length > 0 ? { errors: error.issues } : {}),
+    ...(issues.length > 0 ? { errors: issues } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 /** Requests read through schemas: one parser for every API's bodies and queries. */
 import type * as z from 'zod';
-import { InvalidInputError } from '../errors';
+import { InvalidInputError, zodIssues } from '../errors';
 
 /**
  * `value` as `schema` accepts it, or an InvalidInputError naming each refused field (`what` says
@@ -9,15 +9,11 @@ import { InvalidInputError } from '../errors';
 export function parseRequest<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.map((issue) => ({
-    path: issue.path.join('.'),
-    message:
+  const { issues, line } = zodIssues(parsed.error, {
+    describe: (issue) =>
       issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : issue.message,
-  }));
-  throw new InvalidInputError(
-    `Invalid ${what}: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ')}`,
-    { issues },
-  );
+  });
+  throw new InvalidInputError(`Invalid ${what}: ${line}`, { issues });
 }
 
 /** A validator that throws (as lib/prompts/names does), as a zod refinement: its message becomes the issue. */
@@ -55,12 +51,4 @@ export function jsonBody(event: HttpApiEvent, maxChars = MAX_BODY_CHARS): unknow
   } catch {
     throw new InvalidInputError('The request body is not valid JSON.');
   }
-}
-
-/** The first few schema issues on one line (`path: message; ...`), for errors about data we were sent. */
-export function summariseIssues(issues: readonly z.core.$ZodIssue[], count = 3): string {
-  return issues
-    .slice(0, count)
-    .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
-    .join('; ');
 }

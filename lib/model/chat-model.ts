@@ -11,8 +11,7 @@
  */
 import type { Dispatcher } from 'undici';
 import * as z from 'zod';
-import { InvalidInputError, ModelError } from '../errors';
-import { summariseIssues } from '../http/request';
+import { BRIEFLY, InvalidInputError, ModelError, zodIssues } from '../errors';
 import {
   type Attempt,
   callWithRetries,
@@ -197,7 +196,7 @@ export function createChatModel(options: ChatModelOptions): ChatModel {
     }
     const parsed = completionSchema.safeParse(json);
     if (!parsed.success) {
-      const where = summariseIssues(parsed.error.issues);
+      const where = zodIssues(parsed.error, BRIEFLY).line;
       return { error: failure(`the answer is not a chat completion (${where})`, 200), retryable: false };
     }
     const choice = parsed.data.choices[0];

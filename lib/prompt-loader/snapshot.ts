@@ -5,8 +5,7 @@
  * `prompts/` with no version and no alias. Never a placeholder: every entry is a real template.
  */
 import * as z from 'zod';
-import { InvalidInputError } from '../errors';
-import { summariseIssues } from '../http/request';
+import { BRIEFLY, InvalidInputError, zodIssues } from '../errors';
 import type { PromptFile } from '../prompts/file';
 import { type NamingOptions, registryName } from '../prompts/naming';
 import { CONTENT_HASH_TAG, contentHash } from '../register/content-hash';
@@ -55,7 +54,7 @@ export function parsePromptSnapshot(text: string, source: string): PromptSnapsho
   }
   const parsed = promptSnapshotSchema.safeParse(value);
   if (!parsed.success) {
-    const where = summariseIssues(parsed.error.issues);
+    const where = zodIssues(parsed.error, BRIEFLY).line;
     throw new InvalidInputError(`The prompt snapshot ${source} is malformed: ${where}`);
   }
   return parsed.data;

@@ -20,7 +20,7 @@
  */
 import { parseDocument } from 'yaml';
 import * as z from 'zod';
-import { InvalidInputError, InvalidPromptFileError } from '../errors';
+import { InvalidInputError, InvalidPromptFileError, zodIssues } from '../errors';
 import { pythonJsonDumps } from '../util/python-json';
 import { type JsonObject, serialiseModelConfig, validateUserTags } from './metadata';
 import { validatePromptName } from './names';
@@ -126,18 +126,12 @@ export function parsePromptFile(source: string, content: Uint8Array | string): P
   }
   const parsed = frontMatterSchema.safeParse(document.toJS() ?? {});
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => ({
-      path: issue.path.join('.'),
-      message: describeIssue(issue),
-    }));
-    throw new InvalidPromptFileError(
-      source,
-      `invalid front matter: ${issues.map((i) => i.message).join('; ')}`,
-      {
-        issues,
-        cause: parsed.error,
-      },
-    );
+    // describeIssue names the field itself: the line is the messages alone.
+    const { issues, line } = zodIssues(parsed.error, { describe: describeIssue, name: () => '' });
+    throw new InvalidPromptFileError(source, `invalid front matter: ${line}`, {
+      issues,
+      cause: parsed.error,
+    });
   }
   const meta = parsed.data;
   const body = text.slice(match[0].length).replace(/\n$/, '');

@@ -4,7 +4,7 @@
  * keeps for itself.
  */
 import * as z from 'zod';
-import { InvalidInputError } from '../errors';
+import { InvalidInputError, zodIssues } from '../errors';
 import { PyFloat, type PyJsonValue, pythonJsonDumps } from '../util/python-json';
 
 export const IS_PROMPT_TAG = 'mlflow.prompt.is_prompt';
@@ -90,14 +90,8 @@ export function serialiseModelConfig(config: Readonly<Record<string, unknown>>):
   );
   const parsed = modelConfigSchema.safeParse(known);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => ({
-      path: `modelConfig.${issue.path.join('.')}`,
-      message: issue.message,
-    }));
-    throw new InvalidInputError(
-      `Invalid model config: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
-      { issues },
-    );
+    const { issues, line } = zodIssues(parsed.error, { at: 'modelConfig' });
+    throw new InvalidInputError(`Invalid model config: ${line}`, { issues });
   }
   const ordered: Record<string, PyJsonValue> = {};
   for (const key of KNOWN_MODEL_CONFIG_FIELDS) {

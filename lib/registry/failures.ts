@@ -1,73 +1,57 @@
 /**
- * Turns what MLflow answered (or failed to answer) into the project's error model. The class is
+ * Turns what MLflow answered (or failed to answer) into the project's error model. The code is
  * chosen from MLflow's `error_code`, not the HTTP status: MLflow answers an existing name with
  * HTTP 400 `RESOURCE_ALREADY_EXISTS` and a missing alias with HTTP 400 `INVALID_PARAMETER_VALUE`.
  * The status decides only when the body is not MLflow's JSON (a proxy, an old server, auth).
  */
 import {
-  AlreadyExistsError,
-  ConflictError,
-  ForbiddenError,
-  InternalError,
-  InvalidInputError,
+  codeForStatus,
+  type ErrorCode,
+  errorFromCode,
   MalformedResponseError,
-  NotFoundError,
   type PromptOpsError,
-  RateLimitedError,
-  type RegistryErrorContext,
-  UnauthorizedError,
-  UnavailableError,
-  UnsupportedError,
 } from '../errors';
 
-type ErrorFactory = (message: string, context: RegistryErrorContext, retryAfterMs?: number) => PromptOpsError;
-
-const byClass =
-  (Cls: new (message: string, options: { registry: RegistryErrorContext }) => PromptOpsError): ErrorFactory =>
-  (message, registry) =>
-    new Cls(message, { registry });
-
-const rateLimited: ErrorFactory = (message, registry, retryAfterMs) =>
-  new RateLimitedError(message, retryAfterMs === undefined ? { registry } : { registry, retryAfterMs });
-const unavailable: ErrorFactory = (message, registry, retryAfterMs) =>
-  new UnavailableError(message, retryAfterMs === undefined ? { registry } : { registry, retryAfterMs });
-
-/** MLflow's `error_code` names (mlflow/protos/databricks.proto) to our classes. */
-const BY_MLFLOW_CODE: Readonly<Record<string, ErrorFactory>> = {
-  INVALID_PARAMETER_VALUE: byClass(InvalidInputError),
-  BAD_REQUEST: byClass(InvalidInputError),
-  MALFORMED_REQUEST: byClass(InvalidInputError),
-  INVALID_STATE: byClass(ConflictError),
-  RESOURCE_DOES_NOT_EXIST: byClass(NotFoundError),
-  NOT_FOUND: byClass(NotFoundError),
-  ENDPOINT_NOT_FOUND: byClass(UnsupportedError),
-  NOT_IMPLEMENTED: byClass(UnsupportedError),
-  FEATURE_DISABLED: byClass(UnsupportedError),
-  RESOURCE_ALREADY_EXISTS: byClass(AlreadyExistsError),
-  ALREADY_EXISTS: byClass(AlreadyExistsError),
-  RESOURCE_CONFLICT: byClass(ConflictError),
-  ABORTED: byClass(ConflictError),
-  PERMISSION_DENIED: byClass(ForbiddenError),
-  UNAUTHENTICATED: byClass(UnauthorizedError),
-  CUSTOMER_UNAUTHORIZED: byClass(UnauthorizedError),
-  REQUEST_LIMIT_EXCEEDED: rateLimited,
-  RESOURCE_EXHAUSTED: rateLimited,
-  TEMPORARILY_UNAVAILABLE: unavailable,
-  DEADLINE_EXCEEDED: unavailable,
-  INTERNAL_ERROR: byClass(InternalError),
+/** MLflow's `error_code` names (mlflow/protos/databricks.proto) to our codes. */
+const BY_MLFLOW_CODE: Readonly<Record<string, ErrorCode>> = {
+  INVALID_PARAMETER_VALUE: 'INVALID_INPUT',
+  BAD_REQUEST: 'INVALID_INPUT',
+  MALFORMED_REQUEST: 'INVALID_INPUT',
+  INVALID_STATE: 'CONFLICT',
+  RESOURCE_DOES_NOT_EXIST: 'NOT_FOUND',
+  NOT_FOUND: 'NOT_FOUND',
+  ENDPOINT_NOT_FOUND: 'UNSUPPORTED',
+  NOT_IMPLEMENTED: 'UNSUPPORTED',
+  FEATURE_DISABLED: 'UNSUPPORTED',
+  RESOURCE_ALREADY_EXISTS: 'ALREADY_EXISTS',
+  ALREADY_EXISTS: 'ALREADY_EXISTS',
+  RESOURCE_CONFLICT: 'CONFLICT',
+  ABORTED: 'CONFLICT',
+  PERMISSION_DENIED: 'FORBIDDEN',
+  UNAUTHENTICATED: 'UNAUTHORIZED',
+  CUSTOMER_UNAUTHORIZED: 'UNAUTHORIZED',
+  REQUEST_LIMIT_EXCEEDED: 'RATE_LIMITED',
+  RESOURCE_EXHAUSTED: 'RATE_LIMITED',
+  TEMPORARILY_UNAVAILABLE: 'UNAVAILABLE',
+  DEADLINE_EXCEEDED: 'UNAVAILABLE',
+  INTERNAL_ERROR: 'INTERNAL',
 };
 
-function byStatus(status: number): ErrorFactory {
-  if (status === 401) return byClass(UnauthorizedError);
-  if (status === 403) return byClass(ForbiddenError);
-  // A 404 without MLflow's JSON is the route itself missing (MLflow calls it ENDPOINT_NOT_FOUND).
-  if (status === 404 || status === 405 || status === 501) return byClass(UnsupportedError);
-  if (status === 409) return byClass(ConflictError);
-  if (status === 429) return rateLimited;
-  if (status === 408 || status === 502 || status === 503 || status === 504) return unavailable;
-  if (status >= 500) return byClass(InternalError);
-  return byClass(InvalidInputError);
-}
+/**
+ * Statuses that mean something else from the registry (or what fronts it) than a bare status
+ * means in the catalog. A 404 without MLflow's JSON is the route itself missing (MLflow calls it
+ * ENDPOINT_NOT_FOUND); a timeout or a gateway's 502 or 504 is the registry out of reach for now.
+ */
+const BY_REGISTRY_STATUS: Readonly<Record<number, ErrorCode>> = {
+  404: 'UNSUPPORTED',
+  405: 'UNSUPPORTED',
+  501: 'UNSUPPORTED',
+  408: 'UNAVAILABLE',
+  502: 'UNAVAILABLE',
+  504: 'UNAVAILABLE',
+};
+
+const codeOfStatus = (status: number) => BY_REGISTRY_STATUS[status] ?? codeForStatus(status);
 
 /** MLflow's client rewords model-registry nouns for prompts; we do the same. */
 export function promptWording(message: string): string {
@@ -103,13 +87,17 @@ export function errorFromResponse(
 ): PromptOpsError {
   const body = parseErrorBody(bodyText);
   if (body === undefined) {
-    const context = { operation, httpStatus: status };
-    return byStatus(status)(`${operation}: the registry answered HTTP ${status}`, context, retryAfterMs);
+    return errorFromCode(codeOfStatus(status), `${operation}: the registry answered HTTP ${status}`, {
+      registry: { operation, httpStatus: status },
+      retryAfterMs,
+    });
   }
-  const context = { operation, httpStatus: status, mlflowErrorCode: body.error_code };
-  const factory = BY_MLFLOW_CODE[body.error_code] ?? byStatus(status);
+  const code = BY_MLFLOW_CODE[body.error_code] ?? codeOfStatus(status);
   const detail = body.message ? promptWording(body.message) : `HTTP ${status}`;
-  return factory(`${operation}: ${body.error_code}: ${detail}`, context, retryAfterMs);
+  return errorFromCode(code, `${operation}: ${body.error_code}: ${detail}`, {
+    registry: { operation, httpStatus: status, mlflowErrorCode: body.error_code },
+    retryAfterMs,
+  });
 }
 
 export function malformedResponse(

@@ -4,8 +4,7 @@
  */
 import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
-import { InvalidInputError, type PromptOpsError, UnavailableError } from '../errors';
-import { summariseIssues } from '../http/request';
+import { BRIEFLY, InvalidInputError, type PromptOpsError, UnavailableError, zodIssues } from '../errors';
 import {
   type Attempt,
   callWithRetries,
@@ -189,7 +188,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     }
     const parsed = spec.schema.safeParse(json);
     if (!parsed.success) {
-      const where = summariseIssues(parsed.error.issues);
+      const where = zodIssues(parsed.error, BRIEFLY).line;
       return { error: malformedResponse(spec.operation, where, parsed.error), retryable: false };
     }
     return { value: parsed.data, retryable: false };

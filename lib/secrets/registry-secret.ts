@@ -13,7 +13,7 @@
  * Errors name the secret id and the field, never a value.
  */
 import * as z from 'zod';
-import { SecretError } from '../errors';
+import { orRoot, SecretError, zodIssues } from '../errors';
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
 const text = z.string({ error: 'expected a string' }).min(1, 'expected a non-empty string');
@@ -95,14 +95,8 @@ export function parseRegistrySecret(secretId: string, secretString: string | und
   }
   const parsed = registrySecretSchema.safeParse(json);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => ({
-      path: issue.path.join('.'),
-      message: describe(issue),
-    }));
-    throw new SecretError(
-      `Secret '${secretId}' has the wrong shape: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`,
-      { issues },
-    );
+    const { issues, line } = zodIssues(parsed.error, { describe, name: orRoot });
+    throw new SecretError(`Secret '${secretId}' has the wrong shape: ${line}`, { issues });
   }
   return parsed.data;
 }

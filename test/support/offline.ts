@@ -31,7 +31,7 @@ import { awsEnvFor, freePort, stopGroup } from './servers';
 import { hermeticEnv } from './sls-package';
 
 /** The header that makes serverless-offline present `principal` as the IAM-authorized caller. */
-export { localPrincipalHeaders as asPrincipal } from '../../lib/cli/signed-client';
+export { localPrincipalHeaders as asPrincipal } from '../../lib/http/signed-client';
 
 export interface OfflineOptions {
   /** moto's URL: Secrets Manager and DynamoDB for the functions. */

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { regionFromApiUrl } from '../../lib/cli/signed-client';
+import { regionFromApiUrl } from '../../lib/http/signed-client';
 import type { MoveResponse, PromptDetails, PromptListing } from '../../lib/promote/api';
 import { type CliRun, runCli } from '../support/cli';
 

@@ -10,23 +10,15 @@ import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { Agent as AgentType, Dispatcher } from 'undici';
 import {
-  ConflictError,
-  DeadlineExceededError,
+  codeForStatus,
+  errorFromCode,
   type FieldIssue,
-  ForbiddenError,
-  InternalError,
   InvalidInputError,
+  isBuildableCode,
   MalformedResponseError,
-  MissingVariablesError,
-  ModelError,
-  MoveInProgressError,
-  NotFoundError,
   type PromptOpsError,
-  type PromptOpsErrorOptions,
-  RateLimitedError,
   UnauthorizedError,
   UnavailableError,
-  UnsupportedTemplateError,
 } from '../errors';
 import type { MoveResponse, PromoteBody, PromptDetails, PromptListing, RollbackBody } from '../promote/api';
 import { parseRetryAfter } from '../registry/http';
@@ -123,49 +115,6 @@ function escapeRfc3986(text: string): string {
   );
 }
 
-type ErrorFactory = (
-  message: string,
-  options: PromptOpsErrorOptions,
-  retryAfterMs?: number,
-) => PromptOpsError;
-
-const retryAfter = (ms: number | undefined) => (ms === undefined ? {} : { retryAfterMs: ms });
-
-const BY_CODE: Readonly<Record<string, ErrorFactory>> = {
-  INVALID_INPUT: (m, o) => new InvalidInputError(m, o),
-  // The server's detail names the variables; they are not sent as a list.
-  MISSING_VARIABLES: (m, o) => new MissingVariablesError([], { ...o, message: m }),
-  TEMPLATE_UNSUPPORTED: (m, o) => new UnsupportedTemplateError(m, o),
-  UNAUTHORIZED: (m, o) => new UnauthorizedError(m, o),
-  FORBIDDEN: (m, o) => new ForbiddenError(m, o),
-  NOT_FOUND: (m, o) => new NotFoundError(m, o),
-  CONFLICT: (m, o) => new ConflictError(m, o),
-  // Without a Retry-After the lock's holder is still expected to finish within a second or so.
-  MOVE_IN_PROGRESS: (m, o, ms) => new MoveInProgressError(m, { ...o, retryAfterMs: ms ?? 1_000 }),
-  RATE_LIMITED: (m, o, ms) => new RateLimitedError(m, { ...o, ...retryAfter(ms) }),
-  UNAVAILABLE: (m, o, ms) => new UnavailableError(m, { ...o, ...retryAfter(ms) }),
-  MODEL_FAILED: (m, o, ms) => new ModelError(m, { ...o, ...retryAfter(ms) }),
-  DEADLINE_EXCEEDED: (m, o) => new DeadlineExceededError(m, o),
-  INTERNAL: (m, o) => new InternalError(m, o),
-};
-
-/** The code for a status, for codes this client does not know (newer servers) and non-problem answers. */
-function codeForStatus(status: number): string {
-  const codes: Readonly<Record<number, string>> = {
-    401: 'UNAUTHORIZED',
-    403: 'FORBIDDEN',
-    404: 'NOT_FOUND',
-    409: 'CONFLICT',
-    429: 'RATE_LIMITED',
-    503: 'UNAVAILABLE',
-    // API Gateway's own 504: the integration ran out of time.
-    504: 'DEADLINE_EXCEEDED',
-  };
-  return codes[status] ?? (status >= 500 ? 'INTERNAL' : 'INVALID_INPUT');
-}
-
-const factoryFor = (code: string) => BY_CODE[code] ?? (BY_CODE.INVALID_INPUT as ErrorFactory);
-
 function fieldIssues(value: unknown): FieldIssue[] {
   if (!Array.isArray(value)) return [];
   return value.flatMap((item) =>
@@ -191,10 +140,10 @@ export function errorFromAnswer(
   if (typeof json.code === 'string' && typeof json.detail === 'string') {
     const requestId = typeof json.requestId === 'string' ? json.requestId : undefined;
     const problem = new ApiProblem(status, json.code, json.detail, requestId, retryAfterMs);
-    const options = { cause: problem, issues: fieldIssues(json.errors) };
-    return BY_CODE[json.code]
-      ? factoryFor(json.code)(json.detail, options, retryAfterMs)
-      : factoryFor(codeForStatus(status))(`${json.code}: ${json.detail}`, options, retryAfterMs);
+    const options = { cause: problem, issues: fieldIssues(json.errors), retryAfterMs };
+    return isBuildableCode(json.code)
+      ? errorFromCode(json.code, json.detail, options)
+      : errorFromCode(codeForStatus(status), `${json.code}: ${json.detail}`, options);
   }
   // API Gateway answers `{"message":"Forbidden"}` and the like before the function runs.
   const message =
@@ -206,11 +155,10 @@ export function errorFromAnswer(
       : '';
   const code = codeForStatus(status);
   const detail = `API Gateway answered HTTP ${status}${message ? `: ${message}` : ''}.${hint}`;
-  return factoryFor(code)(
-    detail,
-    { cause: new ApiProblem(status, code, detail, undefined, retryAfterMs) },
+  return errorFromCode(code, detail, {
+    cause: new ApiProblem(status, code, detail, undefined, retryAfterMs),
     retryAfterMs,
-  );
+  });
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

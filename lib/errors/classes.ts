@@ -3,30 +3,11 @@
  * that callers (handlers, the CLI, tests) switch on; foreign errors are wrapped once, where they
  * enter (the registry adapter, the file loader), and keep their original as `cause`.
  *
- * Messages are written for the person who has to act on them and never carry a credential.
+ * Messages are written for the person who has to act on them and never carry a credential. What
+ * each code means to a caller (status, retryable, what is shown) is in the catalog.
  */
 
-export type ErrorCode =
-  | 'INVALID_INPUT'
-  | 'MISSING_VARIABLES'
-  | 'TEMPLATE_UNSUPPORTED'
-  | 'INVALID_PROMPT_FILE'
-  | 'INVALID_CONFIG'
-  | 'INVALID_SECRET'
-  | 'NOT_FOUND'
-  | 'ALREADY_EXISTS'
-  | 'CONFLICT'
-  | 'MOVE_IN_PROGRESS'
-  | 'AUDIT_INCOMPLETE'
-  | 'UNAUTHORIZED'
-  | 'FORBIDDEN'
-  | 'RATE_LIMITED'
-  | 'UNAVAILABLE'
-  | 'UNSUPPORTED'
-  | 'MALFORMED_RESPONSE'
-  | 'MODEL_FAILED'
-  | 'DEADLINE_EXCEEDED'
-  | 'INTERNAL';
+import { ERRORS, type ErrorCode } from './catalog';
 
 /** A problem with one field of some input: `path` is dotted (`messages.0.role`), `''` for the whole. */
 export interface FieldIssue {
@@ -54,8 +35,6 @@ export interface PromptOpsErrorOptions {
 
 export class PromptOpsError extends Error {
   readonly code: ErrorCode = 'INTERNAL';
-  /** Whether repeating the same call later may succeed. */
-  readonly retryable: boolean = false;
   readonly registry: RegistryErrorContext | undefined;
   readonly issues: readonly FieldIssue[];
   /** What the server asked us to wait (`Retry-After`), when it said; only for retryable errors. */
@@ -67,6 +46,11 @@ export class PromptOpsError extends Error {
     this.registry = options.registry;
     this.issues = options.issues ?? [];
     this.retryAfterMs = options.retryAfterMs;
+  }
+
+  /** Whether repeating the same call later may succeed: the catalog says, by code. */
+  get retryable(): boolean {
+    return ERRORS[this.code].retryable;
   }
 }
 
@@ -134,7 +118,6 @@ export class ConflictError extends PromptOpsError {
  */
 export class MoveInProgressError extends ConflictError {
   override readonly code: ErrorCode = 'MOVE_IN_PROGRESS';
-  override readonly retryable = true;
   declare readonly retryAfterMs: number;
   constructor(message: string, options: PromptOpsErrorOptions & { retryAfterMs: number }) {
     super(message, options);
@@ -159,13 +142,11 @@ export class ForbiddenError extends PromptOpsError {
 
 export class RateLimitedError extends PromptOpsError {
   override readonly code: ErrorCode = 'RATE_LIMITED';
-  override readonly retryable = true;
 }
 
 /** The registry could not be reached, timed out, or answered with a transient 5xx. */
 export class UnavailableError extends PromptOpsError {
   override readonly code: ErrorCode = 'UNAVAILABLE';
-  override readonly retryable = true;
 }
 
 /** The server lacks the endpoint or feature (an older MLflow). */

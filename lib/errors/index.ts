@@ -1,0 +1,4 @@
+export * from './catalog';
+export * from './classes';
+export * from './from-code';
+export * from './zod-issues';
