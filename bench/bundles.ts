@@ -164,11 +164,14 @@ const SINGLE_IMPORTS: readonly { readonly key: string; readonly source: string }
 ];
 
 /**
- * Choices the predict function made, each bundled as the functions are (esbuild, minified ES
+ * Choices the functions made, each bundled as the functions are (esbuild, minified ES
  * module, the same options as serverless.yml) and timed the same way. A model client is measured
  * beside the registry client every function carries (with its undici and zod): what it adds is
- * the difference to the registry client alone. Tracing (OpenTelemetry's SDK and OTLP protobuf)
- * alone.
+ * the difference to the registry client alone: predict's model client (ours or the 'openai'
+ * package), the handler wrapper over Powertools' Logger and Metrics (ours or Middy with
+ * Powertools' middlewares), the secret cache (ours or Powertools Parameters' SecretsProvider),
+ * the event schemas (ours or Powertools Parser's).
+ * Tracing (OpenTelemetry's SDK and OTLP protobuf) alone.
  */
 const REGISTRY_CLIENT =
   "import { createRegistryClient } from './lib/registry';\n" +
@@ -186,6 +189,60 @@ const CANDIDATES: readonly { readonly key: string; readonly source: string }[] =
     source:
       `${REGISTRY_CLIENT}import OpenAI from 'openai';\n` +
       "globalThis.m = new OpenAI({ baseURL: 'http://127.0.0.1:1/v1', apiKey: 'k' });\n",
+  },
+  {
+    key: '+ logs and metrics: Powertools, our wrapper (lib/runtime/handler.ts)',
+    source:
+      `${REGISTRY_CLIENT}import { createPowertoolsLogger } from './lib/observability/logger';\n` +
+      "import { createPowertoolsMetrics } from './lib/observability/metrics';\n" +
+      "import { instrumented } from './lib/runtime/handler';\n" +
+      "const logger = createPowertoolsLogger({ service: 's' });\n" +
+      "const metrics = createPowertoolsMetrics({ namespace: 'n', service: 's', functionName: 'f' });\n" +
+      'globalThis.h = instrumented({ logger, metrics }, async () => 1);\n',
+  },
+  {
+    key: "+ logs and metrics: Powertools, Middy with Powertools' middlewares",
+    source:
+      `${REGISTRY_CLIENT}import { createPowertoolsLogger } from './lib/observability/logger';\n` +
+      "import { createPowertoolsMetrics } from './lib/observability/metrics';\n" +
+      "import middy from '@middy/core';\n" +
+      "import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';\n" +
+      "import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';\n" +
+      "const logger = createPowertoolsLogger({ service: 's' });\n" +
+      "const metrics = createPowertoolsMetrics({ namespace: 'n', service: 's', functionName: 'f' });\n" +
+      'globalThis.h = middy(async () => 1).use(injectLambdaContext(logger)).use(logMetrics(metrics));\n',
+  },
+  {
+    key: '+ secrets: ours (lib/secrets/secret-cache.ts, bounded SecretsManagerClient)',
+    source:
+      `${REGISTRY_CLIENT}import { createSecretCache } from './lib/secrets/secret-cache';\n` +
+      "import { boundedSecretsManager } from './lib/secrets/secrets-manager';\n" +
+      'globalThis.s = createSecretCache({ client: boundedSecretsManager(), ttlMs: 300000 });\n',
+  },
+  {
+    key: "+ secrets: Powertools Parameters' SecretsProvider (same bounded client)",
+    source:
+      `${REGISTRY_CLIENT}import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';\n` +
+      "import { boundedSecretsManager } from './lib/secrets/secrets-manager';\n" +
+      'globalThis.s = new SecretsProvider({ awsSdkV3Client: boundedSecretsManager() });\n',
+  },
+  {
+    key: '+ S3 event schema: ours (lib/register/s3-event.ts)',
+    source:
+      `${REGISTRY_CLIENT}import { selectUploads } from './lib/register/s3-event';\n` +
+      'globalThis.e = selectUploads;\n',
+  },
+  {
+    key: "+ S3 event schema: Powertools Parser's S3Schema",
+    source:
+      `${REGISTRY_CLIENT}import { S3Schema } from '@aws-lambda-powertools/parser/schemas/s3';\n` +
+      'globalThis.e = S3Schema;\n',
+  },
+  {
+    key: "+ HTTP API event schema: Powertools Parser's APIGatewayProxyEventV2Schema",
+    source:
+      `${REGISTRY_CLIENT}import { APIGatewayProxyEventV2Schema } from '@aws-lambda-powertools/parser/schemas/api-gatewayv2';\n` +
+      'globalThis.e = APIGatewayProxyEventV2Schema;\n',
   },
   {
     key: 'tracing alone: OpenTelemetry SDK + OTLP protobuf (lib/tracing)',
@@ -276,7 +333,7 @@ async function main(): Promise<void> {
         marker: READY,
       });
     });
-    // The predict function's choices, bundled alone, outside the project as the functions run.
+    // The functions' choices, bundled alone, outside the project as the functions run.
     const candidateBytes: number[] = [];
     const candidateSubjects: Subject[] = [];
     for (const [i, candidate] of CANDIDATES.entries()) {
@@ -425,7 +482,7 @@ async function main(): Promise<void> {
     );
     const candidates: string[][] = [
       [
-        'predict: its choices, bundled',
+        "the functions' choices, bundled",
         'bundle bytes',
         'added bytes',
         'runs',

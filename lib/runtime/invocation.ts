@@ -6,7 +6,7 @@
 
 import type { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import type { Metrics as PowertoolsMetrics } from '@aws-lambda-powertools/metrics';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Dispatcher } from 'undici';
 import type { CommonEnv } from '../config/env';
 import type { LineSink } from '../observability/console-sink';
@@ -14,18 +14,8 @@ import { createPowertoolsLogger, type Logger, loggerOver } from '../observabilit
 import { createPowertoolsMetrics, type Metrics, metricsOver } from '../observability/metrics';
 import type { NamingOptions } from '../prompts/naming';
 import { createSecretCache, type SecretCache } from '../secrets/secret-cache';
+import { boundedSecretsManager } from '../secrets/secrets-manager';
 import { createRegistryProvider, type RegistryProvider } from './registry-provider';
-
-/**
- * Secrets Manager, bounded: the SDK's default waits without limit for an answer, which a
- * function serving requests cannot afford (its callers have deadlines; a hung read outlives them).
- */
-export function boundedSecretsManager(): SecretsManagerClient {
-  return new SecretsManagerClient({
-    maxAttempts: 3,
-    requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000 },
-  });
-}
 
 /** The Powertools instances the handler wrapper drives (context, sampling, flush). */
 export interface Instruments {
