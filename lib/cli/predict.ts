@@ -19,6 +19,7 @@ import {
 import { AGENT_CONTRACT } from '../agent/contract';
 import { parseEnv } from '../config/env';
 import { isPromptOpsError, MalformedResponseError } from '../errors';
+import { normaliseTrackingUri } from '../http/base-url';
 import { problemOf } from '../http/signed-client';
 import { createChatModel } from '../model/chat-model';
 import { createLogger, type Logger } from '../observability/logger';
@@ -29,7 +30,6 @@ import { type PromptSnapshot, snapshotFromFiles } from '../prompt-loader/snapsho
 import { loadPromptFiles } from '../prompts/directory';
 import { validateAliasName } from '../prompts/names';
 import { namingFromEnv } from '../prompts/naming';
-import { normaliseTrackingUri } from '../registry/http';
 import { deadlineIn } from '../runtime/deadline';
 import { createTracer } from '../tracing/recorder';
 import { asUsage, type CliIo, oneLine, UsageError } from './io';

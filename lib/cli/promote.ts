@@ -215,19 +215,41 @@ export function describeListing(listing: PromptListing): string {
   return `${table}\n${listing.nextPageToken ? `(more: --page-token ${listing.nextPageToken})\n` : ''}`;
 }
 
-const promote: Handler = async (args, io) => {
+/** Parses `args` with the common flags and `own`; the one positional is the prompt's name. */
+function commandArgs<O extends Record<string, { type: 'string' }>>(
+  args: readonly string[],
+  own: O,
+  verb: string,
+) {
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
-    options: {
-      ...COMMON,
+    options: { ...COMMON, ...own },
+  });
+  return { values, name: promptName(positionals, verb) };
+}
+
+/** Sends a move, and describes what it did with its reason. */
+function sendMove(
+  values: Parameters<typeof withClient>[0],
+  io: CliIo,
+  reason: string | undefined,
+  send: (client: ApiClient) => Promise<MoveResponse>,
+): Promise<number> {
+  return withClient(values, io, send, (move) => describeMove(move, reason));
+}
+
+const promote: Handler = async (args, io) => {
+  const { values, name } = commandArgs(
+    args,
+    {
       from: { type: 'string' },
       to: { type: 'string' },
       'expected-version': { type: 'string' },
       reason: { type: 'string' },
     },
-  });
-  const name = promptName(positionals, 'promote');
+    'promote',
+  );
   const expected = values['expected-version'];
   const body = checked(promoteBodySchema, {
     from: numberOr(values.from),
@@ -235,46 +257,26 @@ const promote: Handler = async (args, io) => {
     expectedVersion: expected === 'none' ? null : numberOr(expected),
     reason: values.reason,
   });
-  return withClient(
-    values,
-    io,
-    (client) => client.promote(name, body),
-    (move) => describeMove(move, body.reason),
-  );
+  return sendMove(values, io, body.reason, (client) => client.promote(name, body));
 };
 
 const rollback: Handler = async (args, io) => {
-  const { values, positionals } = parseArgs({
-    args: [...args],
-    allowPositionals: true,
-    options: {
-      ...COMMON,
-      alias: { type: 'string' },
-      'to-version': { type: 'string' },
-      reason: { type: 'string' },
-    },
-  });
-  const name = promptName(positionals, 'rollback');
+  const { values, name } = commandArgs(
+    args,
+    { alias: { type: 'string' }, 'to-version': { type: 'string' }, reason: { type: 'string' } },
+    'rollback',
+  );
   const body = checked(rollbackBodySchema, {
     alias: values.alias,
     toVersion: numberOr(values['to-version']),
     reason: values.reason,
   });
-  return withClient(
-    values,
-    io,
-    (client) => client.rollback(name, body),
-    (move) => describeMove(move, body.reason),
-  );
+  return sendMove(values, io, body.reason, (client) => client.rollback(name, body));
 };
 
 const history: Handler = async (args, io) => {
-  const { values, positionals } = parseArgs({
-    args: [...args],
-    allowPositionals: true,
-    options: { ...COMMON, limit: { type: 'string' }, 'page-token': { type: 'string' } },
-  });
-  const name = promptName(positionals, 'history');
+  const paging = { limit: { type: 'string' }, 'page-token': { type: 'string' } } as const;
+  const { values, name } = commandArgs(args, paging, 'history');
   const query = checked(describeQuerySchema, { maxResults: values.limit, pageToken: values['page-token'] });
   return withClient(values, io, (client) => client.describe(name, query), describeDetails);
 };

@@ -54,10 +54,49 @@ export class PromptOpsError extends Error {
   }
 }
 
-/** The caller sent something the registry or this library refuses (bad name, bad URI, bad value). */
-export class InvalidInputError extends PromptOpsError {
-  override readonly code: ErrorCode = 'INVALID_INPUT';
+// biome-ignore lint/suspicious/noExplicitAny: TypeScript's mixin rule asks for exactly `any[]`.
+type ErrorClass = new (...args: any[]) => PromptOpsError;
+
+/** `Base` with errors of its own `code`; the subclasses below that add nothing else are one line. */
+function withCode<B extends ErrorClass>(Base: B, code: ErrorCode) {
+  return class extends Base {
+    override readonly code: ErrorCode = code;
+  };
 }
+
+// The errors that differ only by their code, one line each.
+/** The caller sent something the registry or this library refuses (bad name, bad URI, bad value). */
+export class InvalidInputError extends withCode(PromptOpsError, 'INVALID_INPUT') {}
+/** The function's own configuration (environment) is missing or malformed: fails the cold start. */
+export class ConfigError extends withCode(PromptOpsError, 'INVALID_CONFIG') {}
+/** A secret that is missing, not JSON, or of the wrong shape. Never carries the secret's values. */
+export class SecretError extends withCode(PromptOpsError, 'INVALID_SECRET') {}
+export class NotFoundError extends withCode(PromptOpsError, 'NOT_FOUND') {}
+export class AlreadyExistsError extends withCode(PromptOpsError, 'ALREADY_EXISTS') {}
+export class ConflictError extends withCode(PromptOpsError, 'CONFLICT') {}
+/**
+ * An alias moved, its record could not be written, and the move could not be undone either: the
+ * registry holds a move without its audit record. Never the caller's fault; the log says which.
+ */
+export class AuditIncompleteError extends withCode(PromptOpsError, 'AUDIT_INCOMPLETE') {}
+export class UnauthorizedError extends withCode(PromptOpsError, 'UNAUTHORIZED') {}
+export class ForbiddenError extends withCode(PromptOpsError, 'FORBIDDEN') {}
+export class RateLimitedError extends withCode(PromptOpsError, 'RATE_LIMITED') {}
+/** The registry could not be reached, timed out, or answered with a transient 5xx. */
+export class UnavailableError extends withCode(PromptOpsError, 'UNAVAILABLE') {}
+/** The server lacks the endpoint or feature (an older MLflow). */
+export class UnsupportedError extends withCode(PromptOpsError, 'UNSUPPORTED') {}
+/** The server answered, but not with what its API promises. */
+export class MalformedResponseError extends withCode(PromptOpsError, 'MALFORMED_RESPONSE') {}
+/**
+ * The caller's deadline passed, or too little of it was left to start (or retry) a call. Nothing
+ * is retried after it: the time is gone. `cause` is the failure that would have been retried.
+ */
+export class DeadlineExceededError extends withCode(PromptOpsError, 'DEADLINE_EXCEEDED') {}
+/** The registry failed in a way that is not the caller's fault and not transient. */
+export class InternalError extends withCode(PromptOpsError, 'INTERNAL') {}
+/** A template this library deliberately does not render (MLflow's Jinja2 mode). */
+export class UnsupportedTemplateError extends withCode(InvalidInputError, 'TEMPLATE_UNSUPPORTED') {}
 
 /** Formatting a template without values for some of its variables. */
 export class MissingVariablesError extends InvalidInputError {
@@ -74,11 +113,6 @@ export class MissingVariablesError extends InvalidInputError {
   }
 }
 
-/** A template this library deliberately does not render (MLflow's Jinja2 mode). */
-export class UnsupportedTemplateError extends InvalidInputError {
-  override readonly code: ErrorCode = 'TEMPLATE_UNSUPPORTED';
-}
-
 /** A prompt file under `prompts/` (or uploaded) that does not validate. */
 export class InvalidPromptFileError extends InvalidInputError {
   override readonly code: ErrorCode = 'INVALID_PROMPT_FILE';
@@ -87,28 +121,6 @@ export class InvalidPromptFileError extends InvalidInputError {
     super(`${file}: ${problem}`, options);
     this.file = file;
   }
-}
-
-/** The function's own configuration (environment) is missing or malformed: fails the cold start. */
-export class ConfigError extends PromptOpsError {
-  override readonly code: ErrorCode = 'INVALID_CONFIG';
-}
-
-/** A secret that is missing, not JSON, or of the wrong shape. Never carries the secret's values. */
-export class SecretError extends PromptOpsError {
-  override readonly code: ErrorCode = 'INVALID_SECRET';
-}
-
-export class NotFoundError extends PromptOpsError {
-  override readonly code: ErrorCode = 'NOT_FOUND';
-}
-
-export class AlreadyExistsError extends PromptOpsError {
-  override readonly code: ErrorCode = 'ALREADY_EXISTS';
-}
-
-export class ConflictError extends PromptOpsError {
-  override readonly code: ErrorCode = 'CONFLICT';
 }
 
 /**
@@ -125,41 +137,6 @@ export class MoveInProgressError extends ConflictError {
 }
 
 /**
- * An alias moved, its record could not be written, and the move could not be undone either: the
- * registry holds a move without its audit record. Never the caller's fault; the log says which.
- */
-export class AuditIncompleteError extends PromptOpsError {
-  override readonly code: ErrorCode = 'AUDIT_INCOMPLETE';
-}
-
-export class UnauthorizedError extends PromptOpsError {
-  override readonly code: ErrorCode = 'UNAUTHORIZED';
-}
-
-export class ForbiddenError extends PromptOpsError {
-  override readonly code: ErrorCode = 'FORBIDDEN';
-}
-
-export class RateLimitedError extends PromptOpsError {
-  override readonly code: ErrorCode = 'RATE_LIMITED';
-}
-
-/** The registry could not be reached, timed out, or answered with a transient 5xx. */
-export class UnavailableError extends PromptOpsError {
-  override readonly code: ErrorCode = 'UNAVAILABLE';
-}
-
-/** The server lacks the endpoint or feature (an older MLflow). */
-export class UnsupportedError extends PromptOpsError {
-  override readonly code: ErrorCode = 'UNSUPPORTED';
-}
-
-/** The server answered, but not with what its API promises. */
-export class MalformedResponseError extends PromptOpsError {
-  override readonly code: ErrorCode = 'MALFORMED_RESPONSE';
-}
-
-/**
  * The model endpoint (an OpenAI-compatible chat-completions API) failed: refused the request,
  * answered garbage, or kept failing after the retries. `httpStatus` is its last status, if any.
  */
@@ -170,19 +147,6 @@ export class ModelError extends PromptOpsError {
     super(message, options);
     this.httpStatus = options.httpStatus;
   }
-}
-
-/**
- * The caller's deadline passed, or too little of it was left to start (or retry) a call. Nothing
- * is retried after it: the time is gone. `cause` is the failure that would have been retried.
- */
-export class DeadlineExceededError extends PromptOpsError {
-  override readonly code: ErrorCode = 'DEADLINE_EXCEEDED';
-}
-
-/** The registry failed in a way that is not the caller's fault and not transient. */
-export class InternalError extends PromptOpsError {
-  override readonly code: ErrorCode = 'INTERNAL';
 }
 
 export function isPromptOpsError(value: unknown): value is PromptOpsError {

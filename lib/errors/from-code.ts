@@ -28,30 +28,41 @@ import {
 } from './classes';
 
 type Build = (message: string, options: PromptOpsErrorOptions) => PromptOpsError;
+type Plain = new (message: string, options: PromptOpsErrorOptions) => PromptOpsError;
+
+/** The codes whose class takes a message and options, as every error does. */
+const PLAIN: { readonly [C in ErrorCode]?: Plain } = {
+  INVALID_INPUT: InvalidInputError,
+  TEMPLATE_UNSUPPORTED: UnsupportedTemplateError,
+  INVALID_CONFIG: ConfigError,
+  INVALID_SECRET: SecretError,
+  NOT_FOUND: NotFoundError,
+  ALREADY_EXISTS: AlreadyExistsError,
+  CONFLICT: ConflictError,
+  AUDIT_INCOMPLETE: AuditIncompleteError,
+  UNAUTHORIZED: UnauthorizedError,
+  FORBIDDEN: ForbiddenError,
+  RATE_LIMITED: RateLimitedError,
+  UNAVAILABLE: UnavailableError,
+  UNSUPPORTED: UnsupportedError,
+  MALFORMED_RESPONSE: MalformedResponseError,
+  MODEL_FAILED: ModelError,
+  DEADLINE_EXCEEDED: DeadlineExceededError,
+  INTERNAL: InternalError,
+};
 
 /** INVALID_PROMPT_FILE is missing: its file is part of the message and cannot be told apart from it. */
 const BUILD: { readonly [C in ErrorCode]?: Build } = {
-  INVALID_INPUT: (m, o) => new InvalidInputError(m, o),
+  ...Object.fromEntries(
+    Object.entries(PLAIN).map(([code, Class]) => [
+      code,
+      (m: string, o: PromptOpsErrorOptions) => new Class(m, o),
+    ]),
+  ),
   // The message names the variables; they do not arrive as a list.
   MISSING_VARIABLES: (m, o) => new MissingVariablesError([], { ...o, message: m }),
-  TEMPLATE_UNSUPPORTED: (m, o) => new UnsupportedTemplateError(m, o),
-  INVALID_CONFIG: (m, o) => new ConfigError(m, o),
-  INVALID_SECRET: (m, o) => new SecretError(m, o),
-  NOT_FOUND: (m, o) => new NotFoundError(m, o),
-  ALREADY_EXISTS: (m, o) => new AlreadyExistsError(m, o),
-  CONFLICT: (m, o) => new ConflictError(m, o),
   // Without a Retry-After the lock's holder is still expected to finish within a second or so.
   MOVE_IN_PROGRESS: (m, o) => new MoveInProgressError(m, { ...o, retryAfterMs: o.retryAfterMs ?? 1_000 }),
-  AUDIT_INCOMPLETE: (m, o) => new AuditIncompleteError(m, o),
-  UNAUTHORIZED: (m, o) => new UnauthorizedError(m, o),
-  FORBIDDEN: (m, o) => new ForbiddenError(m, o),
-  RATE_LIMITED: (m, o) => new RateLimitedError(m, o),
-  UNAVAILABLE: (m, o) => new UnavailableError(m, o),
-  UNSUPPORTED: (m, o) => new UnsupportedError(m, o),
-  MALFORMED_RESPONSE: (m, o) => new MalformedResponseError(m, o),
-  MODEL_FAILED: (m, o) => new ModelError(m, o),
-  DEADLINE_EXCEEDED: (m, o) => new DeadlineExceededError(m, o),
-  INTERNAL: (m, o) => new InternalError(m, o),
 };
 
 /** Whether `errorFromCode` can build an error of this code. */

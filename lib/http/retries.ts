@@ -141,3 +141,12 @@ export async function callWithRetries<T>(call: RetryingCall<T>): Promise<T> {
   }
   throw last?.error ?? new UnavailableError(`${operation}: no attempt was made`);
 }
+
+/** Seconds or an HTTP date, per RFC 9110; anything else is ignored. */
+export function parseRetryAfter(value: string | string[] | undefined, nowMs: number): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined || text.trim() === '') return undefined;
+  if (/^\s*\d+\s*$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
+}

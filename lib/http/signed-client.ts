@@ -21,8 +21,8 @@ import {
   UnavailableError,
 } from '../errors';
 import type { MoveResponse, PromoteBody, PromptDetails, PromptListing, RollbackBody } from '../promote/api';
-import { parseRetryAfter } from '../registry/http';
-import { Agent, type Exchange, exchange } from '../registry/undici-parts';
+import { parseRetryAfter } from './retries';
+import { Agent, type Exchange, exchange } from './undici-parts';
 
 /**
  * serverless-offline turns this header into `requestContext.authorizer` (there is no IAM check

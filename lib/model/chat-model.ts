@@ -12,17 +12,11 @@
 import type { Dispatcher } from 'undici';
 import * as z from 'zod';
 import { BRIEFLY, InvalidInputError, ModelError, zodIssues } from '../errors';
-import {
-  type Attempt,
-  callWithRetries,
-  DEFAULT_RETRY,
-  type RetryOptions,
-  type RetryPolicy,
-  retryClock,
-} from '../http/retries';
+import { normaliseBaseUrl } from '../http/base-url';
+import type { Attempt, RetryOptions, RetryPolicy } from '../http/retries';
+import { callWithRetries, DEFAULT_RETRY, parseRetryAfter, retryClock } from '../http/retries';
+import { type Exchange, exchange, noAnswerReason, sharedAgent } from '../http/undici-parts';
 import type { JsonObject } from '../registry';
-import { normaliseBaseUrl, parseRetryAfter } from '../registry/http';
-import { type Exchange, exchange, noAnswerReason, sharedAgent } from '../registry/undici-parts';
 
 export interface ModelMessage {
   readonly role: 'system' | 'user' | 'assistant';

@@ -4,18 +4,20 @@
  */
 import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
-import { BRIEFLY, InvalidInputError, type PromptOpsError, UnavailableError, zodIssues } from '../errors';
+import { BRIEFLY, type PromptOpsError, UnavailableError, zodIssues } from '../errors';
+import { normaliseBaseUrl } from '../http/base-url';
 import {
   type Attempt,
   callWithRetries,
   DEFAULT_RETRY,
+  parseRetryAfter,
   type RetryOptions,
   type RetryPolicy,
   retryClock,
 } from '../http/retries';
+import { type Exchange, exchange, noAnswerReason, sharedAgent } from '../http/undici-parts';
 import type { RegistryAuth } from './auth';
 import { errorFromResponse, malformedResponse } from './failures';
-import { type Exchange, exchange, noAnswerReason, sharedAgent } from './undici-parts';
 
 /** MLflow's own client retries these statuses (plus connection errors). */
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
@@ -62,39 +64,6 @@ export interface HttpClient {
   readonly baseUrl: string;
 }
 
-/**
- * An http(s) base URL without credentials, query or trailing slash; `what` names it in errors.
- * Credentials a user put in the URL are never printed or sent as such.
- */
-export function normaliseBaseUrl(uri: string, what: string): string {
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch {
-    // The URL itself is not echoed: it may carry credentials.
-    throw new InvalidInputError(`The ${what} is not a valid URL.`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new InvalidInputError(`The ${what} must be http(s), got '${url.protocol}'.`);
-  }
-  url.username = '';
-  url.password = '';
-  url.search = '';
-  url.hash = '';
-  return url.toString().replace(/\/+$/, '');
-}
-
-export const normaliseTrackingUri = (uri: string) => normaliseBaseUrl(uri, 'MLflow tracking URI');
-
-/** Seconds or an HTTP date, per RFC 9110; anything else is ignored. */
-export function parseRetryAfter(value: string | string[] | undefined, nowMs: number): number | undefined {
-  const text = Array.isArray(value) ? value[0] : value;
-  if (text === undefined || text.trim() === '') return undefined;
-  if (/^\s*\d+\s*$/.test(text)) return Number(text) * 1000;
-  const date = Date.parse(text);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
-}
-
 function networkError(operation: string, baseUrl: string, cause: unknown): UnavailableError {
   return new UnavailableError(
     `${operation}: the registry at ${baseUrl} did not answer (${noAnswerReason(cause)}).`,
@@ -106,7 +75,7 @@ function networkError(operation: string, baseUrl: string, cause: unknown): Unava
 }
 
 export function createHttpClient(options: HttpClientOptions): HttpClient {
-  const baseUrl = normaliseTrackingUri(options.trackingUri);
+  const baseUrl = normaliseBaseUrl(options.trackingUri, 'MLflow tracking URI');
   const dispatcher = options.dispatcher ?? sharedAgent();
   const timeoutMs = options.timeoutMs ?? 10_000;
   const policy: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };

@@ -14,18 +14,8 @@ export {
   type RegistryClientOptions,
   type SearchOptions,
 } from './client';
-export type {
-  CreatePromptInput,
-  LinkResult,
-  MissingPrompt,
-  Page,
-  PromptState,
-  PromptTarget,
-  RegistryDialect,
-  ResolvedPrompt,
-  ResolveOptions,
-  VersionRef,
-} from './dialect';
+// The shapes every dialect answers in (prompts, pages, resolved targets, links) and the dialect interface.
+export type * from './dialect';
 export { nameIn } from './dialects/oss-resolve-prompts';
 export type { Prompt, PromptType, PromptVersion } from './prompt-version';
 export type { Tracking } from './tracking';

@@ -68,6 +68,19 @@ export function rangeGroups(
   return groups;
 }
 
+/** Runs `fetch` page after page (MLflow's `next_page_token`), handing each answer to `take`. */
+async function everyPage<R extends { readonly next_page_token?: string | undefined }>(
+  fetch: (pageToken: string | undefined) => Promise<R>,
+  take: (response: R) => void,
+): Promise<void> {
+  let pageToken: string | undefined;
+  do {
+    const response = await fetch(pageToken);
+    take(response);
+    pageToken = response.next_page_token || undefined;
+  } while (pageToken);
+}
+
 export function createPromptResolver(
   http: HttpClient,
   getPromptVersion: (name: string, version: number) => Promise<PromptVersion>,
@@ -78,22 +91,23 @@ export function createPromptResolver(
     const models = new Map<string, WireRegisteredModel>();
     for (let i = 0; i < names.length; i += NAME_CHUNK) {
       const chunk = names.slice(i, i + NAME_CHUNK);
-      let pageToken: string | undefined;
-      do {
-        const response = await http.call({
-          operation,
-          method: 'GET',
-          path: '/2.0/mlflow/registered-models/search',
-          query: {
-            filter: `${PROMPT_FILTER} AND ${nameIn(chunk)}`,
-            max_results: chunk.length,
-            page_token: pageToken,
-          },
-          schema: searchRegisteredModelsResponse,
-        });
-        for (const model of response.registered_models) models.set(model.name, model);
-        pageToken = response.next_page_token || undefined;
-      } while (pageToken);
+      await everyPage(
+        (pageToken) =>
+          http.call({
+            operation,
+            method: 'GET',
+            path: '/2.0/mlflow/registered-models/search',
+            query: {
+              filter: `${PROMPT_FILTER} AND ${nameIn(chunk)}`,
+              max_results: chunk.length,
+              page_token: pageToken,
+            },
+            schema: searchRegisteredModelsResponse,
+          }),
+        (response) => {
+          for (const model of response.registered_models) models.set(model.name, model);
+        },
+      );
     }
     return models;
   }
@@ -105,24 +119,26 @@ export function createPromptResolver(
     high: number,
   ): Promise<Map<string, WireModelVersion>> {
     const found = new Map<string, WireModelVersion>();
-    let pageToken: string | undefined;
-    do {
-      const response = await http.call({
-        operation,
-        method: 'GET',
-        path: '/2.0/mlflow/model-versions/search',
-        query: {
-          filter:
-            `${nameIn(names)} AND ${PROMPT_VERSION_FILTER} ` +
-            `AND version_number >= ${low} AND version_number <= ${high}`,
-          max_results: MAX_RANGE_ROWS,
-          page_token: pageToken,
-        },
-        schema: searchModelVersionsResponse,
-      });
-      for (const version of response.model_versions) found.set(`${version.name}/${version.version}`, version);
-      pageToken = response.next_page_token || undefined;
-    } while (pageToken);
+    await everyPage(
+      (pageToken) =>
+        http.call({
+          operation,
+          method: 'GET',
+          path: '/2.0/mlflow/model-versions/search',
+          query: {
+            filter:
+              `${nameIn(names)} AND ${PROMPT_VERSION_FILTER} ` +
+              `AND version_number >= ${low} AND version_number <= ${high}`,
+            max_results: MAX_RANGE_ROWS,
+            page_token: pageToken,
+          },
+          schema: searchModelVersionsResponse,
+        }),
+      (response) => {
+        for (const version of response.model_versions)
+          found.set(`${version.name}/${version.version}`, version);
+      },
+    );
     return found;
   }
 
