@@ -87,13 +87,8 @@ export function readContractFile(path: string): AgentContract {
   try {
     text = readFileSync(path, 'utf8');
   } catch (cause) {
-    throw new InvalidPromptFileError(
-      path,
-      `cannot be read (${String((cause as { code?: unknown }).code ?? cause)}).`,
-      {
-        cause,
-      },
-    );
+    const reason = String((cause as { code?: unknown }).code ?? cause);
+    throw new InvalidPromptFileError(path, `cannot be read (${reason}).`, { cause });
   }
   return parseContract(path, text);
 }

@@ -36,6 +36,18 @@ export function notAgentPrompt(shortName: string, contract: AgentContract = BUIL
   return `'${shortName}' is not one of the agent's prompts (${agentPrompts(contract).join(', ')}).`;
 }
 
+/** Refuses any of `names` outside the contract; `what` says where they came from. */
+export function assertAgentPrompts(
+  names: Iterable<string>,
+  what: string,
+  contract: AgentContract = BUILT_IN_CONTRACT,
+): void {
+  for (const name of names) {
+    if (!isAgentPrompt(name, contract))
+      throw new InvalidInputError(`${what}: ${notAgentPrompt(name, contract)}`);
+  }
+}
+
 /** The variables the agent supplies to a prompt; a prompt outside the contract is an error. */
 export function suppliedVariables(
   shortName: string,

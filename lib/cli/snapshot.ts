@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { type AgentContract, agentPrompts, checkUsable, isAgentPrompt } from '../agent/contract';
 import { contractForDirectory } from '../agent/directory-contract';
 import { InvalidInputError, isPromptOpsError } from '../errors';
-import { loadSpecs } from '../predict/service';
+import { loadSpecs } from '../predict/load-specs';
 import { parsePins } from '../predict/settings';
 import { type PromptSnapshot, snapshotFromFiles, snapshotFromRegistry } from '../prompt-loader/snapshot';
 import { loadPromptFiles } from '../prompts/directory';

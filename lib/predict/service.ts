@@ -8,14 +8,7 @@
  */
 
 import type { AgentInput, ChatAgentAnswer, PromptUse } from '../agent/chat-agent';
-import {
-  type AgentContract,
-  agentPrompts,
-  BUILT_IN_CONTRACT,
-  checkUsable,
-  isAgentPrompt,
-  notAgentPrompt,
-} from '../agent/contract';
+import { type AgentContract, BUILT_IN_CONTRACT, checkUsable } from '../agent/contract';
 import { type DataProvider, runAgent } from '../agent/flow';
 import {
   AlreadyExistsError,
@@ -35,13 +28,12 @@ import {
   createPromptLoader,
   describeCause,
   type LoadedPrompt,
-  type LoadSpec,
   type PromptLoad,
   type PromptLoader,
   type PromptSource,
 } from '../prompt-loader/loader';
 import { type PromptSnapshot, withoutVersions } from '../prompt-loader/snapshot';
-import { type NamingOptions, registryName } from '../prompts/naming';
+import type { NamingOptions } from '../prompts/naming';
 import type { RegistryClient, VersionRef } from '../registry';
 import {
   addExperiment,
@@ -55,6 +47,7 @@ import type { RegistryProvider } from '../runtime/registry-provider';
 import { ATTR, linkedPromptsValue } from '../tracing/attributes';
 import { type ExportOutcome, exportTrace } from '../tracing/export';
 import type { Tracer } from '../tracing/recorder';
+import { loadSpecs } from './load-specs';
 import type { PredictSettings } from './settings';
 
 /** The metrics a prediction adds (EMF, per invocation). */
@@ -112,22 +105,6 @@ export interface PredictService {
   readonly loader: PromptLoader;
   /** The experiment the traces go to (resolved once, by name if configured so). */
   experimentId(): Promise<string>;
-}
-
-/** The agent's prompts, each by the stage's alias unless pinned. */
-export function loadSpecs(
-  settings: Pick<PredictSettings, 'alias' | 'pins'>,
-  naming: NamingOptions,
-  contract: AgentContract = BUILT_IN_CONTRACT,
-): LoadSpec[] {
-  for (const key of settings.pins.keys()) {
-    if (!isAgentPrompt(key, contract)) throw new InvalidInputError(`Pins: ${notAgentPrompt(key, contract)}`);
-  }
-  return agentPrompts(contract).map((key) => {
-    const pin = settings.pins.get(key);
-    const name = registryName(key, naming);
-    return { key, target: pin ? { name, ...pin } : { name, alias: settings.alias } };
-  });
 }
 
 /**

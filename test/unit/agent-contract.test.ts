@@ -13,6 +13,7 @@ import {
   UnsupportedTemplateError,
 } from '../../lib/errors';
 import type { ChatModel } from '../../lib/model/chat-model';
+import { loadSpecs } from '../../lib/predict/load-specs';
 import { assertPassesGate } from '../../lib/promote/gate';
 import { promptSnapshotSchema } from '../../lib/prompt-loader/snapshot';
 import { loadPromptFiles } from '../../lib/prompts/directory';
@@ -190,6 +191,17 @@ describe("a team's own contract", () => {
     // The built-in contract knows nothing of the team's prompts.
     expect(() => assertPassesGate('summariser', version('summariser', 'Sum up {{ document }}'))).toThrow(
       InvalidInputError,
+    );
+  });
+
+  it('decides which prompts are loaded, and refuses pins outside it', () => {
+    const alias = 'production';
+    expect(loadSpecs({ alias, pins: new Map() }, {}, team).map((spec) => spec.key)).toEqual([
+      'summariser',
+      'translator',
+    ]);
+    expect(() => loadSpecs({ alias, pins: new Map([['orchestrator', { version: 2 }]]) }, {}, team)).toThrow(
+      /Pins: 'orchestrator' is not one of the agent's prompts \(summariser, translator\)/,
     );
   });
 
