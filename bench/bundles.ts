@@ -19,12 +19,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { venvBin } from '../test/support/servers';
+import { hermeticEnv } from '../local/hermetic-env';
+import { venvBin } from '../local/servers';
 import {
   type CfnTemplate,
   type CfnValue,
   fileSize,
-  hermeticEnv,
   packageService,
   readZip,
   resourcesOfType,

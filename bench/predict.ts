@@ -32,7 +32,7 @@ import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
 import * as z from 'zod';
 import type { AgentInput } from '../lib/agent/chat-agent';
-import { AGENT_CONTRACT } from '../lib/agent/contract';
+import { agentPrompts } from '../lib/agent/contract';
 import { type ChatModel, createChatModel } from '../lib/model/chat-model';
 import { createPredictService, type PredictService } from '../lib/predict/service';
 import { type PredictSettings, predictSettings, predictSettingsSchema } from '../lib/predict/settings';
@@ -460,7 +460,7 @@ async function main(): Promise<void> {
   const loadAtStart = loadavg();
   const benchStart = performance.now();
   const files = await loadPromptFiles([join(root, 'prompts')]);
-  const keys = Object.keys(AGENT_CONTRACT);
+  const keys = agentPrompts();
   const missing = keys.filter((key) => !files.some((f) => f.name === key));
   if (missing.length > 0) throw new Error(`prompts/ lacks the agent's ${missing.join(', ')}`);
   // The service's defaults, as a stage with no PREDICT_* variable set runs it.

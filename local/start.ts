@@ -15,16 +15,10 @@ import { formatSummary } from '../lib/cli/summary';
 import { isPromptOpsError } from '../lib/errors';
 import { listPromptFiles } from '../lib/prompts/directory';
 import { namingFromEnv } from '../lib/prompts/naming';
-import { startOffline } from '../test/support/offline';
-import {
-  freePort,
-  type RunningServer,
-  startMlflow,
-  startMoto,
-  warmTraceIngestion,
-} from '../test/support/servers';
 import { createLockTable } from './lock-table';
 import { STANDIN_MODEL, startModelStandin } from './model-standin';
+import { startOffline } from './offline';
+import { freePort, type RunningServer, startMlflow, startMoto, warmTraceIngestion } from './servers';
 import { LOCAL_BUCKET, LOCAL_PREFIX, LOCAL_SECRET_ID, registerThroughS3 } from './through-s3';
 
 /** The caller the local promote API sees (`--local-principal`), allowed to move production. */

@@ -18,8 +18,8 @@ import type { SummaryRow } from '../lib/cli/summary';
 import { parseRegisterEnv } from '../lib/config/register-env';
 import type { UploadResult } from '../lib/register/process-upload';
 import { createRuntime } from '../lib/runtime/invocation';
-import { type S3EventRecordInput, s3Event } from '../test/support/s3-events';
-import { awsEnvFor } from '../test/support/servers';
+import { type S3EventRecordInput, s3Event } from './s3-events';
+import { awsEnvFor } from './servers';
 
 export const LOCAL_BUCKET = 'promptops-local-prompts';
 export const LOCAL_PREFIX = 'prompts/';

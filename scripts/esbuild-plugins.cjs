@@ -1,6 +1,13 @@
 // esbuild plugins for serverless-esbuild (custom.esbuild.plugins in serverless.yml), which calls
 // this with the Serverless instance, its variables resolved.
 //
+// agent-contract: the agent's contract (prompts/agent.yaml) is taken when a bundle is built. The
+// module lib/agent/bundled-contract.ts is replaced by the contract as the project's own reader
+// (lib/agent/contract-file.ts, compiled for the occasion) makes of the file, so a malformed file
+// fails the build, naming the field, and no bundle reads the file or parses YAML at run time.
+// The CLI's build and the local runs' bundles use it too (scripts/build-cli.mjs,
+// scripts/lib/run-ts.mjs).
+//
 // prompt-snapshot: the predict function's fallback prompts are taken when the function is
 // bundled. The module functions/predict/bundled-snapshot.ts is replaced by the JSON that
 // `promptops snapshot` prints for the stage's alias, pins and naming (read from the function's
@@ -8,9 +15,48 @@
 // environment, or, without one or when it cannot be read, from the files in prompts/ (with a
 // warning; PROMPTOPS_SNAPSHOT_REQUIRE_REGISTRY=true makes that an error instead).
 const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
 const path = require('node:path');
 
 const SNAPSHOT_MODULE = /[\\/]functions[\\/]predict[\\/]bundled-snapshot\.ts$/;
+const CONTRACT_MODULE = /[\\/]lib[\\/]agent[\\/]bundled-contract\.ts$/;
+/** Where the contract is, relative to the project root; also the contract's `source`. */
+const CONTRACT_FILE = 'prompts/agent.yaml';
+
+/** The contract in `root`'s prompts/agent.yaml, read by lib/agent/contract-file.ts. */
+function readContract(root) {
+  const esbuild = require('esbuild');
+  const built = esbuild.buildSync({
+    entryPoints: [path.join(root, 'lib', 'agent', 'contract-file.ts')],
+    bundle: true,
+    write: false,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node22',
+    logLevel: 'silent',
+  });
+  const reader = { exports: {} };
+  new Function('module', 'exports', 'require', built.outputFiles[0].text)(reader, reader.exports, require);
+  const text = fs.readFileSync(path.join(root, CONTRACT_FILE), 'utf8');
+  return reader.exports.parseContract(CONTRACT_FILE, text);
+}
+
+function agentContract(root) {
+  let contract;
+  return {
+    name: 'promptops-agent-contract',
+    setup(build) {
+      build.onLoad({ filter: CONTRACT_MODULE }, () => {
+        try {
+          contract ??= readContract(root);
+        } catch (error) {
+          return { errors: [{ text: `the agent contract: ${error.message}` }] };
+        }
+        return { contents: `export const bundledContract = ${JSON.stringify(contract)};\n`, loader: 'js' };
+      });
+    },
+  };
+}
 
 function flag(args, name, value) {
   if (typeof value === 'string' && value.trim() !== '') args.push(`--${name}`, value.trim());
@@ -67,4 +113,8 @@ function promptSnapshot(serverless) {
   };
 }
 
-module.exports = (serverless) => [promptSnapshot(serverless)];
+module.exports = (serverless) => [
+  agentContract(serverless.serviceDir ?? process.cwd()),
+  promptSnapshot(serverless),
+];
+module.exports.agentContract = agentContract;

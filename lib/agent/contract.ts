@@ -1,36 +1,61 @@
 /**
- * The agent's variable contract: which variables the Health Monitor agent supplies when it
- * formats each of its prompts. One place, shared by the promotion gate (a version that needs a
- * variable the agent does not supply is refused), the agent itself and the scheduled verifier.
+ * The agent's variable contract: which prompts the agent loads and the variables it supplies when
+ * it formats each, read from `agent.yaml` beside the prompts (contract-file.ts). One place, shared
+ * by the promotion gate (a version that needs a variable the agent does not supply is refused),
+ * the prompt loader and the scheduled verifier. The functions use the contract they were built
+ * with; the CLI the one in the prompts directory it is given, else that one.
  */
 import { InvalidInputError, UnsupportedTemplateError } from '../errors';
 import { formatTemplate, type Template, templateVariables } from '../prompts/template';
+import { bundledContract } from './bundled-contract';
 
-export const AGENT_CONTRACT = {
-  orchestrator: ['context', 'query'],
-  intent_classifier: ['query'],
-  synthesizer: ['domain_responses', 'query'],
-  cost_worker: ['data', 'query'],
-  security_worker: ['data', 'query'],
-  performance_worker: ['data', 'query'],
-  reliability_worker: ['data', 'query'],
-  quality_worker: ['data', 'query'],
-} as const satisfies Readonly<Record<string, readonly string[]>>;
+export interface AgentContract {
+  /** The file it was read from, for messages. */
+  readonly source: string;
+  /** Each prompt the agent loads, by short name, with the variables the agent supplies to it. */
+  readonly prompts: Readonly<Record<string, readonly string[]>>;
+}
 
-export type AgentPrompt = keyof typeof AGENT_CONTRACT;
+/** A prompt of the agent, by its short name (`orchestrator`). */
+export type AgentPrompt = string;
 
-export function isAgentPrompt(shortName: string): shortName is AgentPrompt {
-  return Object.hasOwn(AGENT_CONTRACT, shortName);
+/** The contract the code was built with: prompts/agent.yaml. */
+export const BUILT_IN_CONTRACT: AgentContract = bundledContract;
+
+/** The agent's prompts, in the contract's order. */
+export function agentPrompts(contract: AgentContract = BUILT_IN_CONTRACT): string[] {
+  return Object.keys(contract.prompts);
+}
+
+export function isAgentPrompt(shortName: string, contract: AgentContract = BUILT_IN_CONTRACT): boolean {
+  return Object.hasOwn(contract.prompts, shortName);
+}
+
+/** The refusal of a name outside the contract, listing the prompts it has. */
+export function notAgentPrompt(shortName: string, contract: AgentContract = BUILT_IN_CONTRACT): string {
+  return `'${shortName}' is not one of the agent's prompts (${agentPrompts(contract).join(', ')}).`;
+}
+
+/** Refuses any of `names` outside the contract; `what` says where they came from. */
+export function assertAgentPrompts(
+  names: Iterable<string>,
+  what: string,
+  contract: AgentContract = BUILT_IN_CONTRACT,
+): void {
+  for (const name of names) {
+    if (!isAgentPrompt(name, contract))
+      throw new InvalidInputError(`${what}: ${notAgentPrompt(name, contract)}`);
+  }
 }
 
 /** The variables the agent supplies to a prompt; a prompt outside the contract is an error. */
-export function suppliedVariables(shortName: string): readonly string[] {
-  if (!isAgentPrompt(shortName)) {
-    throw new InvalidInputError(
-      `'${shortName}' is not one of the agent's prompts (${Object.keys(AGENT_CONTRACT).join(', ')}).`,
-    );
-  }
-  return AGENT_CONTRACT[shortName];
+export function suppliedVariables(
+  shortName: string,
+  contract: AgentContract = BUILT_IN_CONTRACT,
+): readonly string[] {
+  const supplied = isAgentPrompt(shortName, contract) ? contract.prompts[shortName] : undefined;
+  if (supplied === undefined) throw new InvalidInputError(notAgentPrompt(shortName, contract));
+  return supplied;
 }
 
 export interface ContractCheck {
@@ -42,8 +67,12 @@ export interface ContractCheck {
  * Whether the agent can format this template: it formats it, as the agent would, with a value for
  * every supplied variable. Throws the formatting error (missing variables, Jinja2) when it cannot.
  */
-export function checkContract(shortName: string, template: Template): ContractCheck {
-  const supplied = suppliedVariables(shortName);
+export function checkContract(
+  shortName: string,
+  template: Template,
+  contract: AgentContract = BUILT_IN_CONTRACT,
+): ContractCheck {
+  const supplied = suppliedVariables(shortName, contract);
   const used = templateVariables(template);
   formatTemplate(template, Object.fromEntries(supplied.map((v) => [v, `<${v}>`])));
   return { unused: supplied.filter((v) => !used.includes(v)) };
@@ -57,8 +86,12 @@ const SENDABLE_ROLES: ReadonlySet<string> = new Set(['system', 'user', 'assistan
  * only roles a chat-completions model takes. The prompt loader refuses to serve a version that
  * fails this (the last good one is served instead).
  */
-export function checkUsable(shortName: string, template: Template): ContractCheck {
-  const result = checkContract(shortName, template);
+export function checkUsable(
+  shortName: string,
+  template: Template,
+  contract: AgentContract = BUILT_IN_CONTRACT,
+): ContractCheck {
+  const result = checkContract(shortName, template, contract);
   if (typeof template !== 'string') {
     for (const message of template) {
       if (!SENDABLE_ROLES.has(message.role)) {

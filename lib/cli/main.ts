@@ -24,7 +24,7 @@ const USAGE = `Usage:
   promptops history <name> [--limit N] [--page-token T]
   promptops prompts [--limit N] [--page-token T]
   promptops predict "<question>" [--data FILE.json] [--alias A] [--model NAME] [--json]
-                     [--api URL | --local]
+                     [--prompts DIR] [--api URL | --local]
   promptops snapshot [--alias A] [--pins P] [--prompts DIR] [--out FILE] [--require-registry]
 
 Options:
@@ -58,11 +58,14 @@ the same MLflow ($MLFLOW_EXPERIMENT_NAME or $MLFLOW_EXPERIMENT_ID, default 0). W
 $PROMPTOPS_API_URL (unless --local): the deployed POST /predict, signed; the stage decides the
 alias and the model there. --data: a JSON file of data by domain ({"cost": {...}}).
   --json               one object: answer, traceId, domains, prompts (or error)
+  --prompts DIR        local runs: the agent's contract (DIR/agent.yaml, else the built-in one)
+                       and the prompt files served when the registry fails (default prompts/)
 
 snapshot: the prompts the predict function bundles as its fallback, as JSON: what --alias
 (default production) and --pins (prompt=version or prompt@alias, comma-separated) serve in the
 registry ($MLFLOW_TRACKING_URI); without one, or when it cannot be read, the files in --prompts
-(default prompts/) without versions, unless --require-registry.`;
+(default prompts/) without versions, unless --require-registry. The prompts are those of the
+agent's contract: --prompts DIR/agent.yaml when there is one, else the built-in one.`;
 
 const DEFAULT_CONCURRENCY = 4;
 

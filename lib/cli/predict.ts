@@ -16,7 +16,8 @@ import {
   chatAgentResponseSchema,
   parseAgentRequest,
 } from '../agent/chat-agent';
-import { AGENT_CONTRACT } from '../agent/contract';
+import { type AgentContract, isAgentPrompt } from '../agent/contract';
+import { contractForDirectory } from '../agent/directory-contract';
 import { parseEnv } from '../config/env';
 import { isPromptOpsError, MalformedResponseError } from '../errors';
 import { normaliseTrackingUri } from '../http/base-url';
@@ -69,10 +70,14 @@ function readData(file: string | undefined): unknown {
   }
 }
 
-/** The bundled fallback's stand-in for a local run: the prompt files here, if this is a checkout. */
-async function localSnapshot(naming: ReturnType<typeof namingFromEnv>): Promise<PromptSnapshot | undefined> {
-  if (!existsSync('prompts')) return undefined;
-  const files = (await loadPromptFiles(['prompts'])).filter((f) => Object.hasOwn(AGENT_CONTRACT, f.name));
+/** The bundled fallback's stand-in for a local run: the prompt files in `dir`, if it exists. */
+async function localSnapshot(
+  dir: string,
+  naming: ReturnType<typeof namingFromEnv>,
+  contract: AgentContract,
+): Promise<PromptSnapshot | undefined> {
+  if (!existsSync(dir)) return undefined;
+  const files = (await loadPromptFiles([dir])).filter((f) => isAgentPrompt(f.name, contract));
   return snapshotFromFiles(files, naming);
 }
 
@@ -100,7 +105,12 @@ function uiBase(uri: string | undefined): string | undefined {
 
 async function predictLocally(
   input: AgentInput,
-  values: { alias?: string | undefined; model?: string | undefined; json?: boolean | undefined },
+  values: {
+    alias?: string | undefined;
+    model?: string | undefined;
+    prompts?: string | undefined;
+    json?: boolean | undefined;
+  },
   io: CliIo,
 ): Promise<Answered> {
   const env = io.env;
@@ -122,12 +132,17 @@ async function predictLocally(
       provider: env.PROMPTOPS_MODEL_PROVIDER || undefined,
     }),
   );
+  const dir = values.prompts ?? 'prompts';
+  if (values.prompts !== undefined && !existsSync(dir))
+    throw new UsageError(`--prompts: no directory '${dir}'.`);
+  const contract = contractForDirectory(dir);
   const registry = cliRegistryFromEnv(env, {});
   const naming = namingFromEnv(env);
-  const snapshot = await localSnapshot(naming);
+  const snapshot = await localSnapshot(dir, naming, contract);
   const service = createPredictService({
     settings: { ...settings, alias },
     naming,
+    contract,
     registry,
     model: async () => model,
     snapshot: () => snapshot,
@@ -211,6 +226,7 @@ export async function predictCommand(args: readonly string[], io: CliIo): Promis
       data: { type: 'string' },
       alias: { type: 'string' },
       model: { type: 'string' },
+      prompts: { type: 'string' },
       local: { type: 'boolean' },
     },
   });
@@ -222,6 +238,11 @@ export async function predictCommand(args: readonly string[], io: CliIo): Promis
   if (remote && (values.alias !== undefined || values.model !== undefined)) {
     throw new UsageError(
       '--alias and --model are for local runs: the deployed stage decides them (or pass --local).',
+    );
+  }
+  if (remote && values.prompts !== undefined) {
+    throw new UsageError(
+      '--prompts is for local runs: the deployed function has the prompts it was built with (or pass --local).',
     );
   }
   const data = readData(values.data);

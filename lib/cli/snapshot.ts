@@ -1,14 +1,16 @@
 /**
  * `promptops snapshot`: what the predict function falls back to when it starts while the registry
- * is down. Reads what the stage's alias (and pins) serve now from the registry named by
+ * is down: the prompts of the agent's contract (agent.yaml in --prompts, else the built-in one).
+ * Reads what the stage's alias (and pins) serve now from the registry named by
  * MLFLOW_TRACKING_URI; without one, or when it cannot be read, the files in prompts/ (no version,
  * no alias), said on stderr. Packaging runs it (scripts/esbuild-plugins.cjs) and bundles the JSON.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { AGENT_CONTRACT, checkUsable } from '../agent/contract';
+import { type AgentContract, agentPrompts, checkUsable, isAgentPrompt } from '../agent/contract';
+import { contractForDirectory } from '../agent/directory-contract';
 import { InvalidInputError, isPromptOpsError } from '../errors';
-import { loadSpecs } from '../predict/service';
+import { loadSpecs } from '../predict/load-specs';
 import { parsePins } from '../predict/settings';
 import { type PromptSnapshot, snapshotFromFiles, snapshotFromRegistry } from '../prompt-loader/snapshot';
 import { loadPromptFiles } from '../prompts/directory';
@@ -18,9 +20,13 @@ import type { Template } from '../prompts/template';
 import { asUsage, type CliIo, namingFrom, oneLine, UsageError } from './io';
 import { registryFromEnv } from './registry-from-env';
 
-async function fromFiles(dir: string, naming: NamingOptions): Promise<PromptSnapshot> {
-  const files = (await loadPromptFiles([dir])).filter((f) => Object.hasOwn(AGENT_CONTRACT, f.name));
-  const missing = Object.keys(AGENT_CONTRACT).filter((key) => !files.some((f) => f.name === key));
+async function fromFiles(
+  dir: string,
+  naming: NamingOptions,
+  contract: AgentContract,
+): Promise<PromptSnapshot> {
+  const files = (await loadPromptFiles([dir])).filter((f) => isAgentPrompt(f.name, contract));
+  const missing = agentPrompts(contract).filter((key) => !files.some((f) => f.name === key));
   if (missing.length > 0) throw new UsageError(`${dir} lacks the agent's prompt(s) ${missing.join(', ')}.`);
   return snapshotFromFiles(files, naming);
 }
@@ -43,14 +49,15 @@ export async function snapshotCommand(args: readonly string[], io: CliIo): Promi
   });
   if (positionals.length > 0) throw new UsageError('snapshot takes no arguments.');
   const alias = asUsage(() => validateAliasName(values.alias ?? 'production'));
+  const dir = values.prompts ?? 'prompts';
+  const contract = contractForDirectory(dir);
   let pins: ReturnType<typeof parsePins>;
   try {
-    pins = parsePins(values.pins ?? '');
+    pins = parsePins(values.pins ?? '', contract);
   } catch (error) {
     throw new UsageError(`--pins: ${(error as Error).message}`);
   }
   const naming = namingFrom(values, io.env);
-  const dir = values.prompts ?? 'prompts';
   const trackingUri = values['tracking-uri'] ?? io.env.MLFLOW_TRACKING_URI;
 
   let snapshot: PromptSnapshot;
@@ -60,24 +67,24 @@ export async function snapshotCommand(args: readonly string[], io: CliIo): Promi
     io.stderr(
       `promptops: no MLFLOW_TRACKING_URI: the snapshot holds the files in ${dir}/, without versions.\n`,
     );
-    snapshot = await fromFiles(dir, naming);
+    snapshot = await fromFiles(dir, naming, contract);
   } else {
     try {
       const registry = registryFromEnv(io.env, trackingUri);
-      snapshot = await snapshotFromRegistry(registry, loadSpecs({ alias, pins }, naming));
+      snapshot = await snapshotFromRegistry(registry, loadSpecs({ alias, pins }, naming, contract));
     } catch (error) {
       if (values['require-registry'] || !isPromptOpsError(error)) throw error;
       io.stderr(
         `promptops: WARNING: the registry could not be read (${error.code}: ${oneLine(error.message)}); ` +
           `the snapshot holds the files in ${dir}/, without versions.\n`,
       );
-      snapshot = await fromFiles(dir, naming);
+      snapshot = await fromFiles(dir, naming, contract);
     }
   }
   // A fallback the agent cannot use would fail the very requests it is there to save.
   for (const entry of snapshot.entries) {
     try {
-      checkUsable(entry.key, entry.template as Template);
+      checkUsable(entry.key, entry.template as Template, contract);
     } catch (error) {
       if (!isPromptOpsError(error)) throw error;
       const which = entry.version === null ? entry.name : `${entry.name} version ${entry.version}`;

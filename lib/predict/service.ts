@@ -1,6 +1,6 @@
 /**
  * One prediction, end to end, shared by the Lambda (functions/predict) and the CLI
- * (`promptops predict`): inside a trace (`agent_predict`, AGENT), load the eight prompts (cache,
+ * (`promptops predict`): inside a trace (`agent_predict`, AGENT), load the agent's prompts (cache,
  * stale or bundled fallback when the registry fails), run the agent, then, before answering, the
  * one awaited point: the prompt refresh that ran alongside, the trace's export with its prompt
  * links, and the experiment link on the prompts. That last phase never fails the answer; it is
@@ -8,7 +8,7 @@
  */
 
 import type { AgentInput, ChatAgentAnswer, PromptUse } from '../agent/chat-agent';
-import { AGENT_CONTRACT, type AgentPrompt, checkUsable } from '../agent/contract';
+import { type AgentContract, BUILT_IN_CONTRACT, checkUsable } from '../agent/contract';
 import { type DataProvider, runAgent } from '../agent/flow';
 import {
   AlreadyExistsError,
@@ -29,13 +29,12 @@ import {
   createPromptLoader,
   describeCause,
   type LoadedPrompt,
-  type LoadSpec,
   type PromptLoad,
   type PromptLoader,
   type PromptSource,
 } from '../prompt-loader/loader';
 import { type PromptSnapshot, withoutVersions } from '../prompt-loader/snapshot';
-import { type NamingOptions, registryName } from '../prompts/naming';
+import type { NamingOptions } from '../prompts/naming';
 import type { RegistryClient, VersionRef } from '../registry';
 import {
   addExperiment,
@@ -49,6 +48,7 @@ import type { RegistryProvider } from '../runtime/registry-provider';
 import { ATTR, linkedPromptsValue } from '../tracing/attributes';
 import { type ExportOutcome, exportTrace } from '../tracing/export';
 import type { Tracer } from '../tracing/recorder';
+import { loadSpecs } from './load-specs';
 import type { PredictSettings } from './settings';
 
 /** The metric each prompt source counts under. */
@@ -70,6 +70,8 @@ export interface PredictServiceDeps {
   readonly snapshot: () => PromptSnapshot | undefined;
   readonly tracer: Tracer;
   readonly dataProvider?: DataProvider | undefined;
+  /** The prompts loaded and the variables they may use; default the one the code was built with. */
+  readonly contract?: AgentContract | undefined;
 }
 
 export interface PredictContext {
@@ -86,18 +88,6 @@ export interface PredictService {
   readonly loader: PromptLoader;
   /** The experiment the traces go to (resolved once, by name if configured so). */
   experimentId(): Promise<string>;
-}
-
-/** The agent's eight prompts, each by the stage's alias unless pinned. */
-export function loadSpecs(
-  settings: Pick<PredictSettings, 'alias' | 'pins'>,
-  naming: NamingOptions,
-): LoadSpec[] {
-  return (Object.keys(AGENT_CONTRACT) as AgentPrompt[]).map((key) => {
-    const pin = settings.pins.get(key);
-    const name = registryName(key, naming);
-    return { key, target: pin ? { name, ...pin } : { name, alias: settings.alias } };
-  });
 }
 
 /**
@@ -134,7 +124,8 @@ const knownVersions = (prompts: Iterable<LoadedPrompt>): VersionRef[] =>
 
 export function createPredictService(deps: PredictServiceDeps): PredictService {
   const { settings } = deps;
-  const specs = loadSpecs(settings, deps.naming);
+  const contract = deps.contract ?? BUILT_IN_CONTRACT;
+  const specs = loadSpecs(settings, deps.naming, contract);
   // The bundled snapshot's versions are claimed (and linked to traces) only when it was read from
   // the registry this stage uses: packaging may have read another one (a developer's, CI's).
   let snapshotNote: string | undefined;
@@ -158,7 +149,7 @@ export function createPredictService(deps: PredictServiceDeps): PredictService {
     ttlMs: settings.ttlMs,
     budgetMs: settings.loadBudgetMs,
     validate: (key, template) => {
-      checkUsable(key, template);
+      checkUsable(key, template, contract);
     },
   });
 

@@ -5,7 +5,13 @@
  * MLflow experiment the traces go to. Parsed once, with errors that name the variable.
  */
 import * as z from 'zod';
-import { AGENT_CONTRACT, type AgentPrompt, isAgentPrompt } from '../agent/contract';
+import {
+  type AgentContract,
+  type AgentPrompt,
+  BUILT_IN_CONTRACT,
+  isAgentPrompt,
+  notAgentPrompt,
+} from '../agent/contract';
 import { checked } from '../http/request';
 import { validateAliasName, validateVersion } from '../prompts/names';
 import {
@@ -33,7 +39,10 @@ const int = (fallback: number, { min = 1, max = Number.MAX_SAFE_INTEGER } = {}) 
 export type PromptPin = { readonly version: number } | { readonly alias: string };
 
 /** `orchestrator=3,cost_worker@canary`: a version or another alias for some of the agent's prompts. */
-export function parsePins(text: string): Map<AgentPrompt, PromptPin> {
+export function parsePins(
+  text: string,
+  contract: AgentContract = BUILT_IN_CONTRACT,
+): Map<AgentPrompt, PromptPin> {
   const pins = new Map<AgentPrompt, PromptPin>();
   for (const part of text
     .split(',')
@@ -42,11 +51,7 @@ export function parsePins(text: string): Map<AgentPrompt, PromptPin> {
     const match = /^([A-Za-z0-9_]+)\s*(=|@)\s*(.+)$/.exec(part);
     if (!match) throw new Error(`'${part}': expected prompt=version or prompt@alias`);
     const [, key = '', how, value = ''] = match;
-    if (!isAgentPrompt(key)) {
-      throw new Error(
-        `'${key}' is not one of the agent's prompts (${Object.keys(AGENT_CONTRACT).join(', ')})`,
-      );
-    }
+    if (!isAgentPrompt(key, contract)) throw new Error(notAgentPrompt(key, contract));
     if (pins.has(key)) throw new Error(`'${key}' is pinned twice`);
     pins.set(key, how === '=' ? { version: validateVersion(value) } : { alias: validateAliasName(value) });
   }

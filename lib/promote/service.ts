@@ -6,7 +6,7 @@
  * read and gate the target version outside the lock (it cannot change: versions are immutable);
  * then, holding the lock, re-read the aliases, check the caller's expectations and move.
  */
-import { AGENT_CONTRACT, isAgentPrompt } from '../agent/contract';
+import { agentPrompts, isAgentPrompt, notAgentPrompt } from '../agent/contract';
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors';
 import type { NamingOptions } from '../prompts/naming';
 import { registryName, shortNameOf } from '../prompts/naming';
@@ -55,9 +55,7 @@ export interface ManagedPrompt {
 export function managedPrompt(pathName: string, naming: NamingOptions): ManagedPrompt {
   const short = isAgentPrompt(pathName) ? pathName : shortNameOf(pathName, naming);
   if (short === undefined || !isAgentPrompt(short)) {
-    throw new NotFoundError(
-      `'${pathName}' is not one of the agent's prompts (${Object.keys(AGENT_CONTRACT).join(', ')}).`,
-    );
+    throw new NotFoundError(notAgentPrompt(pathName));
   }
   return { name: registryName(short, naming), prompt: short };
 }
@@ -198,7 +196,7 @@ export async function listManagedPrompts(
   naming: NamingOptions,
   page: { maxResults?: number | undefined; pageToken?: string | undefined },
 ): Promise<PromptListing> {
-  const all = Object.keys(AGENT_CONTRACT).sort();
+  const all = agentPrompts().sort();
   let start = 0;
   if (page.pageToken !== undefined) {
     const after = all.indexOf(page.pageToken);

@@ -1,11 +1,13 @@
 // Runs a TypeScript entry file on a given Node binary: esbuild bundles the entry and its relative
-// imports into .cache/run-ts/<name>.mjs (packages stay external and resolve from node_modules),
-// then the binary runs that bundle with this process's stdio; the exit code is passed back.
+// imports into .cache/run-ts/<name>.mjs (packages stay external and resolve from node_modules;
+// the agent's contract is built in, as in every bundle: see esbuild-plugins.cjs), then the binary
+// runs that bundle with this process's stdio; the exit code is passed back.
 // Import this module only after ensureNodeModules(): it needs esbuild.
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { build } from 'esbuild';
+import { agentContract } from '../esbuild-plugins.cjs';
 import { cacheDir, root } from './toolchain.mjs';
 
 /** Bundles `entry` (a path, relative to the project root or absolute) and returns the bundle's path. */
@@ -23,6 +25,7 @@ export async function bundleTs(entry) {
     sourcemap: 'inline',
     outfile,
     logLevel: 'warning',
+    plugins: [agentContract(root)],
   });
   return outfile;
 }

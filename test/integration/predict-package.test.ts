@@ -1,13 +1,16 @@
 /**
  * The predict function's fallback, taken when it is packaged: with MLFLOW_TRACKING_URI in the
  * packaging environment, the bundle carries what the stage's alias (and pins) served in the
- * registry then, with their versions; checked in the zip that `osls package` writes.
+ * registry then, with their versions; checked in the zip that `osls package` writes. The agent's
+ * contract (prompts/agent.yaml) is built into the functions that use it, never read from disk.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { transformSync } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { readContractFile } from '../../lib/agent/contract-file';
 import { promptSnapshotSchema } from '../../lib/prompt-loader/snapshot';
 import { createRegistryClient } from '../../lib/registry';
 import { registerAgentPrompts, uniqueNaming } from '../support/agent-prompts';
@@ -75,5 +78,22 @@ describe('packaging the predict function', () => {
     });
     expect(snapshot.entries.find((e) => e.key === 'cost_worker')).toMatchObject({ version: 1, alias: null });
     expect(pkg.output).toMatch(/prompt snapshot: .*snapshot of/s);
+  });
+
+  it("builds the agent's contract into the functions that use it, as prompts/agent.yaml has it", () => {
+    const contract = { ...readContractFile(join('prompts', 'agent.yaml')), source: 'prompts/agent.yaml' };
+    // The contract as the minified bundles spell it.
+    const literal = /^x\((.*)\);\s*$/s.exec(
+      transformSync(`x(${JSON.stringify(contract)})`, { minify: true }).code,
+    )?.[1];
+    expect(literal).toBeDefined();
+    for (const zip of ['predict.zip', 'promote.zip']) {
+      const path = pkg.zips.get(zip);
+      if (path === undefined) throw new Error(`no ${zip}`);
+      const entries = readZip(path);
+      expect(entries.map((e) => e.name).filter((name) => name.endsWith('.yaml'))).toEqual([]);
+      const handler = entries.find((e) => e.name.endsWith('handler.mjs'));
+      expect(handler?.read().toString('utf8')).toContain(literal);
+    }
   });
 });

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
+import { hermeticEnv } from '../../local/hermetic-env';
 
 export interface PackageOptions {
   readonly stage: string;
@@ -48,23 +49,6 @@ export interface CfnTemplate {
   readonly Resources: Record<string, CfnResource>;
   readonly Conditions?: Record<string, CfnValue>;
   readonly Outputs?: Record<string, CfnValue>;
-}
-
-/** The environment osls runs in: this one without anything that could reach an AWS account. */
-export function hermeticEnv(home: string, extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value === undefined || key.startsWith('AWS_') || key.startsWith('AMAZON_')) continue;
-    env[key] = value;
-  }
-  return {
-    ...env,
-    HOME: home,
-    USERPROFILE: home,
-    // npx would otherwise ask the registry whether npm is up to date.
-    npm_config_update_notifier: 'false',
-    ...extra,
-  };
 }
 
 /** Runs `npx --no-install osls package` and reads what it wrote. Rejects with osls's output on failure. */
