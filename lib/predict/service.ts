@@ -65,13 +65,14 @@ export interface PredictServiceDeps {
   readonly settings: PredictSettings;
   readonly naming: NamingOptions;
   readonly registry: RegistryProvider;
+  /** The prompts loaded and the variables they may use; default the one the code was built with. */
+  readonly contract?: AgentContract | undefined;
   /** The model to answer with (from the secret in Lambda, from the environment in the CLI). */
   readonly model: () => Promise<ChatModel>;
+  /** The prompts served when the registry cannot answer in time (bundled at build time in Lambda). */
   readonly snapshot: () => PromptSnapshot | undefined;
   readonly tracer: Tracer;
   readonly dataProvider?: DataProvider | undefined;
-  /** The prompts loaded and the variables they may use; default the one the code was built with. */
-  readonly contract?: AgentContract | undefined;
 }
 
 export interface PredictContext {

@@ -39,7 +39,7 @@ describe('the secret cache, beside Powertools SecretsProvider', () => {
   });
 
   it('ours reads once for concurrent readers; SecretsProvider reads once per reader', async () => {
-    // A cold predict reads the secret for the registry and for the model at the same time.
+    // Predict's registry and model readers overlap on a cold start with a slow Secrets Manager.
     const ours = createSecretCache({ client: new SecretsManagerClient({}), ttlMs: 300_000 });
     await Promise.all([ours.get('s'), ours.get('s')]);
     expect(calls()).toBe(1);
