@@ -7,11 +7,11 @@
  */
 import { chatAgentResponse, parseAgentRequest } from '../../lib/agent/chat-agent';
 import { NotFoundError, PromptOpsError } from '../../lib/errors';
-import { type ApiRequest, httpApiHandler, jsonAnswer } from '../../lib/http/api-handler';
 import { jsonBody } from '../../lib/http/request';
 import { PREDICT_METRICS } from '../../lib/observability/metric-names';
 import type { PredictService } from '../../lib/predict/service';
 import { deadlineIn } from '../../lib/runtime/deadline';
+import { type ApiRequest, httpApiHandler, jsonAnswer } from '../../lib/runtime/http-api-handler';
 import type { Runtime } from '../../lib/runtime/invocation';
 
 export const ROUTE = 'POST /predict';
@@ -31,13 +31,13 @@ export interface PredictHandlerDeps {
 export function createPredictHandler({ runtime, service, now = Date.now }: PredictHandlerDeps) {
   async function route(request: ApiRequest) {
     const started = now();
-    const { event, context, log } = request;
+    const { event, context, log, metrics } = request;
     if (event.routeKey !== ROUTE) throw new NotFoundError(`No route ${event.routeKey ?? '(none)'}.`);
     const input = parseAgentRequest(jsonBody(event));
     const remaining = context.getRemainingTimeInMillis?.() ?? UNBOUNDED_REMAINING_MS;
     const answer = await service.predict(input, {
       log,
-      metrics: runtime.metrics,
+      metrics,
       deadline: deadlineIn(remaining - RESPONSE_MARGIN_MS, { now }),
       onTrace: (id) => {
         request.traceId = id;
@@ -52,16 +52,20 @@ export function createPredictHandler({ runtime, service, now = Date.now }: Predi
     return jsonAnswer(200, chatAgentResponse(answer));
   }
 
-  return httpApiHandler(runtime, {
-    route,
-    failureMetric: (error, status) => {
-      if (status < 500) return PREDICT_METRICS.requestRefused;
-      const code = error instanceof PromptOpsError ? error.code : undefined;
-      return code === 'DEADLINE_EXCEEDED'
-        ? PREDICT_METRICS.deadlineExceeded
-        : code === 'MODEL_FAILED'
-          ? PREDICT_METRICS.modelFailed
-          : PREDICT_METRICS.requestFailed;
+  return httpApiHandler(
+    runtime,
+    {
+      route,
+      failureMetric: (error, status) => {
+        if (status < 500) return PREDICT_METRICS.requestRefused;
+        const code = error instanceof PromptOpsError ? error.code : undefined;
+        return code === 'DEADLINE_EXCEEDED'
+          ? PREDICT_METRICS.deadlineExceeded
+          : code === 'MODEL_FAILED'
+            ? PREDICT_METRICS.modelFailed
+            : PREDICT_METRICS.requestFailed;
+      },
     },
-  });
+    now,
+  );
 }

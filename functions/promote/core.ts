@@ -8,7 +8,6 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type * as z from 'zod';
 import type { PromoteEnv } from '../../lib/config/promote-env';
 import { AuditIncompleteError, InvalidInputError, NotFoundError } from '../../lib/errors';
-import { type ApiRequest, httpApiHandler, jsonAnswer } from '../../lib/http/api-handler';
 import { type HttpApiEvent, jsonBody } from '../../lib/http/request';
 import type { Logger } from '../../lib/observability/logger';
 import { PROMOTE_METRICS } from '../../lib/observability/metric-names';
@@ -29,6 +28,7 @@ import {
   promote,
   rollback,
 } from '../../lib/promote/service';
+import { type ApiRequest, httpApiHandler, jsonAnswer } from '../../lib/runtime/http-api-handler';
 import type { Runtime } from '../../lib/runtime/invocation';
 
 /** A move is not re-run after it wrote: its second run would see its own first move. */
@@ -71,8 +71,7 @@ export function createPromoteHandler({ runtime, env, dynamodb, now = () => new D
     allowedPrincipals: env.PROTECTED_ALIAS_PRINCIPALS,
   };
 
-  async function route({ event, context, principal, log }: ApiRequest) {
-    const metrics = runtime.metrics;
+  async function route({ event, context, principal, log, metrics }: ApiRequest) {
     const moveContext = (registry: MoveContext['registry']): MoveContext => ({
       registry,
       lock,

@@ -50,72 +50,75 @@ export function createRegisterHandler({ runtime, env, s3 }: RegisterDeps) {
     runtime.registry.withRegistry((r) => resolveExperimentId(r, experiment)),
   );
 
-  const { logger: log, metrics } = runtime;
-  return instrumented(runtime.instruments, async (event: unknown): Promise<RegisterSummary> => {
-    try {
-      const { uploads, ignored } = selectUploads(event, scope);
-      for (const skip of ignored)
-        log.info('upload ignored', { bucket: skip.bucket, key: skip.key, reason: skip.reason });
+  const log = runtime.logger;
+  return instrumented(
+    runtime.instruments,
+    async (event: unknown, _context, metrics): Promise<RegisterSummary> => {
+      try {
+        const { uploads, ignored } = selectUploads(event, scope);
+        for (const skip of ignored)
+          log.info('upload ignored', { bucket: skip.bucket, key: skip.key, reason: skip.reason });
 
-      // One upload after another: registrations are rare, and the function runs with reserved
-      // concurrency 1, so this is the only writer.
-      // Nothing to register: no secret read, no registry call.
-      const results =
-        uploads.length === 0
-          ? []
-          : await runtime.registry.withRegistry(async (registry) => {
-              // The experiment the prompts are listed on, as MLflow's SDK lists them on
-              // registration: best effort, the registrations go on without it.
-              let listedOn: string | undefined;
-              try {
-                listedOn = await experimentId();
-              } catch (error) {
-                // Only the registry's refusal is tolerated: our credentials refused is the provider's to retry.
-                if (!isPromptOpsError(error) || error.registry === undefined || isCredentialRefusal(error))
-                  throw error;
-                log.warn('prompts not listed on the experiment', { experiment, error });
-                metrics.add(REGISTER_METRICS.experimentListingFailed, 1);
-              }
-              const done: UploadResult[] = [];
-              for (const upload of uploads)
-                done.push(await processUpload(s3, registry, upload, runtime.naming, listedOn));
-              return done;
-            });
+        // One upload after another: registrations are rare, and the function runs with reserved
+        // concurrency 1, so this is the only writer.
+        // Nothing to register: no secret read, no registry call.
+        const results =
+          uploads.length === 0
+            ? []
+            : await runtime.registry.withRegistry(async (registry) => {
+                // The experiment the prompts are listed on, as MLflow's SDK lists them on
+                // registration: best effort, the registrations go on without it.
+                let listedOn: string | undefined;
+                try {
+                  listedOn = await experimentId();
+                } catch (error) {
+                  // Only the registry's refusal is tolerated: our credentials refused is the provider's to retry.
+                  if (!isPromptOpsError(error) || error.registry === undefined || isCredentialRefusal(error))
+                    throw error;
+                  log.warn('prompts not listed on the experiment', { experiment, error });
+                  metrics.add(REGISTER_METRICS.experimentListingFailed, 1);
+                }
+                const done: UploadResult[] = [];
+                for (const upload of uploads)
+                  done.push(await processUpload(s3, registry, upload, runtime.naming, listedOn));
+                return done;
+              });
 
-      for (const result of results) {
-        if (result.status === 'failed') {
-          log.error('upload failed', { key: result.key, code: result.code, reason: result.reason });
-          metrics.add(REGISTER_METRICS.registrationFailed, 1);
-        } else {
-          log.info(`upload ${result.status}`, {
-            key: result.key,
-            prompt: result.name,
-            version: result.version,
-            aliasesMoved: result.aliasesMoved,
-          });
-          metrics.add(
-            result.status === 'created'
-              ? REGISTER_METRICS.versionRegistered
-              : REGISTER_METRICS.uploadUnchanged,
-            1,
-          );
-          if (result.experimentNotListed !== undefined) {
-            log.warn('prompt not listed on the experiment', {
+        for (const result of results) {
+          if (result.status === 'failed') {
+            log.error('upload failed', { key: result.key, code: result.code, reason: result.reason });
+            metrics.add(REGISTER_METRICS.registrationFailed, 1);
+          } else {
+            log.info(`upload ${result.status}`, {
+              key: result.key,
               prompt: result.name,
-              reason: result.experimentNotListed,
+              version: result.version,
+              aliasesMoved: result.aliasesMoved,
             });
-            metrics.add(REGISTER_METRICS.experimentListingFailed, 1);
+            metrics.add(
+              result.status === 'created'
+                ? REGISTER_METRICS.versionRegistered
+                : REGISTER_METRICS.uploadUnchanged,
+              1,
+            );
+            if (result.experimentNotListed !== undefined) {
+              log.warn('prompt not listed on the experiment', {
+                prompt: result.name,
+                reason: result.experimentNotListed,
+              });
+              metrics.add(REGISTER_METRICS.experimentListingFailed, 1);
+            }
           }
         }
+        if (results.some((r) => r.status === 'failed')) throw new RegisterBatchError(results);
+        return { results, ignored: ignored.length };
+      } catch (error) {
+        if (!(error instanceof RegisterBatchError)) {
+          log.error('invocation failed', { error });
+          metrics.add(REGISTER_METRICS.invocationFailed, 1);
+        }
+        throw error;
       }
-      if (results.some((r) => r.status === 'failed')) throw new RegisterBatchError(results);
-      return { results, ignored: ignored.length };
-    } catch (error) {
-      if (!(error instanceof RegisterBatchError)) {
-        log.error('invocation failed', { error });
-        metrics.add(REGISTER_METRICS.invocationFailed, 1);
-      }
-      throw error;
-    }
-  });
+    },
+  );
 }

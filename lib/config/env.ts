@@ -8,7 +8,7 @@ import { ConfigError, zodIssues } from '../errors';
 import { DEFAULT_METRICS_NAMESPACE } from '../observability/metric-names';
 
 /** The service name on logs and metrics unless `POWERTOOLS_SERVICE_NAME` says otherwise. */
-export const SERVICE = 'promptops';
+const SERVICE = 'promptops';
 
 /** An optional text variable: unset, empty or blank is undefined; otherwise trimmed. */
 export const optionalText = z

@@ -21,8 +21,9 @@ import {
   UnavailableError,
 } from '../errors';
 import type { MoveResponse, PromoteBody, PromptDetails, PromptListing, RollbackBody } from '../promote/api';
+import { normaliseBaseUrl } from './base-url';
 import { parseRetryAfter } from './retries';
-import { Agent, type Exchange, exchange } from './undici-parts';
+import { Agent, type Exchange, exchange, noAnswerReason } from './undici-parts';
 
 /**
  * serverless-offline turns this header into `requestContext.authorizer` (there is no IAM check
@@ -175,15 +176,8 @@ const looksLikeAgentAnswer = (v: Record<string, unknown>) =>
   Array.isArray(v.messages) && isRecord(v.custom_outputs) && typeof v.custom_outputs.traceId === 'string';
 
 export function createApiClient(options: ApiClientOptions): ApiClient {
-  let base: URL;
-  try {
-    base = new URL(options.baseUrl);
-  } catch {
-    throw new InvalidInputError(`The promote API URL is not a valid URL: '${options.baseUrl}'.`);
-  }
-  if (base.protocol !== 'https:' && base.protocol !== 'http:') {
-    throw new InvalidInputError(`The promote API URL must be http(s), got '${base.protocol}'.`);
-  }
+  // Without credentials a user may have put in it: the URL reaches errors and logs.
+  const base = new URL(normaliseBaseUrl(options.baseUrl, 'promote API URL'));
   const basePath = base.pathname.replace(/\/+$/, '');
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const chain = options.credentials ?? defaultProvider();
@@ -256,13 +250,10 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
         timeoutMs,
       );
     } catch (cause) {
-      const code = (cause as { code?: unknown; name?: unknown } | null)?.code;
       const reason =
         (cause as { name?: unknown } | null)?.name === 'TimeoutError'
           ? `no answer within ${timeoutMs} ms`
-          : typeof code === 'string'
-            ? code
-            : 'network error';
+          : noAnswerReason(cause);
       throw new UnavailableError(`The promote API at ${base.origin} did not answer (${reason}).`, { cause });
     }
     const { status, text, retryAfter: retryAfterHeader } = answer;

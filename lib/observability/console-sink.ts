@@ -21,7 +21,7 @@ export function sinkConsole(sink: LineSink): Console {
 
 /**
  * Points `instance`'s output at `sink`. Relies on the pinned Powertools version's `console`
- * member (tests/unit/observability.test.ts fails if a new version moves it).
+ * member (test/unit/observability.test.ts fails if a new version moves it).
  */
 export function redirectOutput<T extends object>(instance: T, sink: LineSink | undefined): T {
   if (!sink) return instance;

@@ -9,7 +9,7 @@ import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import { type LineSink, redirectOutput } from './console-sink';
 import { RedactingLogFormatter } from './log-formatter';
 
-export { REDACTED, sanitise } from './log-formatter';
+export { REDACTED } from './log-formatter';
 
 export type LogFields = Readonly<Record<string, unknown>>;
 
@@ -63,5 +63,7 @@ export function loggerOver(base: PowertoolsLogger, fields: LogFields = {}): Logg
 
 /** A port over a fresh Powertools logger: for code that runs outside a function (the CLI, tests). */
 export function createLogger(options: LoggerOptions, fields: LogFields = {}): Logger {
-  return loggerOver(createPowertoolsLogger(options), fields);
+  // No sampling unless asked: a sampled logger announces itself on stdout while it is built,
+  // before its output can be pointed elsewhere (the CLI's stdout is its answer).
+  return loggerOver(createPowertoolsLogger({ sampleRate: 0, ...options }), fields);
 }

@@ -1,10 +1,10 @@
 /**
  * Every metric the functions emit, in one list: the handlers and the core add metrics by these
- * names only (the `Metrics` port accepts nothing else), and the template test checks every alarm
- * against this list, so a renamed metric cannot leave an alarm watching nothing.
+ * names only (the `Metrics` port accepts nothing else), and the template test checks any alarm
+ * the stack defines against this list, so a renamed metric cannot leave an alarm watching nothing.
  *
  * Each metric carries the dimensions `service` and `function`; Powertools' cold-start metric
- * carries `service` and `function_name`.
+ * carries `function_name` as well.
  */
 
 /** The default namespace; `POWERTOOLS_METRICS_NAMESPACE` (the `metricsNamespace` param) replaces it. */
@@ -14,6 +14,7 @@ export const METRIC_DIMENSIONS = ['service', 'function'] as const;
 
 /** Powertools' metric for an invocation that started a new execution environment. */
 export const COLD_START_METRIC = 'ColdStart';
+export const COLD_START_DIMENSIONS = [...METRIC_DIMENSIONS, 'function_name'] as const;
 
 export const REGISTER_METRICS = {
   versionRegistered: 'VersionRegistered',

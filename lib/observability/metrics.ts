@@ -2,7 +2,11 @@
  * Metrics: Powertools' Metrics (CloudWatch embedded metric format on stdout, so no API call from
  * the function), one instance per function at module scope, flushed once per invocation by the
  * handler wrapper (lib/runtime/handler.ts), with the cold-start metric. The core adds to a
- * `Metrics` port that takes only the names of lib/observability/metric-names.ts.
+ * `Metrics` port that takes only the names of lib/observability/metric-names.ts; each invocation
+ * has its own, which sums what is added by name (one value per metric and invocation, as the
+ * alarms' statistics expect) and hands the sums over at the end. Work that outlives its
+ * invocation (a trace export past its budget) adds nothing to the next one: a closed port drops
+ * what it is given.
  */
 import type { GenericLogger } from '@aws-lambda-powertools/commons/types';
 import { MetricUnit, Metrics as PowertoolsMetrics } from '@aws-lambda-powertools/metrics';
@@ -41,9 +45,27 @@ export function createPowertoolsMetrics(options: MetricsOptions): PowertoolsMetr
   return redirectOutput(metrics, options.write);
 }
 
-/** The port over a Powertools instance; what is added is written at its next flush. */
-export function metricsOver(base: PowertoolsMetrics): Metrics {
-  return { add: (name, value, unit = 'Count') => void base.addMetric(name, UNITS[unit], value) };
+export interface InvocationMetrics extends Metrics {
+  /** Hands the sums to Powertools for its next flush; what is added afterwards is dropped. */
+  close(): void;
+}
+
+/** A port for one invocation over the function's Powertools instance. */
+export function invocationMetrics(base: PowertoolsMetrics): InvocationMetrics {
+  const sums = new Map<MetricName, { unit: Unit; value: number }>();
+  let open = true;
+  return {
+    add(name, value, unit = 'Count') {
+      if (!open) return;
+      const sum = sums.get(name);
+      sums.set(name, { unit, value: (sum?.value ?? 0) + value });
+    },
+    close() {
+      if (!open) return;
+      open = false;
+      for (const [name, sum] of sums) base.addMetric(name, UNITS[sum.unit], sum.value);
+    },
+  };
 }
 
 /** Metrics nobody reads (the CLI's predictions). */

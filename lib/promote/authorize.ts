@@ -1,34 +1,14 @@
 /**
- * Who is calling, and whether they may move a given alias. API Gateway's IAM authorizer checks
- * the SigV4 signature and puts the signer's ARN in the request context; the function trusts that
- * context alone, never a header, so nothing a client sends can name another principal.
- *
- * Protected aliases (by default `production`) may be moved only by principals matching one of
- * the configured ARN patterns; an empty list means nobody may move them.
+ * Whether a caller (lib/http/principal.ts says who) may move a given alias. Protected aliases (by
+ * default `production`) may be moved only by principals matching one of the configured ARN
+ * patterns; an empty list means nobody may move them.
  */
-import { ForbiddenError, UnauthorizedError } from '../errors';
+import { ForbiddenError } from '../errors';
 
 export interface ProtectionPolicy {
   readonly protectedAliases: readonly string[];
   /** ARN patterns; `*` matches any run of characters, `?` one character. */
   readonly allowedPrincipals: readonly string[];
-}
-
-interface IamRequestContext {
-  readonly requestContext?: { readonly authorizer?: { readonly iam?: { readonly userArn?: unknown } } };
-}
-
-const ARN = /^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:\S+$/;
-
-/** The caller's ARN from the IAM authorizer's context; 401 when there is none. */
-export function principalOf(event: unknown): string {
-  const arn = (event as IamRequestContext | null)?.requestContext?.authorizer?.iam?.userArn;
-  if (typeof arn !== 'string' || !ARN.test(arn)) {
-    throw new UnauthorizedError(
-      'The request carries no authenticated AWS principal: sign it with SigV4 (IAM authorization).',
-    );
-  }
-  return arn;
 }
 
 function patternToRegExp(pattern: string): RegExp {

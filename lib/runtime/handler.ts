@@ -9,6 +9,7 @@
  * a warning on every invocation that counted nothing (a GET on the promote API counts nothing).
  */
 import type { Context } from 'aws-lambda';
+import { invocationMetrics, type Metrics } from '../observability/metrics';
 import type { Instruments } from './invocation';
 
 /** What a handler reads of the Lambda context (tests pass only the request id). */
@@ -16,14 +17,27 @@ export type InvocationContext = Pick<Context, 'awsRequestId'> & Partial<Context>
 
 export type Handler<E, R> = (event: E, context: InvocationContext) => Promise<R>;
 
-export function instrumented<E, R>({ logger, metrics }: Instruments, handler: Handler<E, R>): Handler<E, R> {
+/** A handler as the wrapper calls it: with the metrics of its invocation. */
+export type InstrumentedHandler<E, R> = (
+  event: E,
+  context: InvocationContext,
+  metrics: Metrics,
+) => Promise<R>;
+
+export function instrumented<E, R>(
+  { logger, metrics }: Instruments,
+  handler: InstrumentedHandler<E, R>,
+): Handler<E, R> {
   return async (event, context) => {
-    logger.refreshSampleRateCalculation();
+    // The context first: the sampling decision logs a line, which names its request.
     logger.addContext(context as Context);
+    logger.refreshSampleRateCalculation();
     metrics.captureColdStartMetric(context.functionName);
+    const counted = invocationMetrics(metrics);
     try {
-      return await handler(event, context);
+      return await handler(event, context, counted);
     } finally {
+      counted.close();
       if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
       logger.resetKeys();
     }

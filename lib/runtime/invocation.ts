@@ -11,7 +11,7 @@ import type { Dispatcher } from 'undici';
 import type { CommonEnv } from '../config/env';
 import type { LineSink } from '../observability/console-sink';
 import { createPowertoolsLogger, type Logger, loggerOver } from '../observability/logger';
-import { createPowertoolsMetrics, type Metrics, metricsOver } from '../observability/metrics';
+import { createPowertoolsMetrics } from '../observability/metrics';
 import type { NamingOptions } from '../prompts/naming';
 import { createSecretCache, type SecretCache } from '../secrets/secret-cache';
 import { boundedSecretsManager } from '../secrets/secrets-manager';
@@ -29,8 +29,6 @@ export interface Runtime {
   readonly secrets: SecretCache;
   readonly registry: RegistryProvider;
   readonly logger: Logger;
-  /** Added to during an invocation, written once at its end by the wrapper. */
-  readonly metrics: Metrics;
   readonly instruments: Instruments;
 }
 
@@ -76,7 +74,6 @@ export function createRuntime(env: CommonEnv, deps: RuntimeDeps): Runtime {
       dispatcher: deps.dispatcher,
     }),
     logger: loggerOver(instruments.logger, { function: deps.functionName }),
-    metrics: metricsOver(instruments.metrics),
     instruments,
   };
 }

@@ -3,7 +3,7 @@
  * (the function bundled by serverless-esbuild as for a deploy, its fallback snapshot taken by the
  * packaging step), the registry and model credentials in moto's Secrets Manager, the prompts and
  * the traces in the real MLflow server, the model stand-in. The caller's principal travels in
- * serverless-offline's authorizer override header (test/support/offline.ts), as the CLI sends it
+ * serverless-offline's authorizer override header (local/offline.ts), as the CLI sends it
  * with --local-principal.
  */
 import { randomUUID } from 'node:crypto';

@@ -3,7 +3,7 @@
  * (the functions bundled by serverless-esbuild, as for a deploy, each concurrent request in a
  * worker thread of its own), the registry secret and the alias lock table in moto, the prompts in
  * the real MLflow server. The caller's principal travels in serverless-offline's authorizer
- * override header, which stands in for API Gateway's IAM authorization (test/support/offline.ts).
+ * override header, which stands in for API Gateway's IAM authorization (local/offline.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';

@@ -1,18 +1,15 @@
 /** Logs and metrics written to arrays instead of stdout, for assertions. */
 import { createLogger, type Logger } from '../../lib/observability/logger';
-import { createPowertoolsMetrics, type Metrics, metricsOver } from '../../lib/observability/metrics';
+import { createPowertoolsMetrics, invocationMetrics, type Metrics } from '../../lib/observability/metrics';
 
 export interface Captured {
   readonly log: Logger;
-  /** `flush` writes what was added, as the handler wrapper does at the end of an invocation. */
+  /** `flush` ends an invocation as the handler wrapper does: what was added is written. */
   readonly metrics: Metrics & { flush(): void };
   readonly lines: Record<string, unknown>[];
   /** Every metric value flushed so far, summed by name. */
   metricTotals(): Record<string, number>;
 }
-
-const sum = (value: unknown) =>
-  Array.isArray(value) ? value.reduce((a: number, b) => a + Number(b), 0) : Number(value);
 
 export function capture(functionName = 'test'): Captured {
   const lines: Record<string, unknown>[] = [];
@@ -26,16 +23,24 @@ export function capture(functionName = 'test'): Captured {
     functionName,
     write,
   });
+  let current = invocationMetrics(powertools);
   return {
     log,
-    metrics: { ...metricsOver(powertools), flush: () => void powertools.publishStoredMetrics() },
+    metrics: {
+      add: (name, value, unit) => current.add(name, value, unit),
+      flush() {
+        current.close();
+        if (powertools.hasStoredMetrics()) powertools.publishStoredMetrics();
+        current = invocationMetrics(powertools);
+      },
+    },
     lines,
     metricTotals() {
       const totals: Record<string, number> = {};
       for (const line of lines) {
         const aws = line._aws as { CloudWatchMetrics?: { Metrics: { Name: string }[] }[] } | undefined;
         for (const m of aws?.CloudWatchMetrics?.[0]?.Metrics ?? []) {
-          totals[m.Name] = (totals[m.Name] ?? 0) + sum(line[m.Name]);
+          totals[m.Name] = (totals[m.Name] ?? 0) + Number(line[m.Name]);
         }
       }
       return totals;

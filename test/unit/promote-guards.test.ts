@@ -20,9 +20,10 @@ import {
   UnauthorizedError,
   UnavailableError,
 } from '../../lib/errors';
+import { principalOf } from '../../lib/http/principal';
 import { createDynamoAliasLock } from '../../lib/promote/alias-lock';
 import { promoteBodySchema, rollbackBodySchema } from '../../lib/promote/api';
-import { assertMayMove, isProtected, principalOf } from '../../lib/promote/authorize';
+import { assertMayMove, isProtected } from '../../lib/promote/authorize';
 
 const conditionFailed = () =>
   new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
