@@ -9,7 +9,7 @@
 
 import type { AgentInput, ChatAgentAnswer, PromptUse } from '../agent/chat-agent';
 import { type AgentContract, BUILT_IN_CONTRACT, checkUsable } from '../agent/contract';
-import { type DataProvider, runAgent } from '../agent/flow';
+import { assertFlowCanRun, type DataProvider, runAgent } from '../agent/flow';
 import {
   AlreadyExistsError,
   ConflictError,
@@ -126,6 +126,7 @@ const knownVersions = (prompts: Iterable<LoadedPrompt>): VersionRef[] =>
 export function createPredictService(deps: PredictServiceDeps): PredictService {
   const { settings } = deps;
   const contract = deps.contract ?? BUILT_IN_CONTRACT;
+  assertFlowCanRun(contract);
   const specs = loadSpecs(settings, deps.naming, contract);
   // The bundled snapshot's versions are claimed (and linked to traces) only when it was read from
   // the registry this stage uses: packaging may have read another one (a developer's, CI's).

@@ -2,11 +2,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { agentPrompts, BUILT_IN_CONTRACT, checkContract } from '../../lib/agent/contract';
+import { type AgentContract, agentPrompts, BUILT_IN_CONTRACT, checkContract } from '../../lib/agent/contract';
 import { CONTRACT_FILE, parseContract, readContractFile } from '../../lib/agent/contract-file';
 import { contractForDirectory } from '../../lib/agent/directory-contract';
-import { runAgent } from '../../lib/agent/flow';
+import { assertFlowCanRun, FLOW_SUPPLIES, runAgent } from '../../lib/agent/flow';
 import {
+  ConfigError,
   InvalidInputError,
   InvalidPromptFileError,
   MissingVariablesError,
@@ -137,7 +138,24 @@ describe('the agent contract', () => {
     expect([...supplied.keys()].sort()).toEqual(agentPrompts().sort());
     for (const [key, variables] of supplied) {
       expect(variables, key).toEqual([...(BUILT_IN_CONTRACT.prompts[key] ?? [])].sort());
+      // The flow's own declaration, which a contract is checked against at cold start, is true.
+      expect(variables, key).toEqual([...(FLOW_SUPPLIES[key] ?? [])].sort());
     }
+    expect(Object.keys(FLOW_SUPPLIES).sort()).toEqual([...supplied.keys()].sort());
+  });
+
+  it('is refused at cold start when the flow cannot run with it: a prompt missing, a variable it does not supply', () => {
+    expect(() => assertFlowCanRun(BUILT_IN_CONTRACT)).not.toThrow();
+    const { synthesizer: _dropped, ...rest } = BUILT_IN_CONTRACT.prompts;
+    const edited: AgentContract = {
+      source: 'team/agent.yaml',
+      prompts: { ...rest, orchestrator: ['context', 'query', 'tone'] },
+    };
+    expect(() => assertFlowCanRun(edited)).toThrow(ConfigError);
+    expect(() => assertFlowCanRun(edited)).toThrow(
+      "The agent cannot run with the contract in team/agent.yaml: 'orchestrator' lists tone, which the agent " +
+        "does not supply (it supplies context, query); it has no 'synthesizer', which the agent loads.",
+    );
   });
 
   it('accepts a template that uses fewer variables than the agent supplies, and says which', () => {
