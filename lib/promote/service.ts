@@ -11,7 +11,7 @@ import { ConflictError, InvalidInputError, NotFoundError } from '../errors';
 import type { NamingOptions } from '../prompts/naming';
 import { registryName, shortNameOf } from '../prompts/naming';
 import { CONTENT_HASH_TAG } from '../register/content-hash';
-import { nameIn, type Prompt, type PromptVersion, type RegistryClient } from '../registry';
+import type { Prompt, PromptVersion, RegistryClient } from '../registry';
 import type { AliasLock } from './alias-lock';
 import {
   DEFAULT_FROM,
@@ -206,12 +206,7 @@ export async function listManagedPrompts(
   const size = page.maxResults ?? 50;
   const shorts = all.slice(start, start + size);
   const names = shorts.map((short) => registryName(short, naming));
-  const found = new Map<string, Prompt>();
-  if (names.length > 0) {
-    // registryName validated each name.
-    const result = await registry.searchPrompts({ filter: nameIn(names), maxResults: names.length });
-    for (const prompt of result.items) found.set(prompt.name, prompt);
-  }
+  const found = new Map((await registry.findPrompts(names)).map((prompt) => [prompt.name, prompt]));
   const last = shorts.at(-1);
   return {
     prompts: shorts.map((short, i) => {

@@ -82,6 +82,8 @@ export interface RegistryClient extends Tracking {
   loadPrompt(uriOrName: string): Promise<PromptVersion>;
   setAlias(name: string, alias: string, version: number): Promise<void>;
   deleteAlias(name: string, alias: string): Promise<void>;
+  /** The prompts of these names that exist; the others are simply absent. */
+  findPrompts(names: readonly string[]): Promise<Prompt[]>;
   searchPrompts(options?: SearchOptions): Promise<Page<Prompt>>;
   /** A prompt's versions, highest first. */
   searchPromptVersions(name: string, options?: Omit<SearchOptions, 'filter'>): Promise<Page<PromptVersion>>;
@@ -246,6 +248,10 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     async deleteAlias(name, alias) {
       validatePromptName(name);
       await dialect.deleteAlias(name, validateWritableAlias(alias));
+    },
+    async findPrompts(names) {
+      for (const name of names) validatePromptName(name);
+      return names.length === 0 ? [] : dialect.findPrompts(names);
     },
     async searchPrompts(search = {}) {
       const maxResults = validateMaxResults(search.maxResults, dialect.maxResults.prompts) ?? 100;

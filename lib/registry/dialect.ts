@@ -99,6 +99,8 @@ export interface RegistryDialect {
     targets: readonly PromptTarget[],
     options: ResolveOptions,
   ): Promise<(ResolvedPrompt | MissingPrompt)[]>;
+  /** The prompts of these names that exist (any number of names), without the API's filter syntax. */
+  findPrompts(names: readonly string[]): Promise<Prompt[]>;
   /** Prompts matching the filter (the API's own filter syntax, ANDed to "is a prompt"). */
   searchPrompts(filter: string | undefined, page: PageRequest): Promise<Page<Prompt>>;
   /** A prompt's versions, highest first. */

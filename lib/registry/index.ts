@@ -16,6 +16,5 @@ export {
 } from './client';
 // The shapes every dialect answers in (prompts, pages, resolved targets, links) and the dialect interface.
 export type * from './dialect';
-export { nameIn } from './dialects/oss-resolve-prompts';
 export type { Prompt, PromptType, PromptVersion } from './prompt-version';
 export type { Tracking } from './tracking';

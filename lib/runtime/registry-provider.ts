@@ -51,6 +51,7 @@ const ACCESS = {
   loadPrompt: 'read',
   setAlias: 'write',
   deleteAlias: 'write',
+  findPrompts: 'read',
   searchPrompts: 'read',
   searchPromptVersions: 'read',
   setPromptTag: 'write',

@@ -17,13 +17,14 @@
 import { NotFoundError } from '../../errors';
 import type { MissingPrompt, PromptTarget, ResolvedPrompt, ResolveOptions } from '../dialect';
 import type { HttpClient } from '../http';
-import { newestVersion, type PromptVersion, toPrompt, toPromptVersion } from '../prompt-version';
+import type { Prompt, PromptVersion } from '../prompt-version';
 import {
   searchModelVersionsResponse,
   searchRegisteredModelsResponse,
   type WireModelVersion,
   type WireRegisteredModel,
 } from '../schemas';
+import { isPromptModel, newestVersion, toPrompt, toPromptVersion } from './oss-mapping';
 
 /** Above this many versions in one range, the range is split. */
 export const MAX_RANGE_ROWS = 200;
@@ -231,5 +232,11 @@ export function createPromptResolver(
       return { target, version, promptTags: toPrompt(p.model).tags };
     });
   }
-  return resolvePrompts;
+  /** The prompts of these names that exist, in as few searches as the name chunks allow. */
+  async function findPrompts(names: readonly string[]): Promise<Prompt[]> {
+    const models = await searchModels([...new Set(names)]);
+    return [...models.values()].filter(isPromptModel).map(toPrompt);
+  }
+
+  return { resolvePrompts, findPrompts };
 }

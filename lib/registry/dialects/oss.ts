@@ -10,7 +10,6 @@ import { InvalidInputError, NotFoundError, UnsupportedError } from '../../errors
 import { IS_PROMPT_TAG } from '../../prompts/metadata';
 import type { RegistryDialect } from '../dialect';
 import type { HttpClient } from '../http';
-import { isPromptModel, newestVersion, toPrompt, toPromptVersion, versionTags } from '../prompt-version';
 import {
   emptyResponse,
   modelVersionResponse,
@@ -20,6 +19,7 @@ import {
   type WireModelVersion,
   type WireRegisteredModel,
 } from '../schemas';
+import { isPromptModel, newestVersion, toPrompt, toPromptVersion, versionTags } from './oss-mapping';
 import { createPromptResolver, PROMPT_FILTER, PROMPT_VERSION_FILTER } from './oss-resolve-prompts';
 
 /** What MLflow's `register_prompt` sends as the (unused) source of a prompt version. */
@@ -70,7 +70,7 @@ export function createOssDialect(http: HttpClient): RegistryDialect {
     return toPromptVersion(operation, response.model_version);
   };
 
-  const resolvePrompts = createPromptResolver(http, getVersion);
+  const { resolvePrompts, findPrompts } = createPromptResolver(http, getVersion);
 
   return {
     maxResults: { prompts: 1000, versions: 200_000 },
@@ -161,6 +161,7 @@ export function createOssDialect(http: HttpClient): RegistryDialect {
     },
 
     resolvePrompts,
+    findPrompts,
 
     async searchPrompts(filter, page) {
       const response = await http.call({
