@@ -9,7 +9,7 @@
 // scripts/lib/run-ts.mjs).
 //
 // prompt-snapshot: the predict function's fallback prompts are taken when the function is
-// bundled. The module functions/predict/bundled-snapshot.ts is replaced by the JSON that
+// bundled, after checking that its flow can run with the contract (else the build fails). The module functions/predict/bundled-snapshot.ts is replaced by the JSON that
 // `promptops snapshot` prints for the stage's alias, pins and naming (read from the function's
 // environment in serverless.yml): from the registry named by MLFLOW_TRACKING_URI in the packaging
 // environment, or, without one or when it cannot be read, from the files in prompts/ (with a
@@ -23,11 +23,11 @@ const CONTRACT_MODULE = /[\\/]lib[\\/]agent[\\/]bundled-contract\.ts$/;
 /** Where the contract is, relative to the project root; also the contract's `source`. */
 const CONTRACT_FILE = 'prompts/agent.yaml';
 
-/** The contract in `root`'s prompts/agent.yaml, read by lib/agent/contract-file.ts. */
-function readContract(root) {
+/** The exports of one of the project's TypeScript modules, compiled for the occasion. */
+function projectModule(root, ...where) {
   const esbuild = require('esbuild');
   const built = esbuild.buildSync({
-    entryPoints: [path.join(root, 'lib', 'agent', 'contract-file.ts')],
+    entryPoints: [path.join(root, ...where)],
     bundle: true,
     write: false,
     platform: 'node',
@@ -35,10 +35,15 @@ function readContract(root) {
     target: 'node22',
     logLevel: 'silent',
   });
-  const reader = { exports: {} };
-  new Function('module', 'exports', 'require', built.outputFiles[0].text)(reader, reader.exports, require);
+  const loaded = { exports: {} };
+  new Function('module', 'exports', 'require', built.outputFiles[0].text)(loaded, loaded.exports, require);
+  return loaded.exports;
+}
+
+/** The contract in `root`'s prompts/agent.yaml, read by lib/agent/contract-file.ts. */
+function readContract(root) {
   const text = fs.readFileSync(path.join(root, CONTRACT_FILE), 'utf8');
-  return reader.exports.parseContract(CONTRACT_FILE, text);
+  return projectModule(root, 'lib', 'agent', 'contract-file.ts').parseContract(CONTRACT_FILE, text);
 }
 
 function agentContract(root) {
@@ -56,6 +61,20 @@ function agentContract(root) {
       });
     },
   };
+}
+
+/**
+ * Why the predict function's flow cannot run with `root`'s contract, or undefined when it can: a
+ * contract it cannot run with fails the build, not every cold start after the deploy
+ * (lib/agent/flow-supplies.ts).
+ */
+function flowRefusal(root) {
+  try {
+    projectModule(root, 'lib', 'agent', 'flow-supplies.ts').assertFlowCanRun(readContract(root));
+    return undefined;
+  } catch (error) {
+    return String(error.message);
+  }
 }
 
 function flag(args, name, value) {
@@ -79,6 +98,8 @@ function promptSnapshot(serverless) {
       build.onLoad({ filter: SNAPSHOT_MODULE }, () => {
         const service = serverless.service;
         const root = serverless.serviceDir ?? process.cwd();
+        const refused = flowRefusal(root);
+        if (refused) return { errors: [{ text: refused }] };
         if (!cliBuilt) {
           try {
             buildCli(root);
@@ -118,3 +139,4 @@ module.exports = (serverless) => [
   promptSnapshot(serverless),
 ];
 module.exports.agentContract = agentContract;
+module.exports.flowRefusal = flowRefusal;

@@ -3,7 +3,7 @@
  * with the Health Monitor agent (lib/predict/service). This file reads the body through the
  * ChatAgent schema, gives the prediction the invocation's time less a margin for the answer, and
  * says which metric a failure counts under; the principal check, problem details and failure
- * logging are lib/http/api-handler's.
+ * logging are lib/runtime/http-api-handler's.
  */
 import { chatAgentResponse, parseAgentRequest } from '../../lib/agent/chat-agent';
 import { NotFoundError, PromptOpsError } from '../../lib/errors';

@@ -2,7 +2,7 @@
  * The promote function: one HTTP API (payload 2.0) with four routes over lib/promote/service.
  * This file only routes the request (path, query, body through the schemas of lib/promote/api),
  * answers JSON, and writes the audit line and metrics; the principal check, problem details and
- * failure logging are lib/http/api-handler's.
+ * failure logging are lib/runtime/http-api-handler's.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type * as z from 'zod';

@@ -13,7 +13,7 @@
  * from each prompt version's model config, capped. Every model call is a child span of the trace
  * with its inputs, outputs, model and token usage.
  */
-import { ConfigError, InternalError, UnsupportedTemplateError } from '../errors';
+import { InternalError, UnsupportedTemplateError } from '../errors';
 import type { ChatModel, Completion, CompletionRequest, ModelMessage } from '../model/chat-model';
 import type { LoadedPrompt } from '../prompt-loader/loader';
 import { formatTemplate, type Template } from '../prompts/template';
@@ -22,8 +22,8 @@ import { ATTR, type TokenUsage } from '../tracing/attributes';
 import type { SpanHandle, TraceRecorder } from '../tracing/recorder';
 import type { AgentInput } from './chat-agent';
 import { type Classification, parseClassification } from './classify';
-import type { AgentContract, AgentPrompt } from './contract';
-import { DOMAINS, type Domain, WORKER_OF } from './domains';
+import type { AgentPrompt } from './contract';
+import { type Domain, WORKER_OF } from './domains';
 
 /** Data for a domain the request did not bring (e.g. from system tables); undefined for none. */
 export type DataProvider = (domain: Domain, input: AgentInput) => Promise<unknown>;
@@ -48,38 +48,6 @@ export type AgentPrompts = ReadonlyMap<
   string,
   Pick<LoadedPrompt, 'template' | 'modelConfig' | 'responseFormat'>
 >;
-
-/**
- * What this flow formats: each prompt it loads and the values it supplies to it (a test records
- * the flow's calls and holds this to them). A contract (prompts/agent.yaml) the flow runs with
- * must list each of these prompts, with no variable outside these values: the promotion gate
- * would otherwise pass a template this flow cannot fill.
- */
-export const FLOW_SUPPLIES: Readonly<Record<AgentPrompt, readonly string[]>> = {
-  intent_classifier: ['query'],
-  orchestrator: ['context', 'query'],
-  synthesizer: ['domain_responses', 'query'],
-  ...Object.fromEntries(DOMAINS.map((domain) => [WORKER_OF[domain], ['data', 'query']])),
-};
-
-/** Refuses a contract this flow cannot run with, naming what is wrong (at cold start). */
-export function assertFlowCanRun(contract: AgentContract): void {
-  const problems = Object.entries(FLOW_SUPPLIES).flatMap(([prompt, supplied]) => {
-    const declared = contract.prompts[prompt];
-    if (declared === undefined) return [`it has no '${prompt}', which the agent loads`];
-    const extra = declared.filter((variable) => !supplied.includes(variable));
-    return extra.length === 0
-      ? []
-      : [
-          `'${prompt}' lists ${extra.join(', ')}, which the agent does not supply (it supplies ${supplied.join(', ')})`,
-        ];
-  });
-  if (problems.length > 0) {
-    throw new ConfigError(
-      `The agent cannot run with the contract in ${contract.source}: ${problems.join('; ')}.`,
-    );
-  }
-}
 
 /** What a worker is told when no data came for its domain. */
 export function noDataNotice(domain: Domain): string {

@@ -78,10 +78,11 @@ export function clientFrom(
   try {
     url = new URL(api);
   } catch {
-    throw new UsageError(`--api expects a URL, got '${api}'.`);
+    // Not repeated: what was given may carry credentials.
+    throw new UsageError('--api (or PROMPTOPS_API_URL) expects an http(s) URL; the one given is not a URL.');
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new UsageError(`--api expects an http(s) URL, got '${api}'.`);
+    throw new UsageError(`--api (or PROMPTOPS_API_URL) expects an http(s) URL, not ${url.protocol}.`);
   }
   const localPrincipal = values['local-principal'] ?? (env.PROMPTOPS_LOCAL_PRINCIPAL || undefined);
   // --region first; else the region an execute-api URL names (where its signatures are checked).

@@ -3,8 +3,8 @@
  * the function), one instance per function at module scope, flushed once per invocation by the
  * handler wrapper (lib/runtime/handler.ts), with the cold-start metric. The core adds to a
  * `Metrics` port that takes only the names of lib/observability/metric-names.ts; each invocation
- * has its own, which sums what is added by name (one value per metric and invocation, as the
- * alarms' statistics expect) and hands the sums over at the end. Work that outlives its
+ * has its own, which sums what is added by name (one value per metric and invocation, so a
+ * metric's sample count is its invocations) and hands the sums over at the end. Work that outlives its
  * invocation (a trace export past its budget) adds nothing to the next one: a closed port drops
  * what it is given.
  */

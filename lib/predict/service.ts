@@ -9,7 +9,8 @@
 
 import type { AgentInput, ChatAgentAnswer, PromptUse } from '../agent/chat-agent';
 import { type AgentContract, BUILT_IN_CONTRACT, checkUsable } from '../agent/contract';
-import { assertFlowCanRun, type DataProvider, runAgent } from '../agent/flow';
+import { type DataProvider, runAgent } from '../agent/flow';
+import { assertFlowCanRun } from '../agent/flow-supplies';
 import {
   AlreadyExistsError,
   ConflictError,

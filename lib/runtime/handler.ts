@@ -40,9 +40,12 @@ export function instrumented<E, R>(
     try {
       return await handler(event, context, counted);
     } finally {
-      counted.close();
-      if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
-      logger.resetKeys();
+      try {
+        counted.close();
+      } finally {
+        if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+        logger.resetKeys();
+      }
     }
   };
 }

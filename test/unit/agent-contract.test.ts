@@ -1,11 +1,13 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { type AgentContract, agentPrompts, BUILT_IN_CONTRACT, checkContract } from '../../lib/agent/contract';
 import { CONTRACT_FILE, parseContract, readContractFile } from '../../lib/agent/contract-file';
 import { contractForDirectory } from '../../lib/agent/directory-contract';
-import { assertFlowCanRun, FLOW_SUPPLIES, runAgent } from '../../lib/agent/flow';
+import { runAgent } from '../../lib/agent/flow';
+import { assertFlowCanRun, FLOW_SUPPLIES } from '../../lib/agent/flow-supplies';
 import {
   ConfigError,
   InvalidInputError,
@@ -144,7 +146,7 @@ describe('the agent contract', () => {
     expect(Object.keys(FLOW_SUPPLIES).sort()).toEqual([...supplied.keys()].sort());
   });
 
-  it('is refused at cold start when the flow cannot run with it: a prompt missing, a variable it does not supply', () => {
+  it('is refused by the flow when it cannot run with it: a prompt missing, a variable it does not supply', () => {
     expect(() => assertFlowCanRun(BUILT_IN_CONTRACT)).not.toThrow();
     const { synthesizer: _dropped, ...rest } = BUILT_IN_CONTRACT.prompts;
     const edited: AgentContract = {
@@ -155,6 +157,27 @@ describe('the agent contract', () => {
     expect(() => assertFlowCanRun(edited)).toThrow(
       "The agent cannot run with the contract in team/agent.yaml: 'orchestrator' lists tone, which the agent " +
         "does not supply (it supplies context, query); it has no 'synthesizer', which the agent loads.",
+    );
+  });
+
+  it("fails the predict bundle's build when the flow cannot run with it, and not otherwise", () => {
+    const plugins = createRequire(import.meta.url)('../../scripts/esbuild-plugins.cjs') as {
+      flowRefusal(root: string): string | undefined;
+    };
+    expect(plugins.flowRefusal(process.cwd())).toBeUndefined();
+    // A checkout whose prompts/agent.yaml lists a variable the flow does not supply.
+    const root = join(scratch, 'edited-checkout');
+    mkdirSync(join(root, 'prompts'), { recursive: true });
+    symlinkSync(join(process.cwd(), 'lib'), join(root, 'lib'));
+    symlinkSync(join(process.cwd(), 'node_modules'), join(root, 'node_modules'));
+    const yaml = readFileSync(join('prompts', CONTRACT_FILE), 'utf8');
+    writeFileSync(
+      join(root, 'prompts', CONTRACT_FILE),
+      yaml.replace('[context, query]', '[context, query, tone]'),
+    );
+    expect(plugins.flowRefusal(root)).toBe(
+      "The agent cannot run with the contract in prompts/agent.yaml: 'orchestrator' lists tone, which the " +
+        'agent does not supply (it supplies context, query).',
     );
   });
 

@@ -265,6 +265,19 @@ describe('promptops promote', () => {
     expect(only().body).toBe('{}');
   });
 
+  it('sends no credentials a user put in the API URL, and never repeats the URL when it is not one', async () => {
+    answer = () => ({ status: 200, body: moved });
+    const withCredentials = api.replace('http://', 'http://someone:hunter2@');
+    const run = await cli(['promote', 'orchestrator', '--api', `${withCredentials}/prod/?x=1#y`]);
+    expect(run.code).toBe(0);
+    expect(only().url).toBe('/prod/prompts/orchestrator/promote');
+    expect(JSON.stringify(only().headers)).not.toContain('hunter2');
+    const bad = await cli(['promote', 'orchestrator', '--api', 'http://someone:hunter2@[not a url']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('expects an http(s) URL; the one given is not a URL');
+    expect(bad.stderr).not.toContain('hunter2');
+  });
+
   it('signs the session token of temporary credentials', async () => {
     answer = () => ({ status: 200, body: moved });
     vi.stubEnv('AWS_SESSION_TOKEN', 'session-token-value');

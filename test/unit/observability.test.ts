@@ -165,7 +165,7 @@ describe('metrics through the handler wrapper', () => {
     expect(emf[1]).not.toHaveProperty('InvocationFailed');
   });
 
-  it('are added by the names of the one list only, never by a string written at the call', () => {
+  it('are added, wherever the code calls metrics.add, by names from the one list (no string at the call)', () => {
     // The port's type refuses other names; this catches a cast or a name built at run time.
     const files = ['lib', 'functions'].flatMap((dir) =>
       readdirSync(dir, { recursive: true, encoding: 'utf8' })

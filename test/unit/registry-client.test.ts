@@ -460,6 +460,57 @@ describe('aliases, search, tags, links', () => {
     ]);
   });
 
+  it('finds prompts by name: 100 names a search, every page, no duplicate, nothing that is not a prompt', async () => {
+    const names = Array.from({ length: 150 }, (_, i) => `demo.p${i}`);
+    const model = (name: string, isPrompt = true) => ({
+      name,
+      tags: isPrompt ? [{ key: 'mlflow.prompt.is_prompt', value: 'true' }] : [],
+      latest_versions: [version(1)],
+    });
+    const asked: string[][] = [];
+    const search = (answer: (names: string[], pageToken: string | null) => object) =>
+      pool()
+        .intercept({
+          path: (path) => path.startsWith('/api/2.0/mlflow/registered-models/search?'),
+          method: 'GET',
+        })
+        .reply(200, (request) => {
+          const query = new URL(String(request.path), ORIGIN).searchParams;
+          const filter = query.get('filter') ?? '';
+          expect(filter.startsWith("tags.`mlflow.prompt.is_prompt` = 'true' AND name IN (")).toBe(true);
+          const inList = [...filter.matchAll(/'(demo\.p\d+)'/g)].map((m) => m[1] as string);
+          asked.push(inList);
+          return answer(inList, query.get('page_token'));
+        });
+    // The first chunk's answer comes in two pages, and carries a model that is not a prompt.
+    search((chunk) => ({
+      registered_models: [model(chunk[0] as string), model('demo.p0-model', false)],
+      next_page_token: 'p2',
+    }));
+    search((chunk, token) => {
+      expect(token).toBe('p2');
+      return { registered_models: [model(chunk[99] as string)] };
+    });
+    search((chunk) => ({ registered_models: [model(chunk[49] as string)] }));
+    const found = await client().findPrompts([...names, 'demo.p0']);
+    expect(asked.map((chunk) => chunk.length)).toEqual([100, 100, 50]);
+    expect(found.map((p) => p.name).sort()).toEqual(['demo.p0', 'demo.p149', 'demo.p99']);
+    // No names, no request (an unexpected one would fail: the network is off).
+    await expect(client().findPrompts([])).resolves.toEqual([]);
+  });
+
+  it('names the call that failed: findPrompts', async () => {
+    pool()
+      .intercept({
+        path: (path) => path.startsWith('/api/2.0/mlflow/registered-models/search?'),
+        method: 'GET',
+      })
+      .reply(403, mlflowError('PERMISSION_DENIED', 'no'));
+    await expect(client().findPrompts(['demo.p'])).rejects.toMatchObject({
+      registry: { operation: 'findPrompts' },
+    });
+  });
+
   it('reports an unlinked trace on a server without the link endpoint', async () => {
     pool()
       .intercept({ path: '/api/2.0/mlflow/traces/link-prompts', method: 'POST' })

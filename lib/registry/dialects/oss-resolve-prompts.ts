@@ -88,14 +88,18 @@ export function createPromptResolver(
 ) {
   const operation = 'resolvePrompts';
 
-  async function searchModels(names: readonly string[]): Promise<Map<string, WireRegisteredModel>> {
+  /** The prompts of these names, searched 100 names at a time; `called` names the client call. */
+  async function searchModels(
+    names: readonly string[],
+    called: string = operation,
+  ): Promise<Map<string, WireRegisteredModel>> {
     const models = new Map<string, WireRegisteredModel>();
     for (let i = 0; i < names.length; i += NAME_CHUNK) {
       const chunk = names.slice(i, i + NAME_CHUNK);
       await everyPage(
         (pageToken) =>
           http.call({
-            operation,
+            operation: called,
             method: 'GET',
             path: '/2.0/mlflow/registered-models/search',
             query: {
@@ -234,7 +238,7 @@ export function createPromptResolver(
   }
   /** The prompts of these names that exist, in as few searches as the name chunks allow. */
   async function findPrompts(names: readonly string[]): Promise<Prompt[]> {
-    const models = await searchModels([...new Set(names)]);
+    const models = await searchModels([...new Set(names)], 'findPrompts');
     return [...models.values()].filter(isPromptModel).map(toPrompt);
   }
 

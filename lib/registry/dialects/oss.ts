@@ -1,7 +1,7 @@
 /**
  * The dialect of MLflow's open-source tracking server, whose REST API has no prompt endpoints of
  * its own: a prompt is a registered model tagged `mlflow.prompt.is_prompt`, a version a model
- * version carrying the template in tags (prompt-version.ts), and prompt-version links to a trace
+ * version carrying the template in tags (oss-mapping.ts), and prompt-version links to a trace
  * go through `traces/link-prompts`. Every call sends what MLflow's Python SDK sends, so what one
  * writes the other reads the same; where the SDK spends extra round trips (five requests to load
  * a prompt by alias) we make one.
