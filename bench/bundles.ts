@@ -14,8 +14,10 @@
  * Targets, per function: net init median at most 150 ms; zip at most 1 MiB.
  * The report exits 0 whether or not the targets are met; non-zero only when it could not run.
  */
+
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -31,7 +33,12 @@ import {
 } from '../test/support/sls-package';
 import { median, ms, type TimedCommand, table, timeProcess } from './support/process-timing';
 
-/** BENCH_INIT_RUNS / BENCH_PYTHON_RUNS override the number of runs (at least 10 / 5). */
+/**
+ * BENCH_INIT_RUNS / BENCH_PYTHON_RUNS override the number of runs (at least 10 / 5).
+ * BENCH_BASELINE=<git revision> also packages that revision (a worktree under .cache with its own
+ * node_modules) and times its bundles in the same rounds: before and after, side by side.
+ */
+const BASELINE = process.env.BENCH_BASELINE?.trim() || undefined;
 const NODE_RUNS = Math.max(10, Number(process.env.BENCH_INIT_RUNS) || 15);
 const PYTHON_RUNS = Math.max(5, Number(process.env.BENCH_PYTHON_RUNS) || 5);
 const TARGET_INIT_MS = 150;
@@ -270,6 +277,25 @@ async function bundleCandidate(source: string, outfile: string): Promise<number>
   return fileSize(outfile);
 }
 
+/** `rev` checked out under .cache (once), with its own node_modules: its lock may differ from ours. */
+function baselineCheckout(rev: string): string {
+  const git = (args: string[], cwd = root) => {
+    const run = spawnSync('git', args, { cwd, encoding: 'utf8' });
+    if (run.status !== 0) throw new Error(`git ${args.join(' ')}: ${run.stderr}`);
+    return run.stdout.trim();
+  };
+  const commit = git(['rev-parse', '--verify', `${rev}^{commit}`]);
+  const dir = join(root, '.cache', `bench-baseline-${commit.slice(0, 12)}`);
+  if (!existsSync(join(dir, 'node_modules', '.bin', 'osls'))) {
+    rmSync(dir, { recursive: true, force: true });
+    git(['worktree', 'prune']);
+    git(['worktree', 'add', '--detach', dir, commit]);
+    const ci = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: dir, encoding: 'utf8' });
+    if (ci.status !== 0) throw new Error(`npm ci in ${dir}: ${ci.stderr}`);
+  }
+  return dir;
+}
+
 async function main(): Promise<void> {
   const work = join(root, '.cache', `bench-bundles-${randomBytes(4).toString('hex')}`);
   // Outside the project: nothing can resolve from its node_modules, as in Lambda.
@@ -279,6 +305,17 @@ async function main(): Promise<void> {
     const pkg = await packageService({ stage: STAGE, region: REGION, outDir: join(work, 'package'), root });
     const bundles = extractBundles(pkg.template, pkg.zips, extracted);
     if (bundles.length === 0) throw new Error(`no function bundles in ${pkg.dir}`);
+    let before: FunctionBundle[] = [];
+    if (BASELINE !== undefined) {
+      process.stderr.write(`[bench] osls package of ${BASELINE} (the baseline)\n`);
+      const old = await packageService({
+        stage: STAGE,
+        region: REGION,
+        outDir: join(work, 'baseline-package'),
+        root: baselineCheckout(BASELINE),
+      });
+      before = extractBundles(old.template, old.zips, join(extracted, 'baseline'));
+    }
 
     const node = process.execPath;
     const plainEnv = cleanEnv({ AWS_REGION: REGION });
@@ -297,6 +334,15 @@ async function main(): Promise<void> {
     });
     const functionSubjects = bundles.map((b) =>
       subject(b.name, NODE_RUNS, {
+        command: node,
+        args: ['--input-type=module', '-e', importScript(b.modulePath, b.exportName)],
+        cwd: dirname(b.modulePath),
+        env: b.env,
+        marker: READY,
+      }),
+    );
+    const baselineSubjects = before.map((b) =>
+      subject(`${b.name} @ ${BASELINE}`, NODE_RUNS, {
         command: node,
         args: ['--input-type=module', '-e', importScript(b.modulePath, b.exportName)],
         cwd: dirname(b.modulePath),
@@ -371,6 +417,7 @@ async function main(): Promise<void> {
     const all = [
       nodeBaseline,
       ...functionSubjects,
+      ...baselineSubjects,
       ...noSourceMapSubjects,
       ...singleSubjects,
       ...candidateSubjects,
@@ -474,6 +521,38 @@ async function main(): Promise<void> {
     );
     out.push('');
     out.push(table(rows, new Set([1, 2, 3, 4, 5, 6, 7, 8])));
+    if (before.length > 0) {
+      const comparison: string[][] = [
+        [
+          'function',
+          `zip KiB @ ${BASELINE}`,
+          'zip KiB now',
+          'zip now/before',
+          `net ms @ ${BASELINE}`,
+          'net ms now',
+          'net now/before',
+        ],
+      ];
+      for (const [i, old] of before.entries()) {
+        const j = bundles.findIndex((b) => b.name === old.name);
+        const now = bundles[j];
+        const oldNet = median(baselineSubjects[i]?.samples ?? [0]) - nodeBase;
+        const nowNet = median(functionSubjects[j]?.samples ?? [0]) - nodeBase;
+        if (now === undefined) continue;
+        comparison.push([
+          old.name,
+          kib(old.zipBytes),
+          kib(now.zipBytes),
+          `${(now.zipBytes / old.zipBytes).toFixed(3)}x`,
+          ms(oldNet),
+          ms(nowNet),
+          `${(nowNet / oldNet).toFixed(3)}x`,
+        ]);
+      }
+      out.push('');
+      out.push(table(comparison, new Set([1, 2, 3, 4, 5, 6])));
+      out.push(`(before = ${BASELINE}, packaged and timed in the same interleaved rounds as now)`);
+    }
     out.push('');
     out.push(table(orientation, new Set([1, 2, 3, 4])));
     out.push(
