@@ -52,6 +52,25 @@ function schemaProblem(responseFormat: JsonObject | undefined, value: unknown): 
   return zodIssues(parsed.error, BRIEFLY).line;
 }
 
+/**
+ * Why the agent cannot check the classifier's answers against this response format, or undefined
+ * when it can: a format zod cannot read, or one without the `domains` list the agent reads.
+ */
+export function responseFormatProblem(responseFormat: JsonObject): string | undefined {
+  try {
+    z.fromJSONSchema(responseFormat as Parameters<typeof z.fromJSONSchema>[0]);
+  } catch (error) {
+    return `it is not a JSON schema the agent can read (${error instanceof Error ? error.message : String(error)})`;
+  }
+  const properties = responseFormat.properties as Record<string, unknown> | undefined;
+  const domains = typeof properties === 'object' && properties !== null ? properties.domains : undefined;
+  const type =
+    typeof domains === 'object' && domains !== null ? (domains as Record<string, unknown>).type : undefined;
+  return type === 'array'
+    ? undefined
+    : 'it declares no `domains` array, which the agent reads the domains from';
+}
+
 export function fallbackDomains(dataDomains: readonly Domain[]): readonly Domain[] {
   return dataDomains.length > 0 ? dataDomains : DOMAINS;
 }

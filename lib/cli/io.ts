@@ -1,3 +1,4 @@
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { InvalidInputError } from '../errors';
 import { type NamingOptions, namingFromEnv, registryName } from '../prompts/naming';
 
@@ -44,4 +45,20 @@ export function namingFrom(
   // Checked once with a valid short name, so a bad catalog or prefix is a usage error, not N failures.
   asUsage(() => registryName('prompt', naming));
   return naming;
+}
+
+/** The flags that say which registry and which naming a command works on. */
+export const REGISTRY_FLAGS = {
+  'tracking-uri': { type: 'string' },
+  catalog: { type: 'string' },
+  schema: { type: 'string' },
+  prefix: { type: 'string' },
+} as const;
+
+/** A command's flags and positionals, parsed strictly (an unknown flag is a usage error). */
+export function commandLine<const O extends NonNullable<ParseArgsConfig['options']>>(
+  args: readonly string[],
+  options: O,
+) {
+  return parseArgs({ args: [...args], allowPositionals: true, strict: true, options });
 }

@@ -6,13 +6,14 @@
 import { parseArgs } from 'node:util';
 import { isPromptOpsError } from '../errors';
 import { formatTemplate } from '../prompts/template';
-import { type CliIo, namingFrom, oneLine, UsageError } from './io';
+import { type CliIo, namingFrom, oneLine, REGISTRY_FLAGS, UsageError } from './io';
 import { predictCommand } from './predict';
 import { PROMOTE_COMMANDS } from './promote';
 import { registerCommand } from './register';
 import { cliRegistryFromEnv, experimentFromEnv, registryFromEnv } from './registry-from-env';
 import { describePromptVersion, promptVersionJson } from './show';
 import { snapshotCommand } from './snapshot';
+import { verifyCommand } from './verify';
 
 const USAGE = `Usage:
   promptops show <prompts:/name/version | prompts:/name@alias | name> [--json]
@@ -26,6 +27,7 @@ const USAGE = `Usage:
   promptops predict "<question>" [--data FILE.json] [--alias A] [--model NAME] [--json]
                      [--prompts DIR] [--api URL | --local]
   promptops snapshot [--alias A] [--pins P] [--prompts DIR] [--out FILE] [--require-registry]
+  promptops verify [--alias A ...] [--prompts DIR] [--json] [--secret-id ID]
 
 Options:
   --tracking-uri URL   the MLflow server (default: $MLFLOW_TRACKING_URI)
@@ -65,7 +67,13 @@ snapshot: the prompts the predict function bundles as its fallback, as JSON: wha
 (default production) and --pins (prompt=version or prompt@alias, comma-separated) serve in the
 registry ($MLFLOW_TRACKING_URI); without one, or when it cannot be read, the files in --prompts
 (default prompts/) without versions, unless --require-registry. The prompts are those of the
-agent's contract: --prompts DIR/agent.yaml when there is one, else the built-in one.`;
+agent's contract: --prompts DIR/agent.yaml when there is one, else the built-in one.
+
+verify: every alias the agent loads (--alias, repeatable; default production and staging) still
+resolves to a version it can use: present, parseable, formattable with the variables the agent
+supplies, its content hash as registered. A table, or one JSON object with --json. Exit 0 when
+nothing failed (warnings allowed), 1 when something did. --prompts DIR: the prompts whose files
+are in DIR (the contract: DIR/agent.yaml, else the built-in one).`;
 
 const DEFAULT_CONCURRENCY = 4;
 
@@ -129,10 +137,7 @@ async function register(args: readonly string[], io: CliIo): Promise<number> {
       'dry-run': { type: 'boolean' },
       concurrency: { type: 'string' },
       'secret-id': { type: 'string' },
-      'tracking-uri': { type: 'string' },
-      catalog: { type: 'string' },
-      schema: { type: 'string' },
-      prefix: { type: 'string' },
+      ...REGISTRY_FLAGS,
     },
   });
   const concurrency = parseConcurrency(values.concurrency);
@@ -163,6 +168,7 @@ const COMMANDS: Readonly<Record<string, (args: readonly string[], io: CliIo) => 
   format,
   register,
   snapshot: snapshotCommand,
+  verify: verifyCommand,
   predict: predictCommand,
   ...PROMOTE_COMMANDS,
 };

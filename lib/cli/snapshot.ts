@@ -17,7 +17,7 @@ import { loadPromptFiles } from '../prompts/directory';
 import { validateAliasName } from '../prompts/names';
 import type { NamingOptions } from '../prompts/naming';
 import type { Template } from '../prompts/template';
-import { asUsage, type CliIo, namingFrom, oneLine, UsageError } from './io';
+import { asUsage, type CliIo, namingFrom, oneLine, REGISTRY_FLAGS, UsageError } from './io';
 import { registryFromEnv } from './registry-from-env';
 
 async function fromFiles(
@@ -40,10 +40,7 @@ export async function snapshotCommand(args: readonly string[], io: CliIo): Promi
       pins: { type: 'string' },
       prompts: { type: 'string' },
       out: { type: 'string' },
-      catalog: { type: 'string' },
-      schema: { type: 'string' },
-      prefix: { type: 'string' },
-      'tracking-uri': { type: 'string' },
+      ...REGISTRY_FLAGS,
       'require-registry': { type: 'boolean' },
     },
   });

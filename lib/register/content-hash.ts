@@ -10,7 +10,9 @@ export const CONTENT_HASH_TAG = 'promptops.content_hash';
  * commit message and description are about the change, not the content, and are left out.
  * Keys are sorted so that reordering YAML fields is not a change.
  */
-export function contentHash(file: PromptFile): string {
+export function contentHash(
+  file: Pick<PromptFile, 'template' | 'tags' | 'modelConfig' | 'responseFormat'>,
+): string {
   const sortKeys = (value: unknown): PyJsonValue => {
     if (Array.isArray(value)) return value.map(sortKeys);
     if (value !== null && typeof value === 'object') {

@@ -1,0 +1,255 @@
+/**
+ * Verify: every alias the agent loads still resolves to a version the agent can use. Reads only:
+ * one search for the prompts (their aliases and alias histories come with them), then one batched
+ * resolution of every alias's version, so a run costs a few requests, not one per prompt and
+ * alias. A registry that cannot be read is one failure for the run, not one per prompt.
+ */
+import { responseFormatProblem } from '../agent/classify';
+import { type AgentContract, agentPrompts, checkUsable, isAgentPrompt } from '../agent/contract';
+import { isPromptOpsError, MissingVariablesError, UnsupportedTemplateError } from '../errors';
+import { historyTag, parseHistory } from '../promote/history';
+import type { PromptSnapshot } from '../prompt-loader/snapshot';
+import { OWN_TAG_PREFIX } from '../prompts/file';
+import { type NamingOptions, registryName } from '../prompts/naming';
+import { CONTENT_HASH_TAG, contentHash } from '../register/content-hash';
+import type { MissingPrompt, Prompt, PromptVersion, RegistryClient, ResolvedPrompt } from '../registry';
+import { isCredentialRefusal } from '../runtime/registry-provider';
+import { CHECK_CODES as C, type Check, check, report, type VerifyReport } from './checks';
+
+export const DEFAULT_VERIFY_ALIASES = ['production', 'staging'] as const;
+
+/** The prompt the agent checks its classifier's answers with (its response format). */
+const CLASSIFIER = 'intent_classifier';
+
+export interface VerifyOptions {
+  readonly naming: NamingOptions;
+  readonly contract: AgentContract;
+  /** The aliases the agent loads (default production and staging). */
+  readonly aliases?: readonly string[] | undefined;
+  /** Only these prompts, by short name (the files in a directory); default the contract's. */
+  readonly prompts?: readonly string[] | undefined;
+  /** What the predict function serves when the registry cannot answer: compared with production. */
+  readonly fallback?: PromptSnapshot | undefined;
+  readonly now?: (() => number) | undefined;
+}
+
+/** The whole run's one failure: the registry could not be read. */
+function registryFailure(error: unknown): Check {
+  const where = { prompt: '*' };
+  if (isCredentialRefusal(error)) {
+    return check(
+      'fail',
+      C.credentialsRefused,
+      'The registry refused the credentials in the secret: update the secret.',
+      where,
+    );
+  }
+  const code = isPromptOpsError(error) ? error.code : undefined;
+  if (code === 'UNAVAILABLE' || code === 'DEADLINE_EXCEEDED' || code === 'RATE_LIMITED') {
+    return check(
+      'fail',
+      C.registryUnreachable,
+      `The registry did not answer (${(error as Error).message}): check that it is up and reachable.`,
+      where,
+    );
+  }
+  return check('fail', C.registryFailed, `Reading the registry failed: ${(error as Error).message}`, where);
+}
+
+/** The content hash register would have written for this version. */
+function recomputedHash(version: PromptVersion): string {
+  const tags = Object.fromEntries(
+    Object.entries(version.tags).filter(([key]) => !key.startsWith(OWN_TAG_PREFIX)),
+  );
+  return contentHash({
+    template: version.template,
+    tags,
+    modelConfig: version.modelConfig,
+    responseFormat: version.responseFormat,
+  });
+}
+
+const hours = (ms: number) =>
+  ms < 3_600_000 ? `${Math.max(1, Math.round(ms / 60_000))} min` : `${(ms / 3_600_000).toFixed(1)} h`;
+
+/** The checks of one version an alias points at. */
+function versionChecks(
+  short: string,
+  alias: string,
+  version: PromptVersion,
+  options: VerifyOptions,
+): Check[] {
+  const where = { prompt: version.name, alias, version: version.version };
+  const checks: Check[] = [];
+  if (isAgentPrompt(short, options.contract)) {
+    try {
+      checkUsable(short, version.template, options.contract);
+    } catch (error) {
+      if (error instanceof MissingVariablesError) {
+        return [
+          check(
+            'fail',
+            C.contractViolated,
+            `${alias} serves version ${version.version}, which needs ${error.missing.join(', ')}: the agent does not supply ${error.missing.length > 1 ? 'them' : 'it'}. Promote or roll back ${alias} to a version the agent can format.`,
+            where,
+          ),
+        ];
+      }
+      if (error instanceof UnsupportedTemplateError) {
+        return [
+          check(
+            'fail',
+            C.templateUnusable,
+            `${alias} serves version ${version.version}: ${error.message} Move ${alias} to a usable version.`,
+            where,
+          ),
+        ];
+      }
+      throw error;
+    }
+  }
+  if (short === CLASSIFIER && version.responseFormat !== undefined) {
+    const problem = responseFormatProblem(version.responseFormat);
+    if (problem) {
+      checks.push(
+        check(
+          'fail',
+          C.responseFormatUnusable,
+          `The response format of version ${version.version}: ${problem}. Move ${alias} to a version with a usable one.`,
+          where,
+        ),
+      );
+    }
+  }
+  const recorded = version.tags[CONTENT_HASH_TAG];
+  if (recorded === undefined) {
+    checks.push(
+      check(
+        'warn',
+        C.hashMissing,
+        `Version ${version.version} has no ${CONTENT_HASH_TAG} tag: it was registered outside the pipeline. Register it from its prompt file to bring it under it.`,
+        where,
+      ),
+    );
+  } else if (recorded !== recomputedHash(version)) {
+    checks.push(
+      check(
+        'fail',
+        C.hashMismatch,
+        `Version ${version.version} no longer matches the content it was registered with: its template, tags or configuration were edited outside the pipeline. Register the prompt file again and promote that version.`,
+        where,
+      ),
+    );
+  }
+  const fallback =
+    alias === 'production' ? options.fallback?.entries.find((e) => e.key === short) : undefined;
+  const differs =
+    fallback !== undefined &&
+    (fallback.contentHash !== null && recorded !== undefined
+      ? fallback.contentHash !== recorded
+      : JSON.stringify(fallback.template) !== JSON.stringify(version.template));
+  if (differs) {
+    checks.push(
+      check(
+        'warn',
+        C.fallbackDiffers,
+        `The predict function's bundled fallback for ${short} differs from production's version ${version.version}: repackage and deploy predict so that its fallback serves the same.`,
+        where,
+      ),
+    );
+  }
+  if (!checks.some((c) => c.status === 'fail')) {
+    checks.unshift(check('ok', C.ok, `${alias} serves version ${version.version}.`, where));
+  }
+  return checks;
+}
+
+function aliasMissing(prompt: Prompt, alias: string): Check {
+  const last = parseHistory(prompt.tags[historyTag(alias)]).entries.at(-1);
+  const what =
+    last === undefined
+      ? alias === 'staging'
+        ? 'upload its prompt file to register a version and set staging'
+        : `promote a version to ${alias}`
+      : `its history last recorded version ${last.version} (deleted with its aliases?): promote or roll back ${alias} to a version that exists`;
+  return check('fail', C.aliasMissing, `${prompt.name} has no ${alias} alias: ${what}.`, {
+    prompt: prompt.name,
+    alias,
+  });
+}
+
+export async function verifyPrompts(registry: RegistryClient, options: VerifyOptions): Promise<VerifyReport> {
+  const aliases = options.aliases ?? DEFAULT_VERIFY_ALIASES;
+  const shorts = options.prompts ?? agentPrompts(options.contract);
+  const names = shorts.map((short) => registryName(short, options.naming));
+  let found: Map<string, Prompt>;
+  let resolved: (ResolvedPrompt | MissingPrompt)[];
+  const targets: { short: string; alias: string; name: string; version: number }[] = [];
+  const checks: Check[] = [];
+  try {
+    found = new Map((await registry.findPrompts(names)).map((p) => [p.name, p]));
+    for (const [i, name] of names.entries()) {
+      const short = shorts[i] as string;
+      const prompt = found.get(name);
+      if (prompt === undefined) {
+        checks.push(
+          check('fail', C.promptMissing, `${name} is not in the registry: register its prompt file.`, {
+            prompt: name,
+          }),
+        );
+        continue;
+      }
+      for (const alias of aliases) {
+        const version = prompt.aliases[alias];
+        if (version === undefined) checks.push(aliasMissing(prompt, alias));
+        else targets.push({ short, alias, name, version });
+      }
+    }
+    resolved =
+      targets.length === 0
+        ? []
+        : await registry.resolvePrompts(
+            targets.map((t) => ({ name: t.name, version: t.version })),
+            { allowMissing: true },
+          );
+  } catch (error) {
+    return report([registryFailure(error)]);
+  }
+  const served = new Map<string, PromptVersion>();
+  for (const [i, target] of targets.entries()) {
+    const answer = resolved[i];
+    if (answer === undefined || 'missing' in answer) {
+      checks.push(
+        check(
+          'fail',
+          C.aliasVersionMissing,
+          `${target.alias} points at version ${target.version}, which no longer exists: promote or roll back ${target.alias} to a version that does.`,
+          { prompt: target.name, alias: target.alias, version: target.version },
+        ),
+      );
+      continue;
+    }
+    served.set(`${target.name}@${target.alias}`, answer.version);
+    checks.push(...versionChecks(target.short, target.alias, answer.version, options));
+  }
+  const now = options.now ?? Date.now;
+  for (const name of names) {
+    const production = served.get(`${name}@production`);
+    const staging = served.get(`${name}@staging`);
+    if (production === undefined || staging === undefined || staging.version <= production.version) continue;
+    const age =
+      staging.creationTimestamp === undefined ? '' : ` for ${hours(now() - staging.creationTimestamp)}`;
+    checks.push(
+      check(
+        'warn',
+        C.stagingAhead,
+        `staging (version ${staging.version}) is ahead of production (version ${production.version})${age}: a promotion is pending.`,
+        { prompt: name, alias: 'staging', version: staging.version },
+      ),
+    );
+  }
+  // In the order prompts and aliases were asked for: each prompt's lines together.
+  const rank = (c: Check) =>
+    names.indexOf(c.prompt) * (aliases.length + 1) + (c.alias === null ? 0 : aliases.indexOf(c.alias) + 1);
+  return report([...checks].sort((a, b) => rank(a) - rank(b)));
+}

@@ -1,0 +1,157 @@
+/**
+ * Verify against the real MLflow: each failure made with real registry operations, and a healthy
+ * registry reported all ok; the CLI's table, JSON and exit codes.
+ */
+import { describe, expect, inject, it } from 'vitest';
+import { BUILT_IN_CONTRACT } from '../../lib/agent/contract';
+import { historyTag } from '../../lib/promote/history';
+import { CONTENT_HASH_TAG } from '../../lib/register/content-hash';
+import { createRegistryClient } from '../../lib/registry';
+import { verifyPrompts } from '../../lib/verify/verify';
+import { registerAgentPrompts, uniqueNaming } from '../support/agent-prompts';
+import { runCli } from '../support/cli';
+
+const mlflowUri = inject('mlflowUri');
+const registry = createRegistryClient({ trackingUri: mlflowUri });
+
+async function setUp(label: string) {
+  const naming = uniqueNaming(label);
+  const names = await registerAgentPrompts(registry, naming);
+  const name = (short: string) => names.get(short) as string;
+  const verify = (extra: Partial<Parameters<typeof verifyPrompts>[1]> = {}) =>
+    verifyPrompts(registry, { naming, contract: BUILT_IN_CONTRACT, ...extra });
+  return { naming, name, verify };
+}
+
+/** MLflow's own delete of a model version (the client has none: nothing in production deletes). */
+async function deleteVersion(name: string, version: number): Promise<void> {
+  const response = await fetch(`${mlflowUri}/api/2.0/mlflow/model-versions/delete`, {
+    method: 'DELETE',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name, version: String(version) }),
+  });
+  expect(response.status).toBe(200);
+}
+
+const codes = (report: Awaited<ReturnType<typeof verifyPrompts>>, prompt?: string) =>
+  report.checks.filter((c) => prompt === undefined || c.prompt === prompt).map((c) => `${c.alias}:${c.code}`);
+
+describe('verify against MLflow', () => {
+  it('reports every alias of a registry the pipeline wrote as ok, in a few requests', async () => {
+    const { verify } = await setUp('healthy');
+    const before = registry.requestCount;
+    const result = await verify();
+    expect(registry.requestCount - before).toBeLessThanOrEqual(3);
+    expect(result.ok).toBe(true);
+    expect(result.checks).toHaveLength(16);
+    expect(result.checks.every((c) => c.status === 'ok' && c.code === 'OK')).toBe(true);
+  });
+
+  it('finds a missing prompt, a missing alias with the version its history last recorded, and a version deleted under its alias', async () => {
+    const { name, verify } = await setUp('missing');
+    await registry.deletePrompt(name('quality_worker'));
+    await registry.deleteAlias(name('cost_worker'), 'staging');
+    // A version promoted by the API (its history records it), then deleted: MLflow 3.17.2 deletes
+    // the version's aliases with it.
+    const v2 = await registry.createPromptVersion({
+      name: name('security_worker'),
+      template: 'Security {{query}} {{data}}',
+    });
+    await registry.setAlias(name('security_worker'), 'production', v2.version);
+    await registry.setPromptTag(
+      name('security_worker'),
+      historyTag('production'),
+      JSON.stringify([
+        {
+          action: 'promote',
+          version: v2.version,
+          previousVersion: 1,
+          by: 'arn:aws:iam::123456789012:user/ops',
+          at: '2026-12-06T00:00:00Z',
+        },
+      ]),
+    );
+    await deleteVersion(name('security_worker'), v2.version);
+
+    const result = await verify();
+    expect(result.ok).toBe(false);
+    expect(codes(result, name('quality_worker'))).toEqual(['null:PROMPT_MISSING']);
+    expect(codes(result, name('cost_worker'))).toEqual(['production:OK', 'staging:ALIAS_MISSING']);
+    const deleted = result.checks.find(
+      (c) => c.prompt === name('security_worker') && c.alias === 'production',
+    );
+    expect(deleted).toMatchObject({ status: 'fail', code: 'ALIAS_MISSING' });
+    expect(deleted?.message).toContain(`its history last recorded version ${v2.version}`);
+  });
+
+  it('fails a version the agent cannot format and a hash edited outside the pipeline; warns of staging ahead and of a version registered outside it', async () => {
+    const { name, verify } = await setUp('broken');
+    const needsBudget = await registry.createPromptVersion({
+      name: name('cost_worker'),
+      template: 'Cost {{query}} {{data}} within {{budget}}',
+    });
+    await registry.setAlias(name('cost_worker'), 'production', needsBudget.version);
+    await registry.setVersionTag(name('orchestrator'), 1, CONTENT_HASH_TAG, 'sha256:0000');
+    const ahead = await registry.createPromptVersion({
+      name: name('synthesizer'),
+      template: 'Sum up {{query}}: {{domain_responses}}',
+    });
+    await registry.setAlias(name('synthesizer'), 'staging', ahead.version);
+
+    const result = await verify();
+    expect(result.ok).toBe(false);
+    expect(codes(result, name('cost_worker'))).toContain('production:CONTRACT_VIOLATED');
+    const violated = result.checks.find((c) => c.code === 'CONTRACT_VIOLATED');
+    expect(violated?.message).toContain('budget');
+    expect(codes(result, name('orchestrator'))).toEqual([
+      'production:CONTENT_HASH_MISMATCH',
+      'staging:CONTENT_HASH_MISMATCH',
+    ]);
+    expect(codes(result, name('synthesizer'))).toEqual([
+      'production:OK',
+      'staging:OK',
+      'staging:CONTENT_HASH_MISSING',
+      'staging:STAGING_AHEAD',
+    ]);
+    expect(result.checks.find((c) => c.code === 'STAGING_AHEAD')?.status).toBe('warn');
+  });
+
+  it('reports a registry that does not answer once, not once per prompt', async () => {
+    const { naming } = await setUp('down');
+    const closed = createRegistryClient({ trackingUri: 'http://127.0.0.1:9', retry: { maxAttempts: 1 } });
+    const result = await verifyPrompts(closed, { naming, contract: BUILT_IN_CONTRACT });
+    expect(result.ok).toBe(false);
+    expect(result.checks).toEqual([
+      expect.objectContaining({ prompt: '*', status: 'fail', code: 'REGISTRY_UNREACHABLE' }),
+    ]);
+  });
+
+  it('the CLI: a table, one JSON object with --json, exit 1 on a failure and 0 on warnings only', async () => {
+    const { naming, name } = await setUp('cli');
+    const env = { MLFLOW_TRACKING_URI: mlflowUri, PROMPT_NAME_PREFIX: naming.prefix };
+    const healthy = await runCli(['verify'], env);
+    expect(healthy.code).toBe(0);
+    expect(healthy.stdout).toContain('every alias resolves to a version the agent can use');
+
+    await registry.deleteAlias(name('orchestrator'), 'production');
+    const json = await runCli(['verify', '--json', '--alias', 'production'], env);
+    expect(json.code).toBe(1);
+    const parsed = JSON.parse(json.stdout);
+    expect(Object.keys(parsed).sort()).toEqual(['checks', 'ok']);
+    expect(parsed.ok).toBe(false);
+    expect(parsed.checks).toHaveLength(8);
+    expect(parsed.checks).toContainEqual({
+      prompt: name('orchestrator'),
+      alias: 'production',
+      version: null,
+      status: 'fail',
+      code: 'ALIAS_MISSING',
+      message: `${name('orchestrator')} has no production alias: promote a version to production.`,
+    });
+    const table = await runCli(['verify', '--alias', 'production'], env);
+    expect(table.code).toBe(1);
+    expect(table.stdout).toMatch(/FAIL .*ALIAS_MISSING/);
+    expect(table.stdout).toContain('1 failure(s), 0 warning(s)');
+    expect((await runCli(['verify', 'extra'], env)).code).toBe(2);
+  });
+});

@@ -1,0 +1,175 @@
+import { describe, expect, it } from 'vitest';
+import { BUILT_IN_CONTRACT } from '../../lib/agent/contract';
+import { NotFoundError, UnauthorizedError, UnavailableError } from '../../lib/errors';
+import { snapshotFromFiles } from '../../lib/prompt-loader/snapshot';
+import { loadPromptFiles } from '../../lib/prompts/directory';
+import { CONTENT_HASH_TAG, contentHash } from '../../lib/register/content-hash';
+import type { Prompt, PromptTarget, PromptVersion, RegistryClient } from '../../lib/registry';
+import { verifyPrompts } from '../../lib/verify/verify';
+
+const files = await loadPromptFiles(['prompts']);
+const NOW = Date.parse('2026-12-06T12:00:00Z');
+
+/** A registry of the agent's prompts as the pipeline writes them, version 1 under both aliases. */
+function registryOf(
+  edit: (versions: Map<string, PromptVersion[]>, prompts: Map<string, Prompt>) => void = () => {},
+) {
+  const versions = new Map<string, PromptVersion[]>();
+  const prompts = new Map<string, Prompt>();
+  for (const file of files) {
+    versions.set(file.name, [
+      {
+        name: file.name,
+        version: 1,
+        type: typeof file.template === 'string' ? 'text' : 'chat',
+        template: file.template,
+        variables: [],
+        commitMessage: undefined,
+        tags: { ...file.tags, [CONTENT_HASH_TAG]: contentHash(file) },
+        aliases: ['production', 'staging'],
+        modelConfig: file.modelConfig as PromptVersion['modelConfig'],
+        responseFormat: file.responseFormat,
+        creationTimestamp: NOW - 3 * 3_600_000,
+        lastUpdatedTimestamp: undefined,
+        userId: undefined,
+        uri: `prompts:/${file.name}/1`,
+      },
+    ]);
+    prompts.set(file.name, {
+      name: file.name,
+      description: undefined,
+      tags: {},
+      aliases: { production: 1, staging: 1 },
+      latestVersion: 1,
+      creationTimestamp: undefined,
+      lastUpdatedTimestamp: undefined,
+    } as Prompt);
+  }
+  edit(versions, prompts);
+  const registry = {
+    findPrompts: async (names: readonly string[]) =>
+      names.flatMap((n) => (prompts.has(n) ? [prompts.get(n) as Prompt] : [])),
+    resolvePrompts: async (targets: readonly PromptTarget[]) =>
+      targets.map((target) => {
+        const version = versions.get(target.name)?.find((v) => v.version === target.version);
+        return version
+          ? { target, version, promptTags: {} }
+          : { target, missing: new NotFoundError(`no version ${target.version}`) };
+      }),
+  };
+  return registry as unknown as RegistryClient;
+}
+
+const verify = (registry: RegistryClient, extra: Partial<Parameters<typeof verifyPrompts>[1]> = {}) =>
+  verifyPrompts(registry, { naming: {}, contract: BUILT_IN_CONTRACT, now: () => NOW, ...extra });
+
+const only = (result: Awaited<ReturnType<typeof verifyPrompts>>, prompt: string) =>
+  result.checks.filter((c) => c.prompt === prompt).map((c) => `${c.alias}:${c.status}:${c.code}`);
+
+/** A new version of `prompt` with `changes`, with production (or `alias`) moved to it. */
+function newVersion(
+  versions: Map<string, PromptVersion[]>,
+  prompts: Map<string, Prompt>,
+  prompt: string,
+  changes: Partial<PromptVersion>,
+  alias = 'production',
+) {
+  const first = versions.get(prompt)?.[0] as PromptVersion;
+  versions.get(prompt)?.push({ ...first, version: 2, tags: {}, ...changes });
+  const current = prompts.get(prompt) as Prompt;
+  prompts.set(prompt, { ...current, aliases: { ...current.aliases, [alias]: 2 } });
+}
+
+describe('verify, check by check', () => {
+  it('is all ok for what the pipeline wrote', async () => {
+    const result = await verify(registryOf());
+    expect(result.ok).toBe(true);
+    expect(result.checks.map((c) => c.code)).toEqual(Array(16).fill('OK'));
+  });
+
+  it('fails a Jinja2 template and a chat role the agent does not send (TEMPLATE_UNUSABLE)', async () => {
+    const result = await verify(
+      registryOf((versions, prompts) => {
+        newVersion(versions, prompts, 'orchestrator', {
+          template: '{% if query %}{{ query }}{% endif %} {{ context }}',
+        });
+        newVersion(versions, prompts, 'synthesizer', {
+          type: 'chat',
+          template: [{ role: 'tool', content: '{{query}} {{domain_responses}}' }],
+        });
+      }),
+    );
+    expect(only(result, 'orchestrator')).toEqual(['production:fail:TEMPLATE_UNUSABLE', 'staging:ok:OK']);
+    expect(only(result, 'synthesizer')[0]).toBe('production:fail:TEMPLATE_UNUSABLE');
+    expect(result.checks.find((c) => c.prompt === 'synthesizer')?.message).toContain("role 'tool'");
+  });
+
+  it('fails a classifier response format the agent cannot read the domains from (RESPONSE_FORMAT_UNUSABLE)', async () => {
+    const result = await verify(
+      registryOf((versions, prompts) =>
+        newVersion(versions, prompts, 'intent_classifier', {
+          responseFormat: { type: 'object', properties: { topics: { type: 'array' } } },
+        }),
+      ),
+    );
+    expect(only(result, 'intent_classifier')).toContain('production:fail:RESPONSE_FORMAT_UNUSABLE');
+  });
+
+  it('fails an alias kept on a version that is gone (ALIAS_VERSION_MISSING), for registries that keep it', async () => {
+    const result = await verify(
+      registryOf((_versions, prompts) => {
+        const p = prompts.get('cost_worker') as Prompt;
+        prompts.set('cost_worker', { ...p, aliases: { production: 7, staging: 1 } });
+      }),
+    );
+    expect(only(result, 'cost_worker')).toEqual(['production:fail:ALIAS_VERSION_MISSING', 'staging:ok:OK']);
+  });
+
+  it('warns when the bundled fallback differs from production (FALLBACK_DIFFERS), with the staging age', async () => {
+    const fallback = snapshotFromFiles(files, {});
+    const result = await verify(
+      registryOf((versions, prompts) => {
+        newVersion(versions, prompts, 'quality_worker', { template: 'Quality now: {{query}} {{data}}' });
+        newVersion(
+          versions,
+          prompts,
+          'security_worker',
+          { template: 'Security next: {{query}} {{data}}', creationTimestamp: NOW - 90 * 60_000 },
+          'staging',
+        );
+      }),
+      { fallback },
+    );
+    expect(only(result, 'quality_worker')).toEqual([
+      'production:ok:OK',
+      'production:warn:CONTENT_HASH_MISSING',
+      'production:warn:FALLBACK_DIFFERS',
+      'staging:ok:OK',
+    ]);
+    expect(result.ok).toBe(true);
+    const ahead = result.checks.find((c) => c.code === 'STAGING_AHEAD');
+    expect(ahead?.message).toBe(
+      'staging (version 2) is ahead of production (version 1) for 1.5 h: a promotion is pending.',
+    );
+  });
+
+  it.each([
+    [
+      new UnauthorizedError('refused', { registry: { operation: 'findPrompts', httpStatus: 401 } }),
+      'CREDENTIALS_REFUSED',
+    ],
+    [new UnavailableError('no answer', { registry: { operation: 'findPrompts' } }), 'REGISTRY_UNREACHABLE'],
+    [new Error('surprise'), 'REGISTRY_FAILED'],
+  ])('reports a registry that cannot be read once for the run: %s', async (error, code) => {
+    const failing = {
+      findPrompts: async () => {
+        throw error;
+      },
+    } as unknown as RegistryClient;
+    const result = await verify(failing);
+    expect(result).toEqual({
+      ok: false,
+      checks: [expect.objectContaining({ prompt: '*', alias: null, version: null, status: 'fail', code })],
+    });
+  });
+});
