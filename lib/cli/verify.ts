@@ -7,8 +7,8 @@
 import { contractForDirectory } from '../agent/directory-contract';
 import { loadPromptFiles } from '../prompts/directory';
 import { validateAliasName } from '../prompts/names';
-import type { VerifyReport } from '../verify/checks';
-import { DEFAULT_VERIFY_ALIASES, verifyPrompts } from '../verify/verify';
+import { report, type VerifyReport } from '../verify/checks';
+import { DEFAULT_VERIFY_ALIASES, registryFailure, verifyPrompts } from '../verify/verify';
 import { asUsage, type CliIo, commandLine, namingFrom, REGISTRY_FLAGS, UsageError } from './io';
 import { cliRegistryFromEnv } from './registry-from-env';
 import { formatTable } from './summary';
@@ -54,9 +54,9 @@ export async function verifyCommand(args: readonly string[], io: CliIo): Promise
     secretId: values['secret-id'],
   });
   try {
-    const result = await registry.withRegistry((r) =>
-      verifyPrompts(r, { naming, contract, aliases, prompts }),
-    );
+    const result = await registry
+      .withRegistry((r) => verifyPrompts(r, { naming, contract, aliases, prompts }))
+      .catch((error: unknown) => report([registryFailure(error)]));
     io.stdout(values.json ? `${JSON.stringify(result)}\n` : describeReport(result));
     return result.ok ? 0 : 1;
   } finally {

@@ -51,11 +51,18 @@ export const PREDICT_METRICS = {
   requestFailed: 'RequestFailed',
 } as const;
 
+export const VERIFY_METRICS = {
+  runs: 'VerifyRuns',
+  failures: 'VerifyFailures',
+  warnings: 'VerifyWarnings',
+} as const;
+
 type ValueOf<T> = T[keyof T];
 export type MetricName =
   | ValueOf<typeof REGISTER_METRICS>
   | ValueOf<typeof PROMOTE_METRICS>
-  | ValueOf<typeof PREDICT_METRICS>;
+  | ValueOf<typeof PREDICT_METRICS>
+  | ValueOf<typeof VERIFY_METRICS>;
 
 /** Every name above, the cold-start metric included: what an alarm may watch. */
 export const METRIC_NAMES: ReadonlySet<string> = new Set([
@@ -63,4 +70,5 @@ export const METRIC_NAMES: ReadonlySet<string> = new Set([
   ...Object.values(REGISTER_METRICS),
   ...Object.values(PROMOTE_METRICS),
   ...Object.values(PREDICT_METRICS),
+  ...Object.values(VERIFY_METRICS),
 ]);

@@ -34,7 +34,7 @@ export interface VerifyOptions {
 }
 
 /** The whole run's one failure: the registry could not be read. */
-function registryFailure(error: unknown): Check {
+export function registryFailure(error: unknown): Check {
   const where = { prompt: '*' };
   if (isCredentialRefusal(error)) {
     return check(
@@ -213,6 +213,9 @@ export async function verifyPrompts(registry: RegistryClient, options: VerifyOpt
             { allowMissing: true },
           );
   } catch (error) {
+    // Refused credentials go up to whoever holds the secret: it fetches the secret again and
+    // runs this once more (a rotation), and reports the refusal itself if that fails too.
+    if (isCredentialRefusal(error)) throw error;
     return report([registryFailure(error)]);
   }
   const served = new Map<string, PromptVersion>();

@@ -18,12 +18,16 @@ import { isAgentPrompt } from '../../lib/agent/contract';
 import { parsePredictEnv } from '../../lib/config/predict-env';
 import { parsePromoteEnv } from '../../lib/config/promote-env';
 import { parseRegisterEnv } from '../../lib/config/register-env';
+import { parseVerifyEnv } from '../../lib/config/verify-env';
 import {
   COLD_START_DIMENSIONS,
   COLD_START_METRIC,
   DEFAULT_METRICS_NAMESPACE,
   METRIC_DIMENSIONS,
   METRIC_NAMES,
+  PREDICT_METRICS,
+  PROMOTE_METRICS,
+  VERIFY_METRICS,
 } from '../../lib/observability/metric-names';
 import { promptSnapshotSchema } from '../../lib/prompt-loader/snapshot';
 import { loadPromptFiles } from '../../lib/prompts/directory';
@@ -115,14 +119,16 @@ function objectProp(value: CfnValue | undefined, name: string): CfnValue | undef
   return isObject(value) ? value[name] : undefined;
 }
 
-/** The template's conditions, evaluated: all are `Fn::Equals` of two strings known at packaging. */
+/** The template's conditions, evaluated: each is `Fn::Equals` of two strings known at packaging, or its `Fn::Not`. */
 function conditions(template: CfnTemplate): Map<string, boolean> {
   const result = new Map<string, boolean>();
   for (const [name, expression] of Object.entries(template.Conditions ?? {})) {
-    const equals = objectProp(expression, 'Fn::Equals');
+    const negated = objectProp(expression, 'Fn::Not');
+    const inner = Array.isArray(negated) && negated.length === 1 ? negated[0] : expression;
+    const equals = objectProp(inner, 'Fn::Equals');
     if (!Array.isArray(equals) || equals.length !== 2 || !equals.every((v) => typeof v === 'string'))
       throw new Error(`condition ${name} is not Fn::Equals of two literals: ${JSON.stringify(expression)}`);
-    result.set(name, equals[0] === equals[1]);
+    result.set(name, (equals[0] === equals[1]) !== (negated !== undefined));
   }
   return result;
 }
@@ -223,19 +229,31 @@ async function importBundle(
 
 // ---------------------------------------------------------------------------------------------
 
+type AlarmMetric = { Namespace?: CfnValue; MetricName?: CfnValue; Dimensions?: CfnValue };
+
+/** Every metric an alarm watches: its own, or each of its metric math's metrics. */
+function alarmMetrics(template: CfnTemplate): [string, AlarmMetric][] {
+  return resourcesOfType(template, 'AWS::CloudWatch::Alarm').flatMap(([id, alarm]) => {
+    const math = prop(alarm, 'Metrics');
+    if (!Array.isArray(math)) return [[id, alarm.Properties as AlarmMetric] as [string, AlarmMetric]];
+    return math.flatMap((m) => {
+      const metric = objectProp(objectProp(m, 'MetricStat'), 'Metric');
+      return isObject(metric) ? [[id, metric as AlarmMetric] as [string, AlarmMetric]] : [];
+    });
+  });
+}
+
 /** What is wrong with the stack's alarms on our namespace: a metric no function emits, other dimensions. */
 function alarmProblems(template: CfnTemplate): string[] {
   const problems: string[] = [];
-  for (const [id, alarm] of resourcesOfType(template, 'AWS::CloudWatch::Alarm')) {
-    if (prop(alarm, 'Namespace') !== DEFAULT_METRICS_NAMESPACE) continue;
-    const name = String(prop(alarm, 'MetricName'));
+  for (const [id, metric] of alarmMetrics(template)) {
+    if (metric.Namespace !== DEFAULT_METRICS_NAMESPACE) continue;
+    const name = String(metric.MetricName);
     if (!METRIC_NAMES.has(name)) {
       problems.push(`${id} watches ${name}, which no function emits`);
       continue;
     }
-    const dimensions = ((prop(alarm, 'Dimensions') as { Name: string }[] | undefined) ?? []).map(
-      (d) => d.Name,
-    );
+    const dimensions = ((metric.Dimensions as { Name: string }[] | undefined) ?? []).map((d) => d.Name);
     const expected: readonly string[] =
       name === COLD_START_METRIC ? COLD_START_DIMENSIONS : METRIC_DIMENSIONS;
     if (dimensions.sort().join() !== [...expected].sort().join()) {
@@ -255,6 +273,7 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
         'PredictLambdaFunction',
         'PromoteLambdaFunction',
         'RegisterLambdaFunction',
+        'VerifyLambdaFunction',
       ]);
       for (const [, fn] of functions) {
         expect(prop(fn, 'Runtime')).toBe('nodejs22.x');
@@ -381,7 +400,10 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
   });
 
   it('retries a failed async invocation twice, then sends it to the failure queue', () => {
-    const configs = resourcesOfType(created.template, 'AWS::Lambda::EventInvokeConfig');
+    const configs = resourcesOfType(created.template, 'AWS::Lambda::EventInvokeConfig').filter(
+      ([, c]) =>
+        JSON.stringify(prop(c, 'FunctionName')) === JSON.stringify({ Ref: 'RegisterLambdaFunction' }),
+    );
     const [, config] = only(configs, 'config');
     expect(config.Properties).toEqual({
       FunctionName: { Ref: 'RegisterLambdaFunction' },
@@ -717,12 +739,17 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
   describe('observability', () => {
     it('traces every function with X-Ray (active tracing)', () => {
       const functions = resourcesOfType(created.template, 'AWS::Lambda::Function');
-      expect(functions.length).toBe(3);
+      expect(functions.length).toBe(4);
       for (const [id, fn] of functions) expect(prop(fn, 'TracingConfig'), id).toEqual({ Mode: 'Active' });
     });
 
     it('gives every function the metrics namespace the code and the alarms use', () => {
-      for (const id of ['RegisterLambdaFunction', 'PromoteLambdaFunction', 'PredictLambdaFunction']) {
+      for (const id of [
+        'RegisterLambdaFunction',
+        'PromoteLambdaFunction',
+        'PredictLambdaFunction',
+        'VerifyLambdaFunction',
+      ]) {
         expect(environment(created.template, id).POWERTOOLS_METRICS_NAMESPACE, id).toBe(
           DEFAULT_METRICS_NAMESPACE,
         );
@@ -754,6 +781,95 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
     });
   });
 
+  describe('verify and the alarms', () => {
+    it('runs verify on its schedule, one at a time, never retried, with the aliases it checks', () => {
+      const fn = resource(created.template, 'VerifyLambdaFunction');
+      expect(prop(fn, 'Handler')).toBe('functions/verify/handler.handler');
+      expect(prop(fn, 'ReservedConcurrentExecutions')).toBe(1);
+      expect(prop(fn, 'Role')).toEqual(getAtt('VerifyRole', 'Arn'));
+      const [, rule] = only(resourcesOfType(created.template, 'AWS::Events::Rule'), 'schedule');
+      expect(prop(rule, 'ScheduleExpression')).toBe('rate(15 minutes)');
+      const config = resourcesOfType(created.template, 'AWS::Lambda::EventInvokeConfig').find(
+        ([, c]) =>
+          JSON.stringify(prop(c, 'FunctionName')) === JSON.stringify({ Ref: 'VerifyLambdaFunction' }),
+      );
+      expect(config?.[1].Properties?.MaximumRetryAttempts).toBe(0);
+      const env = environment(created.template, 'VerifyLambdaFunction');
+      const literal = Object.fromEntries(
+        Object.entries(env).map(([k, v]) => [k, typeof v === 'string' ? v : EXISTING_SECRET_ARN]),
+      );
+      expect(parseVerifyEnv(literal).VERIFY_ALIASES).toEqual(['production', 'staging']);
+    });
+
+    it('grants verify only its logs, the secret and X-Ray: it reads the registry, outside AWS', () => {
+      for (const [pkg, secret] of [
+        [created, { Ref: 'RegistrySecret' }],
+        [existing, EXISTING_SECRET_ARN],
+      ] as const) {
+        const conds = conditions(pkg.template);
+        const grants = iamStatements(pkg.template)
+          .filter((st) => st.role === 'VerifyRole')
+          .flatMap((st) =>
+            st.actions.map((action) => ({
+              action,
+              resources: st.resources.map((r) => resolveIfs(r, conds)),
+            })),
+          );
+        expect(grants.sort((a, b) => a.action.localeCompare(b.action))).toEqual([
+          { action: 'logs:CreateLogStream', resources: [getAtt('VerifyLogGroup', 'Arn')] },
+          { action: 'logs:PutLogEvents', resources: [getAtt('VerifyLogGroup', 'Arn')] },
+          { action: 'secretsmanager:GetSecretValue', resources: [secret] },
+          ...XRAY_GRANTS,
+        ]);
+      }
+    });
+
+    it('alarms on what breaks, each saying what to do, into one topic, mailed only when asked', () => {
+      const alarms = new Map(resourcesOfType(created.template, 'AWS::CloudWatch::Alarm'));
+      expect([...alarms.keys()].sort()).toEqual([
+        'AuditIncompleteAlarm',
+        'PredictFallbackAlarm',
+        'RegisterFailuresAlarm',
+        'TraceExportFailuresAlarm',
+        'VerifyFailuresAlarm',
+        'VerifyNotRunningAlarm',
+      ]);
+      for (const [id, alarm] of alarms) {
+        expect(String(prop(alarm, 'AlarmDescription')).length, id).toBeGreaterThan(80);
+        expect(prop(alarm, 'AlarmActions'), id).toEqual([{ Ref: 'AlarmsTopic' }]);
+      }
+      const watched = new Map(alarmMetrics(created.template).map(([id, m]) => [id, m.MetricName]));
+      expect(watched.get('VerifyFailuresAlarm')).toBe(VERIFY_METRICS.failures);
+      expect(watched.get('VerifyNotRunningAlarm')).toBe(VERIFY_METRICS.runs);
+      expect(watched.get('AuditIncompleteAlarm')).toBe(PROMOTE_METRICS.auditIncomplete);
+      expect(watched.get('TraceExportFailuresAlarm')).toBe(PREDICT_METRICS.traceFailed);
+      expect(
+        alarmMetrics(created.template)
+          .filter(([id]) => id === 'PredictFallbackAlarm')
+          .map(([, m]) => m.MetricName)
+          .sort(),
+      ).toEqual(
+        [
+          PREDICT_METRICS.cache,
+          PREDICT_METRICS.fallback,
+          PREDICT_METRICS.registry,
+          PREDICT_METRICS.stale,
+        ].sort(),
+      );
+      // Not running is missing data: it must count as breaching.
+      expect(prop(alarms.get('VerifyNotRunningAlarm') as CfnResource, 'TreatMissingData')).toBe('breaching');
+      const dlq = alarms.get('RegisterFailuresAlarm') as CfnResource;
+      expect(prop(dlq, 'Namespace')).toBe('AWS/SQS');
+      expect(prop(dlq, 'Dimensions')).toEqual([
+        { Name: 'QueueName', Value: getAtt('RegisterFailureQueue', 'QueueName') },
+      ]);
+      // The mail subscription exists only when an address is given.
+      expect(conditions(created.template).get('MailAlarms')).toBe(false);
+      expect(prop(resource(created.template, 'AlarmsMail'), 'Protocol')).toBe('email');
+      expect(resource(created.template, 'AlarmsMail').Condition).toBe('MailAlarms');
+    });
+  });
+
   describe('IAM', () => {
     it('has no wildcard action and no "*" resource in any statement of any role, but X-Ray\'s writes', () => {
       for (const pkg of [created, existing]) {
@@ -764,7 +880,12 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
           statements.filter((s) => s.raw.Sid !== 'XRayWrites'),
         ];
         // The one exception, by name: AWS defines no resource for X-Ray's two write actions.
-        expect(xray.map((s) => s.role).sort()).toEqual(['PredictRole', 'PromoteRole', 'RegisterRole']);
+        expect(xray.map((s) => s.role).sort()).toEqual([
+          'PredictRole',
+          'PromoteRole',
+          'RegisterRole',
+          'VerifyRole',
+        ]);
         for (const statement of xray) {
           expect(statement.effect).toBe('Allow');
           expect(statement.actions).toEqual(XRAY_WRITES);
@@ -882,8 +1003,9 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
     ['register', 'RegisterLambdaFunction'],
     ['promote', 'PromoteLambdaFunction'],
     ['predict', 'PredictLambdaFunction'],
+    ['verify', 'VerifyLambdaFunction'],
   ])('zips the %s bundle (ES module, source map) within 1 MiB', (name, functionId) => {
-    expect([...created.zips.keys()]).toEqual(['predict.zip', 'promote.zip', 'register.zip']);
+    expect([...created.zips.keys()]).toEqual(['predict.zip', 'promote.zip', 'register.zip', 'verify.zip']);
     const zip = created.zips.get(`${name}.zip`);
     expect(zip).toBeDefined();
     if (zip === undefined) return;

@@ -5,7 +5,8 @@ import { snapshotFromFiles } from '../../lib/prompt-loader/snapshot';
 import { loadPromptFiles } from '../../lib/prompts/directory';
 import { CONTENT_HASH_TAG, contentHash } from '../../lib/register/content-hash';
 import type { Prompt, PromptTarget, PromptVersion, RegistryClient } from '../../lib/registry';
-import { verifyPrompts } from '../../lib/verify/verify';
+import { report } from '../../lib/verify/checks';
+import { registryFailure, verifyPrompts } from '../../lib/verify/verify';
 
 const files = await loadPromptFiles(['prompts']);
 const NOW = Date.parse('2026-12-06T12:00:00Z');
@@ -166,7 +167,12 @@ describe('verify, check by check', () => {
         throw error;
       },
     } as unknown as RegistryClient;
-    const result = await verify(failing);
+    // Refused credentials go to whoever holds the secret (it refreshes it); it reports them then.
+    const result = await verify(failing).catch((thrown: unknown) => {
+      expect(thrown).toBe(error);
+      expect(code).toBe('CREDENTIALS_REFUSED');
+      return report([registryFailure(thrown)]);
+    });
     expect(result).toEqual({
       ok: false,
       checks: [expect.objectContaining({ prompt: '*', alias: null, version: null, status: 'fail', code })],

@@ -1,0 +1,53 @@
+/**
+ * The verify function: on a schedule (EventBridge), checks every alias the agent loads with
+ * lib/verify, writes one structured report to the log and the run's metrics, and fails nothing:
+ * a failed check is an alarm (VerifyFailures), not a failed invocation to retry.
+ */
+import { type AgentContract, BUILT_IN_CONTRACT } from '../../lib/agent/contract';
+import type { VerifyEnv } from '../../lib/config/verify-env';
+import { VERIFY_METRICS } from '../../lib/observability/metric-names';
+import type { PromptSnapshot } from '../../lib/prompt-loader/snapshot';
+import { instrumented } from '../../lib/runtime/handler';
+import type { Runtime } from '../../lib/runtime/invocation';
+import { report, type VerifyReport } from '../../lib/verify/checks';
+import { registryFailure, verifyPrompts } from '../../lib/verify/verify';
+
+export interface VerifyDeps {
+  readonly runtime: Runtime;
+  readonly env: VerifyEnv;
+  /** What the predict function serves when the registry cannot answer (bundled alike). */
+  readonly fallback?: PromptSnapshot | undefined;
+  readonly contract?: AgentContract | undefined;
+}
+
+export function createVerifyHandler({ runtime, env, fallback, contract = BUILT_IN_CONTRACT }: VerifyDeps) {
+  return instrumented(
+    runtime.instruments,
+    async (_event: unknown, _context, metrics): Promise<VerifyReport> => {
+      const result = await runtime.registry
+        .withRegistry((registry) =>
+          verifyPrompts(registry, {
+            naming: runtime.naming,
+            contract,
+            aliases: env.VERIFY_ALIASES,
+            fallback,
+          }),
+        )
+        .catch((error: unknown) => report([registryFailure(error)]));
+      const failed = result.checks.filter((c) => c.status === 'fail');
+      const warned = result.checks.filter((c) => c.status === 'warn');
+      metrics.add(VERIFY_METRICS.runs, 1);
+      metrics.add(VERIFY_METRICS.failures, failed.length);
+      metrics.add(VERIFY_METRICS.warnings, warned.length);
+      // One report a run: every finding, searchable by prompt, alias and code.
+      const line = result.ok ? runtime.logger.info : runtime.logger.error;
+      line(result.ok ? 'verify passed' : 'verify failed', {
+        ok: result.ok,
+        failures: failed.length,
+        warnings: warned.length,
+        checks: result.checks,
+      });
+      return result;
+    },
+  );
+}

@@ -1,0 +1,27 @@
+/** The verify function's configuration: the common variables and the aliases it checks. */
+import * as z from 'zod';
+import { checked } from '../http/request';
+import { validateAliasName } from '../prompts/names';
+import { commonEnvShape, parseEnv } from './env';
+
+export const verifyEnvSchema = z.object({
+  ...commonEnvShape,
+  /** Comma list of the aliases the agent loads (default production and staging). */
+  VERIFY_ALIASES: z
+    .string()
+    .optional()
+    .transform((value) =>
+      (value?.trim() ? value : 'production,staging')
+        .split(',')
+        .map((alias) => alias.trim())
+        .filter((alias) => alias !== ''),
+    )
+    .superRefine((aliases, ctx) => {
+      for (const alias of aliases) checked(validateAliasName)(alias, ctx);
+    }),
+});
+export type VerifyEnv = z.infer<typeof verifyEnvSchema>;
+
+export function parseVerifyEnv(env: NodeJS.ProcessEnv): VerifyEnv {
+  return parseEnv(verifyEnvSchema, env);
+}
