@@ -229,6 +229,17 @@ async function importBundle(
 
 // ---------------------------------------------------------------------------------------------
 
+/** What `role` may do, on what, one grant per action, sorted by action; conditions resolved. */
+function grantsOf(template: CfnTemplate, role: string) {
+  const conds = conditions(template);
+  return iamStatements(template)
+    .filter((st) => st.role === role)
+    .flatMap((st) =>
+      st.actions.map((action) => ({ action, resources: st.resources.map((r) => resolveIfs(r, conds)) })),
+    )
+    .sort((a, b) => a.action.localeCompare(b.action));
+}
+
 type AlarmMetric = { Namespace?: CfnValue; MetricName?: CfnValue; Dimensions?: CfnValue };
 
 /** Every metric an alarm watches: its own, or each of its metric math's metrics. */
@@ -806,16 +817,7 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
         [created, { Ref: 'RegistrySecret' }],
         [existing, EXISTING_SECRET_ARN],
       ] as const) {
-        const conds = conditions(pkg.template);
-        const grants = iamStatements(pkg.template)
-          .filter((st) => st.role === 'VerifyRole')
-          .flatMap((st) =>
-            st.actions.map((action) => ({
-              action,
-              resources: st.resources.map((r) => resolveIfs(r, conds)),
-            })),
-          );
-        expect(grants.sort((a, b) => a.action.localeCompare(b.action))).toEqual([
+        expect(grantsOf(pkg.template, 'VerifyRole')).toEqual([
           { action: 'logs:CreateLogStream', resources: [getAtt('VerifyLogGroup', 'Arn')] },
           { action: 'logs:PutLogEvents', resources: [getAtt('VerifyLogGroup', 'Arn')] },
           { action: 'secretsmanager:GetSecretValue', resources: [secret] },
@@ -966,13 +968,7 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
         [created, { Ref: 'RegistrySecret' }],
         [existing, EXISTING_SECRET_ARN],
       ] as const) {
-        const conds = conditions(pkg.template);
-        const grants = iamStatements(pkg.template)
-          .filter((s) => s.role === 'PredictRole')
-          .flatMap((s) =>
-            s.actions.map((action) => ({ action, resources: s.resources.map((r) => resolveIfs(r, conds)) })),
-          );
-        expect(grants.sort((a, b) => a.action.localeCompare(b.action))).toEqual([
+        expect(grantsOf(pkg.template, 'PredictRole')).toEqual([
           { action: 'logs:CreateLogStream', resources: [getAtt('PredictLogGroup', 'Arn')] },
           { action: 'logs:PutLogEvents', resources: [getAtt('PredictLogGroup', 'Arn')] },
           { action: 'secretsmanager:GetSecretValue', resources: [secret] },
