@@ -39,6 +39,24 @@ export function createVerifyHandler({ runtime, env, fallback, contract = BUILT_I
       metrics.add(VERIFY_METRICS.runs, 1);
       metrics.add(VERIFY_METRICS.failures, failed.length);
       metrics.add(VERIFY_METRICS.warnings, warned.length);
+      // Per prompt and alias too (zeros included), so a dashboard or an alarm can watch one of them.
+      const pairs = new Map<string, { prompt: string; alias: string; failures: number; warnings: number }>();
+      for (const c of result.checks) {
+        if (c.alias === null) continue;
+        const pair = pairs.get(`${c.prompt}@${c.alias}`) ?? {
+          prompt: c.prompt,
+          alias: c.alias,
+          failures: 0,
+          warnings: 0,
+        };
+        if (c.status === 'fail') pair.failures += 1;
+        if (c.status === 'warn') pair.warnings += 1;
+        pairs.set(`${c.prompt}@${c.alias}`, pair);
+      }
+      for (const { prompt, alias, failures, warnings } of pairs.values()) {
+        metrics.addWith({ prompt, alias }, VERIFY_METRICS.failures, failures);
+        metrics.addWith({ prompt, alias }, VERIFY_METRICS.warnings, warnings);
+      }
       // One report a run: every finding, searchable by prompt, alias and code.
       const line = result.ok ? runtime.logger.info : runtime.logger.error;
       line(result.ok ? 'verify passed' : 'verify failed', {

@@ -11,6 +11,8 @@
 export const DEFAULT_METRICS_NAMESPACE = 'PromptOps';
 
 export const METRIC_DIMENSIONS = ['service', 'function'] as const;
+/** Verify's failures and warnings are also counted per prompt and alias. */
+export const VERIFY_PROMPT_DIMENSIONS = [...METRIC_DIMENSIONS, 'prompt', 'alias'] as const;
 
 /** Powertools' metric for an invocation that started a new execution environment. */
 export const COLD_START_METRIC = 'ColdStart';

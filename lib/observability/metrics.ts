@@ -17,6 +17,8 @@ export type Unit = 'Count' | 'Milliseconds' | 'Bytes';
 
 export interface Metrics {
   add(name: MetricName, value: number, unit?: Unit): void;
+  /** A metric with dimensions of its own beside the function's (verify's per prompt and alias). */
+  addWith(dimensions: Readonly<Record<string, string>>, name: MetricName, value: number): void;
 }
 
 const UNITS: Readonly<Record<Unit, (typeof MetricUnit)[keyof typeof MetricUnit]>> = {
@@ -53,6 +55,7 @@ export interface InvocationMetrics extends Metrics {
 /** A port for one invocation over the function's Powertools instance. */
 export function invocationMetrics(base: PowertoolsMetrics): InvocationMetrics {
   const sums = new Map<MetricName, { unit: Unit; value: number }>();
+  const dimensioned: { dimensions: Readonly<Record<string, string>>; name: MetricName; value: number }[] = [];
   let open = true;
   return {
     add(name, value, unit = 'Count') {
@@ -60,13 +63,19 @@ export function invocationMetrics(base: PowertoolsMetrics): InvocationMetrics {
       const sum = sums.get(name);
       sums.set(name, { unit, value: (sum?.value ?? 0) + value });
     },
+    addWith(dimensions, name, value) {
+      if (open) dimensioned.push({ dimensions, name, value });
+    },
     close() {
       if (!open) return;
       open = false;
       for (const [name, sum] of sums) base.addMetric(name, UNITS[sum.unit], sum.value);
+      // Each its own EMF line (Powertools' single metric), with the function's dimensions too.
+      for (const m of dimensioned)
+        base.singleMetric().addDimensions(m.dimensions).addMetric(m.name, UNITS.Count, m.value);
     },
   };
 }
 
 /** Metrics nobody reads (the CLI's predictions). */
-export const discardMetrics: Metrics = { add: () => {} };
+export const discardMetrics: Metrics = { add: () => {}, addWith: () => {} };

@@ -7,6 +7,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { createVerifyHandler } from '../../functions/verify/core';
 import { parseVerifyEnv } from '../../lib/config/verify-env';
+import { VERIFY_PROMPT_DIMENSIONS } from '../../lib/observability/metric-names';
 import { createRegistryClient } from '../../lib/registry';
 import { createRuntime } from '../../lib/runtime/invocation';
 import { registerAgentPrompts, uniqueNaming } from '../support/agent-prompts';
@@ -67,6 +68,17 @@ describe('verify function', () => {
     expect(broken.result.ok).toBe(false);
     expect(broken.emf).toMatchObject({ VerifyRuns: 1, VerifyFailures: 1 });
     expect(broken.reported).toMatchObject({ level: 'ERROR', message: 'verify failed', failures: 1 });
+    // Per prompt and alias as well: the broken one counts its failure, the others zero.
+    const perPair = broken.lines.filter((l) => 'prompt' in l && 'alias' in l && 'VerifyFailures' in l);
+    expect(perPair).toHaveLength(16);
+    expect(
+      perPair.find((l) => l.prompt === names.get('synthesizer') && l.alias === 'production'),
+    ).toMatchObject({
+      VerifyFailures: 1,
+      function: 'verify',
+    });
+    const aws = perPair[0]?._aws as { CloudWatchMetrics: { Dimensions: string[][] }[] };
+    expect(aws.CloudWatchMetrics[0]?.Dimensions[0]?.sort()).toEqual([...VERIFY_PROMPT_DIMENSIONS].sort());
     expect(broken.reported?.checks).toContainEqual(
       expect.objectContaining({
         prompt: names.get('synthesizer'),

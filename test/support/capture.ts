@@ -28,6 +28,7 @@ export function capture(functionName = 'test'): Captured {
     log,
     metrics: {
       add: (name, value, unit) => current.add(name, value, unit),
+      addWith: (dimensions, name, value) => current.addWith(dimensions, name, value),
       flush() {
         current.close();
         if (powertools.hasStoredMetrics()) powertools.publishStoredMetrics();
