@@ -1,20 +1,25 @@
 /**
  * The main job on the embedded default: a local MLflow server (SQLite under .local/, kept between
  * runs) and the local AWS emulator; the files in prompts/ uploaded to S3 and registered by the
- * register function, as in a deployed stack; a summary and the addresses. Then it serves the
- * HTTP API through serverless-offline, the promote routes (the lock table in the emulator, the
- * local admin allowed to move protected aliases) and `POST /predict` (the agent, answering with
- * the deterministic model stand-in), and keeps running until interrupted, then stops what it
- * started. `--once` registers and exits (the smoke test), without the API.
+ * register function, as in a deployed stack; a summary, verify's checks once, and the addresses.
+ * Then it serves the HTTP API through serverless-offline, the promote routes (the lock table in
+ * the emulator, the local admin allowed to move protected aliases) and `POST /predict` (the agent,
+ * answering with the deterministic model stand-in), and keeps running until interrupted, then
+ * stops what it started. `--once` registers and exits (the smoke test), without the API.
  */
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { BUILT_IN_CONTRACT } from '../lib/agent/contract';
 import { formatSummary } from '../lib/cli/summary';
+import { describeReport } from '../lib/cli/verify';
 import { isPromptOpsError } from '../lib/errors';
 import { listPromptFiles } from '../lib/prompts/directory';
 import { namingFromEnv } from '../lib/prompts/naming';
+import { createRegistryClient } from '../lib/registry';
+import { report } from '../lib/verify/checks';
+import { registryFailure, verifyPrompts } from '../lib/verify/verify';
 import { createLockTable } from './lock-table';
 import { STANDIN_MODEL, startModelStandin } from './model-standin';
 import { startOffline } from './offline';
@@ -98,6 +103,12 @@ try {
   process.stdout.write(`${formatSummary(rows)}\n`);
   for (const row of rows) if (row.status === 'failed') process.stdout.write(`  ${row.name}: ${row.reason}\n`);
   if (rows.some((row) => row.status === 'failed')) exitCode = 1;
+  // The checks the scheduled verify function runs, once, as `promptops verify` prints them.
+  const verified = await verifyPrompts(createRegistryClient({ trackingUri: mlflow.url }), {
+    naming: namingFromEnv(process.env),
+    contract: BUILT_IN_CONTRACT,
+  }).catch((error: unknown) => report([registryFailure(error)]));
+  process.stdout.write(`\nVerify (what the scheduled function checks):\n\n${describeReport(verified)}`);
   const example = rows.find((row) => row.status !== 'failed')?.name ?? 'orchestrator';
   process.stdout.write(
     `\nMLflow UI:          ${mlflow.url}/#/prompts\n` +

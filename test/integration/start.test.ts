@@ -22,6 +22,8 @@ describe('npm start', () => {
       );
     const first = await run();
     expect(first.stdout).toContain('Uploaded 8 file(s) to s3://promptops-local-prompts/prompts/');
+    expect(first.stdout).toContain('Verify (what the scheduled function checks):');
+    expect(first.stdout).toContain('every alias resolves to a version the agent can use');
     expect(first.stdout).toMatch(/orchestrator\s+created\s+v1\s+staging -> v1, production -> v1/);
     expect(first.stdout).toContain('8 created, 0 unchanged, 0 failed');
     expect(first.stdout).toMatch(/MLflow UI:\s+http:\/\/127\.0\.0\.1:\d+\/#\/prompts/);
