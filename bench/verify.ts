@@ -71,7 +71,7 @@ runWithBenchServer('verify', { workers: 1 }, async ({ server, proxy }) => {
     }
   }
   const row = (label: string, runs: { ms: number; requests: number }[]) =>
-    `${label.padEnd(44)} ${String(median(runs.map((r) => r.requests))).padStart(8)} ${ms(median(runs.map((r) => r.ms))).padStart(10)}`;
+    `${label.padEnd(52)} ${String(median(runs.map((r) => r.requests))).padStart(8)} ${ms(median(runs.map((r) => r.ms))).padStart(10)}`;
   const oursMs = median(ours.map((r) => r.ms));
   const theirsMs = median(theirs.map((r) => r.ms));
   const oursRequests = median(ours.map((r) => r.requests));
@@ -79,7 +79,7 @@ runWithBenchServer('verify', { workers: 1 }, async ({ server, proxy }) => {
     [
       '',
       `verify: ${COUNT} prompts x ${ALIASES.length} aliases, one local MLflow (1 worker), ${ROUNDS} rounds, medians`,
-      `${'subject'.padEnd(44)} ${'requests'.padStart(8)} ${'wall ms'.padStart(10)}`,
+      `${'subject'.padEnd(52)} ${'requests'.padStart(8)} ${'wall ms'.padStart(10)}`,
       row('ours (lib/verify: one search, one batched resolve)', ours),
       row(`per alias (resolveAlias each, ${IN_FLIGHT} in flight)`, theirs),
       `per-alias / ours: ${(theirsMs / oursMs).toFixed(1)}x the wall time, ${(median(theirs.map((r) => r.requests)) / oursRequests).toFixed(1)}x the requests`,

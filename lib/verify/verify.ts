@@ -6,7 +6,7 @@
  */
 import { responseFormatProblem } from '../agent/classify';
 import { type AgentContract, agentPrompts, checkUsable, isAgentPrompt } from '../agent/contract';
-import { isPromptOpsError, MissingVariablesError, UnsupportedTemplateError } from '../errors';
+import { isPromptOpsError, MissingVariablesError, NotFoundError, UnsupportedTemplateError } from '../errors';
 import { historyTag, parseHistory } from '../promote/history';
 import type { PromptSnapshot } from '../prompt-loader/snapshot';
 import { OWN_TAG_PREFIX } from '../prompts/file';
@@ -178,12 +178,49 @@ function aliasMissing(prompt: Prompt, alias: string): Check {
   });
 }
 
+interface Unreadable {
+  readonly unreadable: string;
+}
+
+/**
+ * Every target's version, batched. One version that does not parse fails the batch (the client
+ * will not hand back a template it cannot read); then each is read alone, so that the one that
+ * does not parse is named and the others are still checked.
+ */
+async function resolveEach(
+  registry: RegistryClient,
+  targets: readonly { name: string; version: number }[],
+): Promise<(ResolvedPrompt | MissingPrompt | Unreadable)[]> {
+  const pinned = targets.map((t) => ({ name: t.name, version: t.version }));
+  try {
+    return await registry.resolvePrompts(pinned, { allowMissing: true });
+  } catch (error) {
+    if (!isPromptOpsError(error) || error.code !== 'MALFORMED_RESPONSE') throw error;
+  }
+  return Promise.all(
+    pinned.map(async (target): Promise<ResolvedPrompt | MissingPrompt | Unreadable> => {
+      try {
+        return {
+          target,
+          version: await registry.getPromptVersion(target.name, target.version),
+          promptTags: {},
+        };
+      } catch (error) {
+        if (error instanceof NotFoundError) return { target, missing: error };
+        if (isPromptOpsError(error) && error.code === 'MALFORMED_RESPONSE')
+          return { unreadable: error.message };
+        throw error;
+      }
+    }),
+  );
+}
+
 export async function verifyPrompts(registry: RegistryClient, options: VerifyOptions): Promise<VerifyReport> {
   const aliases = options.aliases ?? DEFAULT_VERIFY_ALIASES;
   const shorts = options.prompts ?? agentPrompts(options.contract);
   const names = shorts.map((short) => registryName(short, options.naming));
   let found: Map<string, Prompt>;
-  let resolved: (ResolvedPrompt | MissingPrompt)[];
+  let resolved: (ResolvedPrompt | MissingPrompt | Unreadable)[];
   const targets: { short: string; alias: string; name: string; version: number }[] = [];
   const checks: Check[] = [];
   try {
@@ -205,13 +242,7 @@ export async function verifyPrompts(registry: RegistryClient, options: VerifyOpt
         else targets.push({ short, alias, name, version });
       }
     }
-    resolved =
-      targets.length === 0
-        ? []
-        : await registry.resolvePrompts(
-            targets.map((t) => ({ name: t.name, version: t.version })),
-            { allowMissing: true },
-          );
+    resolved = targets.length === 0 ? [] : await resolveEach(registry, targets);
   } catch (error) {
     // Refused credentials go up to whoever holds the secret: it fetches the secret again and
     // runs this once more (a rotation), and reports the refusal itself if that fails too.
@@ -221,6 +252,17 @@ export async function verifyPrompts(registry: RegistryClient, options: VerifyOpt
   const served = new Map<string, PromptVersion>();
   for (const [i, target] of targets.entries()) {
     const answer = resolved[i];
+    if (answer !== undefined && 'unreadable' in answer) {
+      checks.push(
+        check(
+          'fail',
+          C.templateInvalid,
+          `${target.alias} serves version ${target.version}, whose template or configuration does not parse (${answer.unreadable}): move ${target.alias} to a version that does, and register the prompt file again.`,
+          { prompt: target.name, alias: target.alias, version: target.version },
+        ),
+      );
+      continue;
+    }
     if (answer === undefined || 'missing' in answer) {
       checks.push(
         check(

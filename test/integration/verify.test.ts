@@ -116,6 +116,32 @@ describe('verify against MLflow', () => {
     expect(result.checks.find((c) => c.code === 'STAGING_AHEAD')?.status).toBe('warn');
   });
 
+  it('names a version whose template does not parse, and still checks the others', async () => {
+    const { name, verify } = await setUp('unparsable');
+    const chat = await registry.createPromptVersion({
+      name: name('orchestrator'),
+      template: [{ role: 'system', content: 'Context {{context}} for {{query}}' }],
+    });
+    // Edited by hand: the stored chat template is no longer JSON.
+    const edited = await fetch(`${mlflowUri}/api/2.0/mlflow/model-versions/set-tag`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        name: name('orchestrator'),
+        version: String(chat.version),
+        key: 'mlflow.prompt.text',
+        value: '[{"role": "system",',
+      }),
+    });
+    expect(edited.status).toBe(200);
+    await registry.setAlias(name('orchestrator'), 'production', chat.version);
+
+    const result = await verify();
+    expect(result.ok).toBe(false);
+    expect(codes(result, name('orchestrator'))).toEqual(['production:TEMPLATE_INVALID', 'staging:OK']);
+    expect(result.checks.filter((c) => c.code === 'OK')).toHaveLength(15);
+  });
+
   it('reports a registry that does not answer once, not once per prompt', async () => {
     const { naming } = await setUp('down');
     const closed = createRegistryClient({ trackingUri: 'http://127.0.0.1:9', retry: { maxAttempts: 1 } });
