@@ -6,7 +6,7 @@
  */
 import { contractForDirectory } from '../agent/directory-contract';
 import { loadPromptFiles } from '../prompts/directory';
-import { validateAliasName } from '../prompts/names';
+import { validateWritableAlias } from '../prompts/names';
 import { report, type VerifyReport } from '../verify/checks';
 import { DEFAULT_VERIFY_ALIASES, registryFailure, verifyPrompts } from '../verify/verify';
 import { asUsage, type CliIo, commandLine, namingFrom, REGISTRY_FLAGS, UsageError } from './io';
@@ -42,7 +42,8 @@ export async function verifyCommand(args: readonly string[], io: CliIo): Promise
   });
   if (positionals.length > 0) throw new UsageError('verify takes no arguments; name aliases with --alias.');
   const aliases = values.alias
-    ? [...new Set(values.alias.map((a) => asUsage(() => validateAliasName(a))))]
+    ? // `latest` and `v<N>` are not aliases a prompt carries: there is nothing to check.
+      [...new Set(values.alias.map((a) => asUsage(() => validateWritableAlias(a))))]
     : DEFAULT_VERIFY_ALIASES;
   const dir = values.prompts;
   const contract = contractForDirectory(dir ?? 'prompts');

@@ -1,7 +1,7 @@
 /** The verify function's configuration: the common variables and the aliases it checks. */
 import * as z from 'zod';
 import { checked } from '../http/request';
-import { validateAliasName } from '../prompts/names';
+import { validateWritableAlias } from '../prompts/names';
 import { commonEnvShape, parseEnv } from './env';
 
 export const verifyEnvSchema = z.object({
@@ -17,8 +17,9 @@ export const verifyEnvSchema = z.object({
         .filter((alias) => alias !== ''),
     )
     .superRefine((aliases, ctx) => {
-      for (const alias of aliases) checked(validateAliasName)(alias, ctx);
-    }),
+      for (const alias of aliases) checked(validateWritableAlias)(alias, ctx);
+    })
+    .transform((aliases) => [...new Set(aliases)]),
 });
 export type VerifyEnv = z.infer<typeof verifyEnvSchema>;
 

@@ -86,26 +86,24 @@ function versionChecks(
       checkUsable(short, version.template, options.contract);
     } catch (error) {
       if (error instanceof MissingVariablesError) {
-        return [
+        checks.push(
           check(
             'fail',
             C.contractViolated,
             `${alias} serves version ${version.version}, which needs ${error.missing.join(', ')}: the agent does not supply ${error.missing.length > 1 ? 'them' : 'it'}. Promote or roll back ${alias} to a version the agent can format.`,
             where,
           ),
-        ];
-      }
-      if (error instanceof UnsupportedTemplateError) {
-        return [
+        );
+      } else if (error instanceof UnsupportedTemplateError) {
+        checks.push(
           check(
             'fail',
             C.templateUnusable,
             `${alias} serves version ${version.version}: ${error.message} Move ${alias} to a usable version.`,
             where,
           ),
-        ];
-      }
-      throw error;
+        );
+      } else throw error;
     }
   }
   if (short === CLASSIFIER && version.responseFormat !== undefined) {
@@ -184,20 +182,22 @@ interface Unreadable {
 
 /**
  * Every target's version, batched. One version that does not parse fails the batch (the client
- * will not hand back a template it cannot read); then each is read alone, so that the one that
- * does not parse is named and the others are still checked.
+ * will not hand back a template it cannot read); then each is read alone (a request each, in that
+ * case only), so that the one that does not parse is named and the others are still checked.
  */
 async function resolveEach(
   registry: RegistryClient,
   targets: readonly { name: string; version: number }[],
 ): Promise<(ResolvedPrompt | MissingPrompt | Unreadable)[]> {
   const pinned = targets.map((t) => ({ name: t.name, version: t.version }));
+  let batchError: unknown;
   try {
     return await registry.resolvePrompts(pinned, { allowMissing: true });
   } catch (error) {
     if (!isPromptOpsError(error) || error.code !== 'MALFORMED_RESPONSE') throw error;
+    batchError = error;
   }
-  return Promise.all(
+  const each = await Promise.all(
     pinned.map(async (target): Promise<ResolvedPrompt | MissingPrompt | Unreadable> => {
       try {
         return {
@@ -213,6 +213,9 @@ async function resolveEach(
       }
     }),
   );
+  // Nothing readable at all: the registry's answers are the problem (a proxy's page), not a version.
+  if (each.every((answer) => 'unreadable' in answer)) throw batchError;
+  return each;
 }
 
 export async function verifyPrompts(registry: RegistryClient, options: VerifyOptions): Promise<VerifyReport> {
@@ -229,11 +232,15 @@ export async function verifyPrompts(registry: RegistryClient, options: VerifyOpt
       const short = shorts[i] as string;
       const prompt = found.get(name);
       if (prompt === undefined) {
-        checks.push(
-          check('fail', C.promptMissing, `${name} is not in the registry: register its prompt file.`, {
-            prompt: name,
-          }),
-        );
+        // One line per alias: each (prompt, alias) the agent loads has its line and its metric.
+        for (const alias of aliases) {
+          checks.push(
+            check('fail', C.promptMissing, `${name} is not in the registry: register its prompt file.`, {
+              prompt: name,
+              alias,
+            }),
+          );
+        }
         continue;
       }
       for (const alias of aliases) {
@@ -283,7 +290,9 @@ export async function verifyPrompts(registry: RegistryClient, options: VerifyOpt
     const staging = served.get(`${name}@staging`);
     if (production === undefined || staging === undefined || staging.version <= production.version) continue;
     const age =
-      staging.creationTimestamp === undefined ? '' : ` for ${hours(now() - staging.creationTimestamp)}`;
+      staging.creationTimestamp === undefined
+        ? ''
+        : ` (registered ${hours(now() - staging.creationTimestamp)} ago)`;
     checks.push(
       check(
         'warn',

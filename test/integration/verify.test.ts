@@ -75,7 +75,10 @@ describe('verify against MLflow', () => {
 
     const result = await verify();
     expect(result.ok).toBe(false);
-    expect(codes(result, name('quality_worker'))).toEqual(['null:PROMPT_MISSING']);
+    expect(codes(result, name('quality_worker'))).toEqual([
+      'production:PROMPT_MISSING',
+      'staging:PROMPT_MISSING',
+    ]);
     expect(codes(result, name('cost_worker'))).toEqual(['production:OK', 'staging:ALIAS_MISSING']);
     const deleted = result.checks.find(
       (c) => c.prompt === name('security_worker') && c.alias === 'production',
@@ -152,7 +155,7 @@ describe('verify against MLflow', () => {
     ]);
   });
 
-  it('the CLI: a table, one JSON object with --json, exit 1 on a failure and 0 on warnings only', async () => {
+  it('the CLI: a table, one JSON object with --json, exit 0 when all is well, 1 on a failure, 2 on wrong usage', async () => {
     const { naming, name } = await setUp('cli');
     const env = { MLFLOW_TRACKING_URI: mlflowUri, PROMPT_NAME_PREFIX: naming.prefix };
     const healthy = await runCli(['verify'], env);
@@ -179,5 +182,7 @@ describe('verify against MLflow', () => {
     expect(table.stdout).toMatch(/FAIL .*ALIAS_MISSING/);
     expect(table.stdout).toContain('1 failure(s), 0 warning(s)');
     expect((await runCli(['verify', 'extra'], env)).code).toBe(2);
+    // Not an alias a prompt carries: nothing to check.
+    expect((await runCli(['verify', '--alias', 'latest'], env)).code).toBe(2);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BUILT_IN_CONTRACT } from '../../lib/agent/contract';
+import { parseVerifyEnv } from '../../lib/config/verify-env';
 import { NotFoundError, UnauthorizedError, UnavailableError } from '../../lib/errors';
 import { snapshotFromFiles } from '../../lib/prompt-loader/snapshot';
 import { loadPromptFiles } from '../../lib/prompts/directory';
@@ -100,7 +101,12 @@ describe('verify, check by check', () => {
         });
       }),
     );
-    expect(only(result, 'orchestrator')).toEqual(['production:fail:TEMPLATE_UNUSABLE', 'staging:ok:OK']);
+    expect(only(result, 'orchestrator')).toEqual([
+      'production:fail:TEMPLATE_UNUSABLE',
+      // The other checks still run: a version made outside the pipeline says so too.
+      'production:warn:CONTENT_HASH_MISSING',
+      'staging:ok:OK',
+    ]);
     expect(only(result, 'synthesizer')[0]).toBe('production:fail:TEMPLATE_UNUSABLE');
     expect(result.checks.find((c) => c.prompt === 'synthesizer')?.message).toContain("role 'tool'");
   });
@@ -150,7 +156,7 @@ describe('verify, check by check', () => {
     expect(result.ok).toBe(true);
     const ahead = result.checks.find((c) => c.code === 'STAGING_AHEAD');
     expect(ahead?.message).toBe(
-      'staging (version 2) is ahead of production (version 1) for 1.5 h: a promotion is pending.',
+      'staging (version 2) is ahead of production (version 1) (registered 1.5 h ago): a promotion is pending.',
     );
   });
 
@@ -177,5 +183,13 @@ describe('verify, check by check', () => {
       ok: false,
       checks: [expect.objectContaining({ prompt: '*', alias: null, version: null, status: 'fail', code })],
     });
+  });
+
+  it('takes the aliases it checks from VERIFY_ALIASES: once each, never latest or v<N>', () => {
+    const env = (VERIFY_ALIASES?: string) => parseVerifyEnv({ PROMPTOPS_SECRET_ID: 's', VERIFY_ALIASES });
+    expect(env().VERIFY_ALIASES).toEqual(['production', 'staging']);
+    expect(env(' production, canary ,production').VERIFY_ALIASES).toEqual(['production', 'canary']);
+    expect(() => env('production,latest')).toThrow(/VERIFY_ALIASES: The alias 'latest'/);
+    expect(() => env('v2')).toThrow(/VERIFY_ALIASES/);
   });
 });
