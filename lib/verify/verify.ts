@@ -36,11 +36,12 @@ export interface VerifyOptions {
 /** The whole run's one failure: the registry could not be read. */
 export function registryFailure(error: unknown): Check {
   const where = { prompt: '*' };
+  const message = error instanceof Error ? error.message : String(error);
   if (isCredentialRefusal(error)) {
     return check(
       'fail',
       C.credentialsRefused,
-      'The registry refused the credentials in the secret: update the secret.',
+      'The registry refused the credentials (the secret, or the MLFLOW_TRACKING_* variables of a CLI run): update them.',
       where,
     );
   }
@@ -49,11 +50,19 @@ export function registryFailure(error: unknown): Check {
     return check(
       'fail',
       C.registryUnreachable,
-      `The registry did not answer (${(error as Error).message}): check that it is up and reachable.`,
+      `No answer (${message}): check that the registry (or Secrets Manager, when the message names it) is up and reachable.`,
       where,
     );
   }
-  return check('fail', C.registryFailed, `Reading the registry failed: ${(error as Error).message}`, where);
+  if (code === 'INVALID_SECRET') {
+    return check(
+      'fail',
+      C.registryFailed,
+      `The registry secret cannot be used: ${message} Fix the secret.`,
+      where,
+    );
+  }
+  return check('fail', C.registryFailed, `Reading the registry failed: ${message}`, where);
 }
 
 /** The content hash register would have written for this version. */
