@@ -48,7 +48,12 @@ export async function verifyCommand(args: readonly string[], io: CliIo): Promise
   const dir = values.prompts;
   const contract = contractForDirectory(dir ?? 'prompts');
   // --prompts DIR: the prompts whose files are there; the contract applies to the agent's own.
-  const prompts = dir === undefined ? undefined : (await loadPromptFiles([dir])).map((f) => f.name);
+  let prompts: string[] | undefined;
+  try {
+    prompts = dir === undefined ? undefined : (await loadPromptFiles([dir])).map((f) => f.name);
+  } catch (error) {
+    throw new UsageError(`--prompts ${dir}: ${error instanceof Error ? error.message : String(error)}`);
+  }
   const naming = namingFrom(values, io.env);
   const registry = cliRegistryFromEnv(io.env, {
     trackingUri: values['tracking-uri'],

@@ -10,6 +10,7 @@ import { createRegistryClient } from '../../lib/registry';
 import { verifyPrompts } from '../../lib/verify/verify';
 import { registerAgentPrompts, uniqueNaming } from '../support/agent-prompts';
 import { runCli } from '../support/cli';
+import { startMlflow } from '../support/servers';
 
 const mlflowUri = inject('mlflowUri');
 const registry = createRegistryClient({ trackingUri: mlflowUri });
@@ -145,10 +146,15 @@ describe('verify against MLflow', () => {
     expect(result.checks.filter((c) => c.code === 'OK')).toHaveLength(15);
   });
 
-  it('reports a registry that does not answer once, not once per prompt', async () => {
-    const { naming } = await setUp('down');
-    const closed = createRegistryClient({ trackingUri: 'http://127.0.0.1:9', retry: { maxAttempts: 1 } });
-    const result = await verifyPrompts(closed, { naming, contract: BUILT_IN_CONTRACT });
+  it('reports a registry that stopped once, not once per prompt', async () => {
+    // A server of its own, with the agent's prompts, then stopped.
+    const own = await startMlflow();
+    const client = createRegistryClient({ trackingUri: own.url, retry: { maxAttempts: 1 } });
+    const naming = uniqueNaming('stopped');
+    await registerAgentPrompts(client, naming);
+    expect((await verifyPrompts(client, { naming, contract: BUILT_IN_CONTRACT })).ok).toBe(true);
+    await own.stop();
+    const result = await verifyPrompts(client, { naming, contract: BUILT_IN_CONTRACT });
     expect(result.ok).toBe(false);
     expect(result.checks).toEqual([
       expect.objectContaining({ prompt: '*', status: 'fail', code: 'REGISTRY_UNREACHABLE' }),
@@ -184,5 +190,6 @@ describe('verify against MLflow', () => {
     expect((await runCli(['verify', 'extra'], env)).code).toBe(2);
     // Not an alias a prompt carries: nothing to check.
     expect((await runCli(['verify', '--alias', 'latest'], env)).code).toBe(2);
+    expect((await runCli(['verify', '--prompts', 'no/such/dir', '--json'], env)).code).toBe(2);
   });
 });
