@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BUILT_IN_CONTRACT } from '../../lib/agent/contract';
 import { parseVerifyEnv } from '../../lib/config/verify-env';
-import { NotFoundError, UnauthorizedError, UnavailableError } from '../../lib/errors';
+import { MalformedResponseError, NotFoundError, UnauthorizedError, UnavailableError } from '../../lib/errors';
 import { snapshotFromFiles } from '../../lib/prompt-loader/snapshot';
 import { loadPromptFiles } from '../../lib/prompts/directory';
 import { CONTENT_HASH_TAG, contentHash } from '../../lib/register/content-hash';
@@ -183,6 +183,69 @@ describe('verify, check by check', () => {
       ok: false,
       checks: [expect.objectContaining({ prompt: '*', alias: null, version: null, status: 'fail', code })],
     });
+  });
+
+  it('fails a missing prompt (a line per alias), a missing alias (with its last recorded version), an edited hash and a version the agent cannot format', async () => {
+    const result = await verify(
+      registryOf((versions, prompts) => {
+        prompts.delete('quality_worker');
+        const cost = prompts.get('cost_worker') as Prompt;
+        prompts.set('cost_worker', {
+          ...cost,
+          aliases: { staging: 1 },
+          tags: {
+            'promptops.alias_history.production': JSON.stringify([
+              { action: 'promote', version: 4, previousVersion: 3, by: 'ci', at: '2026-12-01T00:00:00Z' },
+            ]),
+          },
+        });
+        const orchestrator = versions.get('orchestrator')?.[0] as PromptVersion;
+        versions.set('orchestrator', [
+          { ...orchestrator, tags: { ...orchestrator.tags, [CONTENT_HASH_TAG]: 'sha256:edited' } },
+        ]);
+        newVersion(versions, prompts, 'synthesizer', { template: '{{query}} {{domain_responses}} {{tone}}' });
+      }),
+    );
+    expect(only(result, 'quality_worker')).toEqual([
+      'production:fail:PROMPT_MISSING',
+      'staging:fail:PROMPT_MISSING',
+    ]);
+    expect(only(result, 'cost_worker')).toEqual(['production:fail:ALIAS_MISSING', 'staging:ok:OK']);
+    expect(result.checks.find((c) => c.code === 'ALIAS_MISSING')?.message).toContain(
+      'its history last recorded version 4',
+    );
+    expect(only(result, 'orchestrator')).toEqual([
+      'production:fail:CONTENT_HASH_MISMATCH',
+      'staging:fail:CONTENT_HASH_MISMATCH',
+    ]);
+    expect(only(result, 'synthesizer')).toEqual([
+      'production:fail:CONTRACT_VIOLATED',
+      'production:warn:CONTENT_HASH_MISSING',
+      'staging:ok:OK',
+    ]);
+    expect(result.checks.find((c) => c.code === 'CONTRACT_VIOLATED')?.message).toContain('needs tone');
+  });
+
+  it('names a version whose template does not parse (TEMPLATE_INVALID) by reading each alone', async () => {
+    const healthy = registryOf();
+    const registry = {
+      ...healthy,
+      resolvePrompts: async () => {
+        throw new MalformedResponseError('resolvePrompts: the chat template is not a list of messages');
+      },
+      getPromptVersion: async (name: string, version: number) => {
+        if (name === 'orchestrator')
+          throw new MalformedResponseError('getPromptVersion: tag mlflow.prompt.text is not JSON');
+        const [answer] = await healthy.resolvePrompts([{ name, version }], { allowMissing: true });
+        return (answer as { version: PromptVersion }).version;
+      },
+    } as unknown as RegistryClient;
+    const result = await verify(registry);
+    expect(only(result, 'orchestrator')).toEqual([
+      'production:fail:TEMPLATE_INVALID',
+      'staging:fail:TEMPLATE_INVALID',
+    ]);
+    expect(result.checks.filter((c) => c.code === 'OK')).toHaveLength(14);
   });
 
   it('takes the aliases it checks from VERIFY_ALIASES: once each, never latest or v<N>', () => {
