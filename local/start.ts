@@ -18,8 +18,7 @@ import { isPromptOpsError } from '../lib/errors';
 import { listPromptFiles } from '../lib/prompts/directory';
 import { namingFromEnv } from '../lib/prompts/naming';
 import { createRegistryClient } from '../lib/registry';
-import { report } from '../lib/verify/checks';
-import { registryFailure, verifyPrompts } from '../lib/verify/verify';
+import { verifyThrough } from '../lib/verify/verify';
 import { createLockTable } from './lock-table';
 import { STANDIN_MODEL, startModelStandin } from './model-standin';
 import { startOffline } from './offline';
@@ -104,10 +103,11 @@ try {
   for (const row of rows) if (row.status === 'failed') process.stdout.write(`  ${row.name}: ${row.reason}\n`);
   if (rows.some((row) => row.status === 'failed')) exitCode = 1;
   // The checks the scheduled verify function runs, once, as `promptops verify` prints them.
-  const verified = await verifyPrompts(createRegistryClient({ trackingUri: mlflow.url }), {
-    naming: namingFromEnv(process.env),
-    contract: BUILT_IN_CONTRACT,
-  }).catch((error: unknown) => report([registryFailure(error)]));
+  const local = createRegistryClient({ trackingUri: mlflow.url });
+  const verified = await verifyThrough(
+    { withRegistry: (work) => work(local) },
+    { naming: namingFromEnv(process.env), contract: BUILT_IN_CONTRACT },
+  );
   process.stdout.write(`\nVerify (what the scheduled function checks):\n\n${describeReport(verified)}`);
   const example = rows.find((row) => row.status !== 'failed')?.name ?? 'orchestrator';
   process.stdout.write(

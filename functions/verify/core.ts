@@ -9,8 +9,8 @@ import { VERIFY_METRICS } from '../../lib/observability/metric-names';
 import type { PromptSnapshot } from '../../lib/prompt-loader/snapshot';
 import { instrumented } from '../../lib/runtime/handler';
 import type { Runtime } from '../../lib/runtime/invocation';
-import { report, type VerifyReport } from '../../lib/verify/checks';
-import { registryFailure, verifyPrompts } from '../../lib/verify/verify';
+import type { VerifyReport } from '../../lib/verify/checks';
+import { verifyThrough } from '../../lib/verify/verify';
 
 export interface VerifyDeps {
   readonly runtime: Runtime;
@@ -24,16 +24,12 @@ export function createVerifyHandler({ runtime, env, fallback, contract = BUILT_I
   return instrumented(
     runtime.instruments,
     async (_event: unknown, _context, metrics): Promise<VerifyReport> => {
-      const result = await runtime.registry
-        .withRegistry((registry) =>
-          verifyPrompts(registry, {
-            naming: runtime.naming,
-            contract,
-            aliases: env.VERIFY_ALIASES,
-            fallback,
-          }),
-        )
-        .catch((error: unknown) => report([registryFailure(error)]));
+      const result = await verifyThrough(runtime.registry, {
+        naming: runtime.naming,
+        contract,
+        aliases: env.VERIFY_ALIASES,
+        fallback,
+      });
       const failed = result.checks.filter((c) => c.status === 'fail');
       const warned = result.checks.filter((c) => c.status === 'warn');
       metrics.add(VERIFY_METRICS.runs, 1);

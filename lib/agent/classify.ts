@@ -38,15 +38,20 @@ function unfenced(text: string): string {
   return (fenced?.[1] ?? text).trim();
 }
 
+/** The response format as a schema the agent checks answers with, or why zod cannot read it. */
+function readFormat(responseFormat: JsonObject): z.ZodType | Error {
+  try {
+    return z.fromJSONSchema(responseFormat as Parameters<typeof z.fromJSONSchema>[0]);
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}
+
 function schemaProblem(responseFormat: JsonObject | undefined, value: unknown): string | undefined {
   if (responseFormat === undefined) return undefined;
-  let schema: z.ZodType;
-  try {
-    schema = z.fromJSONSchema(responseFormat as Parameters<typeof z.fromJSONSchema>[0]);
-  } catch {
-    // A format zod cannot read is not the answer's fault; the agent's own shape check still runs.
-    return undefined;
-  }
+  const schema = readFormat(responseFormat);
+  // A format zod cannot read is not the answer's fault; the agent's own shape check still runs.
+  if (schema instanceof Error) return undefined;
   const parsed = schema.safeParse(value);
   if (parsed.success) return undefined;
   return zodIssues(parsed.error, BRIEFLY).line;
@@ -57,11 +62,8 @@ function schemaProblem(responseFormat: JsonObject | undefined, value: unknown): 
  * when it can: a format zod cannot read, or one without the `domains` list the agent reads.
  */
 export function responseFormatProblem(responseFormat: JsonObject): string | undefined {
-  try {
-    z.fromJSONSchema(responseFormat as Parameters<typeof z.fromJSONSchema>[0]);
-  } catch (error) {
-    return `it is not a JSON schema the agent can read (${error instanceof Error ? error.message : String(error)})`;
-  }
+  const schema = readFormat(responseFormat);
+  if (schema instanceof Error) return `it is not a JSON schema the agent can read (${schema.message})`;
   const properties = responseFormat.properties as Record<string, unknown> | undefined;
   const domains = typeof properties === 'object' && properties !== null ? properties.domains : undefined;
   const type =

@@ -19,7 +19,7 @@ import {
 } from '../promote/api';
 import type { AliasMoveRecord } from '../promote/history';
 import { validatePromptName } from '../prompts/names';
-import { asUsage, type CliIo, oneLine, UsageError } from './io';
+import { asUsage, type CliIo, commandLine, oneLine, UsageError } from './io';
 import { httpTimeoutFromEnv } from './registry-from-env';
 import { formatTable } from './summary';
 
@@ -222,11 +222,7 @@ function commandArgs<O extends Record<string, { type: 'string' }>>(
   own: O,
   verb: string,
 ) {
-  const { values, positionals } = parseArgs({
-    args: [...args],
-    allowPositionals: true,
-    options: { ...COMMON, ...own },
-  });
+  const { values, positionals } = commandLine(args, { ...COMMON, ...own });
   return { values, name: promptName(positionals, verb) };
 }
 

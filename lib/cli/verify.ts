@@ -7,8 +7,8 @@
 import { contractForDirectory } from '../agent/directory-contract';
 import { loadPromptFiles } from '../prompts/directory';
 import { validateWritableAlias } from '../prompts/names';
-import { report, type VerifyReport } from '../verify/checks';
-import { DEFAULT_VERIFY_ALIASES, registryFailure, verifyPrompts } from '../verify/verify';
+import type { VerifyReport } from '../verify/checks';
+import { DEFAULT_VERIFY_ALIASES, verifyThrough } from '../verify/verify';
 import { asUsage, type CliIo, commandLine, namingFrom, REGISTRY_FLAGS, UsageError } from './io';
 import { cliRegistryFromEnv } from './registry-from-env';
 import { formatTable } from './summary';
@@ -60,9 +60,7 @@ export async function verifyCommand(args: readonly string[], io: CliIo): Promise
     secretId: values['secret-id'],
   });
   try {
-    const result = await registry
-      .withRegistry((r) => verifyPrompts(r, { naming, contract, aliases, prompts }))
-      .catch((error: unknown) => report([registryFailure(error)]));
+    const result = await verifyThrough(registry, { naming, contract, aliases, prompts });
     io.stdout(values.json ? `${JSON.stringify(result)}\n` : describeReport(result));
     return result.ok ? 0 : 1;
   } finally {

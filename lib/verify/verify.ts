@@ -13,7 +13,7 @@ import { OWN_TAG_PREFIX } from '../prompts/file';
 import { type NamingOptions, registryName } from '../prompts/naming';
 import { CONTENT_HASH_TAG, contentHash } from '../register/content-hash';
 import type { MissingPrompt, Prompt, PromptVersion, RegistryClient, ResolvedPrompt } from '../registry';
-import { isCredentialRefusal } from '../runtime/registry-provider';
+import { isCredentialRefusal, type RegistryProvider } from '../runtime/registry-provider';
 import { CHECK_CODES as C, type Check, check, report, type VerifyReport } from './checks';
 
 export const DEFAULT_VERIFY_ALIASES = ['production', 'staging'] as const;
@@ -34,7 +34,7 @@ export interface VerifyOptions {
 }
 
 /** The whole run's one failure: the registry could not be read. */
-export function registryFailure(error: unknown): Check {
+function registryFailure(error: unknown): Check {
   const where = { prompt: '*' };
   const message = error instanceof Error ? error.message : String(error);
   if (isCredentialRefusal(error)) {
@@ -312,7 +312,24 @@ export async function verifyPrompts(registry: RegistryClient, options: VerifyOpt
     );
   }
   // In the order prompts and aliases were asked for: each prompt's lines together.
+  const promptRank = new Map(names.map((name, i) => [name, i]));
+  const aliasRank = new Map(aliases.map((alias, i) => [alias, i + 1]));
   const rank = (c: Check) =>
-    names.indexOf(c.prompt) * (aliases.length + 1) + (c.alias === null ? 0 : aliases.indexOf(c.alias) + 1);
+    (promptRank.get(c.prompt) ?? -1) * (aliases.length + 1) +
+    (c.alias === null ? 0 : (aliasRank.get(c.alias) ?? 0));
   return report([...checks].sort((a, b) => rank(a) - rank(b)));
+}
+
+/**
+ * A verify run through whoever holds the registry's credentials (the functions' provider, the
+ * CLI's, or a plain client): a refusal is theirs to retry with a fresh secret, and a run that
+ * still cannot read the registry is one failure, not an error.
+ */
+export function verifyThrough(
+  holder: Pick<RegistryProvider, 'withRegistry'>,
+  options: VerifyOptions,
+): Promise<VerifyReport> {
+  return holder
+    .withRegistry((registry) => verifyPrompts(registry, options))
+    .catch((error: unknown) => report([registryFailure(error)]));
 }

@@ -6,8 +6,7 @@ import { snapshotFromFiles } from '../../lib/prompt-loader/snapshot';
 import { loadPromptFiles } from '../../lib/prompts/directory';
 import { CONTENT_HASH_TAG, contentHash } from '../../lib/register/content-hash';
 import type { Prompt, PromptTarget, PromptVersion, RegistryClient } from '../../lib/registry';
-import { report } from '../../lib/verify/checks';
-import { registryFailure, verifyPrompts } from '../../lib/verify/verify';
+import { verifyPrompts, verifyThrough } from '../../lib/verify/verify';
 
 const files = await loadPromptFiles(['prompts']);
 const NOW = Date.parse('2026-12-06T12:00:00Z');
@@ -173,12 +172,13 @@ describe('verify, check by check', () => {
         throw error;
       },
     } as unknown as RegistryClient;
-    // Refused credentials go to whoever holds the secret (it refreshes it); it reports them then.
-    const result = await verify(failing).catch((thrown: unknown) => {
-      expect(thrown).toBe(error);
-      expect(code).toBe('CREDENTIALS_REFUSED');
-      return report([registryFailure(thrown)]);
-    });
+    // Refused credentials reach the holder of the secret (it would fetch it again) ...
+    if (code === 'CREDENTIALS_REFUSED') await expect(verify(failing)).rejects.toBe(error);
+    // ... and a run through it reports what is left as one failure.
+    const result = await verifyThrough(
+      { withRegistry: (work) => work(failing) },
+      { naming: {}, contract: BUILT_IN_CONTRACT, now: () => NOW },
+    );
     expect(result).toEqual({
       ok: false,
       checks: [expect.objectContaining({ prompt: '*', alias: null, version: null, status: 'fail', code })],
