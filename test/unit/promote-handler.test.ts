@@ -5,30 +5,19 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { mockClient } from 'aws-sdk-client-mock';
-import { MockAgent } from 'undici';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createPromoteHandler } from '../../functions/promote/core';
 import { parsePromoteEnv } from '../../lib/config/promote-env';
 import { AuditIncompleteError } from '../../lib/errors';
 import { problemResponse } from '../../lib/http/problem';
 import { createRuntime } from '../../lib/runtime/invocation';
+import { mockTransport } from '../support/mock-transport';
 
 const TOKEN = 'tok-HANDLER-UNIT-7c1d';
 const ADMIN = 'arn:aws:iam::123456789012:user/release';
 
 describe('promote handler: upstream failures', () => {
-  const sm = mockClient(SecretsManagerClient);
-  let agent: MockAgent;
-  beforeEach(() => {
-    sm.reset();
-    agent = new MockAgent();
-    agent.disableNetConnect();
-  });
-  afterEach(async () => {
-    agent.assertNoPendingInterceptors();
-    await agent.close();
-  });
+  const { sm, agent } = mockTransport();
 
   it('answers 502 when the registry refuses the credentials, also after the secret is fetched again', async () => {
     sm.on(GetSecretValueCommand).resolves({
@@ -36,7 +25,7 @@ describe('promote handler: upstream failures', () => {
         registry: { type: 'mlflow', trackingUri: 'http://registry.test', token: TOKEN },
       }),
     });
-    agent
+    agent()
       .get('http://registry.test')
       .intercept({ path: /alias/, method: 'GET' })
       .reply(401, { error_code: 'UNAUTHENTICATED', message: `bad token ${TOKEN}` })
@@ -50,7 +39,7 @@ describe('promote handler: upstream failures', () => {
     const runtime = createRuntime(env, {
       functionName: 'promote',
       secretsManager: new SecretsManagerClient({ region: 'us-east-1' }),
-      dispatcher: agent,
+      dispatcher: agent(),
       write: (line) => lines.push(line),
     });
     const handler = createPromoteHandler({

@@ -1,8 +1,7 @@
 import { inspect } from 'node:util';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { MockAgent } from 'undici';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { commonEnvSchema, parseEnv } from '../../lib/config/env';
 import {
   ConfigError,
@@ -20,6 +19,7 @@ import type { RegistryClient } from '../../lib/registry';
 import { createRegistryProvider } from '../../lib/runtime/registry-provider';
 import { parseRegistrySecret } from '../../lib/secrets/registry-secret';
 import { createSecretCache } from '../../lib/secrets/secret-cache';
+import { mockTransport } from '../support/mock-transport';
 import { s3Event } from '../support/s3-events';
 
 const SECRET_TOKEN = 'tok-UNIT-SECRET-9f8e';
@@ -168,17 +168,7 @@ describe('secret cache', () => {
 });
 
 describe('registry provider: credential rotation', () => {
-  const sm = mockClient(SecretsManagerClient);
-  let agent: MockAgent;
-  beforeEach(() => {
-    sm.reset();
-    agent = new MockAgent();
-    agent.disableNetConnect();
-  });
-  afterEach(async () => {
-    agent.assertNoPendingInterceptors();
-    await agent.close();
-  });
+  const { sm, agent } = mockTransport();
 
   const modelVersion = {
     name: 'p',
@@ -193,7 +183,7 @@ describe('registry provider: credential rotation', () => {
     sm.on(GetSecretValueCommand)
       .resolvesOnce({ SecretString: secretJson('http://registry.test', 'old-token') })
       .resolves({ SecretString: secretJson('http://registry.test', 'new-token') });
-    const pool = agent.get('http://registry.test');
+    const pool = agent().get('http://registry.test');
     pool
       .intercept({ path: /alias/, method: 'GET', headers: { authorization: 'Bearer old-token' } })
       .reply(401, 'no');
@@ -201,7 +191,7 @@ describe('registry provider: credential rotation', () => {
       .intercept({ path: /alias/, method: 'GET', headers: { authorization: 'Bearer new-token' } })
       .reply(200, { model_version: modelVersion });
     const secrets = createSecretCache({ client: new SecretsManagerClient({}), ttlMs: 60_000 });
-    const provider = createRegistryProvider({ secrets, secretId: 's', dispatcher: agent });
+    const provider = createRegistryProvider({ secrets, secretId: 's', dispatcher: agent() });
     await expect(provider.withRegistry((r) => r.resolveAlias('p', 'production'))).resolves.toMatchObject({
       version: 1,
     });
@@ -210,9 +200,9 @@ describe('registry provider: credential rotation', () => {
 
   it('gives up with UnauthorizedError when the fresh secret is refused too, still an upstream failure', async () => {
     sm.on(GetSecretValueCommand).resolves({ SecretString: secretJson() });
-    agent.get('http://registry.test').intercept({ path: /alias/, method: 'GET' }).reply(401, 'no').times(2);
+    agent().get('http://registry.test').intercept({ path: /alias/, method: 'GET' }).reply(401, 'no').times(2);
     const secrets = createSecretCache({ client: new SecretsManagerClient({}), ttlMs: 60_000 });
-    const provider = createRegistryProvider({ secrets, secretId: 's', dispatcher: agent });
+    const provider = createRegistryProvider({ secrets, secretId: 's', dispatcher: agent() });
     const error = await provider
       .withRegistry((r) => r.resolveAlias('p', 'production'))
       .catch((e: unknown) => e);
@@ -230,12 +220,12 @@ describe('registry provider: credential rotation', () => {
 
   it('treats a 403 as that call failing, without fetching the secret again', async () => {
     sm.on(GetSecretValueCommand).resolves({ SecretString: secretJson() });
-    agent
+    agent()
       .get('http://registry.test')
       .intercept({ path: /alias/, method: 'GET' })
       .reply(403, 'Permission denied');
     const secrets = createSecretCache({ client: new SecretsManagerClient({}), ttlMs: 60_000 });
-    const provider = createRegistryProvider({ secrets, secretId: 's', dispatcher: agent });
+    const provider = createRegistryProvider({ secrets, secretId: 's', dispatcher: agent() });
     await expect(provider.withRegistry((r) => r.resolveAlias('p', 'production'))).rejects.toBeInstanceOf(
       ForbiddenError,
     );
@@ -244,11 +234,11 @@ describe('registry provider: credential rotation', () => {
 
   it('does not run a move again once it wrote (rerunAfterWrite: false), but does before any write', async () => {
     sm.on(GetSecretValueCommand).resolves({ SecretString: secretJson() });
-    const pool = agent.get('http://registry.test');
+    const pool = agent().get('http://registry.test');
     pool.intercept({ path: /alias/, method: 'POST' }).reply(200, {});
     pool.intercept({ path: /set-tag/, method: 'POST' }).reply(401, 'rotated');
     const secrets = createSecretCache({ client: new SecretsManagerClient({}), ttlMs: 60_000 });
-    const provider = createRegistryProvider({ secrets, secretId: 's', dispatcher: agent });
+    const provider = createRegistryProvider({ secrets, secretId: 's', dispatcher: agent() });
     let runs = 0;
     const move = async (r: RegistryClient) => {
       runs += 1;
@@ -271,12 +261,12 @@ describe('registry provider: credential rotation', () => {
 
   it('does not refetch on other errors', async () => {
     sm.on(GetSecretValueCommand).resolves({ SecretString: secretJson() });
-    agent
+    agent()
       .get('http://registry.test')
       .intercept({ path: /alias/, method: 'GET' })
       .reply(404, { error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'x' });
     const secrets = createSecretCache({ client: new SecretsManagerClient({}), ttlMs: 60_000 });
-    const provider = createRegistryProvider({ secrets, secretId: 's', dispatcher: agent });
+    const provider = createRegistryProvider({ secrets, secretId: 's', dispatcher: agent() });
     await expect(provider.withRegistry((r) => r.resolveAlias('p', 'latest'))).rejects.toBeInstanceOf(
       NotFoundError,
     );

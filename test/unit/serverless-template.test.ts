@@ -199,6 +199,19 @@ function only<T>(items: readonly T[], what: string): T {
 }
 
 const getAtt = (logicalId: string, attribute: string) => ({ 'Fn::GetAtt': [logicalId, attribute] });
+/** What every function's environment holds (lib/config/env.ts), beside its own variables. */
+const COMMON_ENV = [
+  'PROMPTOPS_SECRET_ID',
+  'PROMPTOPS_SECRET_TTL_MS',
+  'PROMPTOPS_HTTP_TIMEOUT_MS',
+  'PROMPT_CATALOG',
+  'PROMPT_SCHEMA',
+  'PROMPT_NAME_PREFIX',
+  'POWERTOOLS_SERVICE_NAME',
+  'POWERTOOLS_METRICS_NAMESPACE',
+  'POWERTOOLS_LOG_LEVEL',
+  'POWERTOOLS_LOGGER_SAMPLE_RATE',
+];
 const XRAY_WRITES = ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'];
 const XRAY_GRANTS = [...XRAY_WRITES].sort().map((action) => ({ action, resources: ['*'] }));
 
@@ -309,20 +322,11 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
     const env = environment(created.template, 'RegisterLambdaFunction');
     expect(Object.keys(env).sort()).toEqual(
       [
+        ...COMMON_ENV,
         'MLFLOW_EXPERIMENT_ID',
         'MLFLOW_EXPERIMENT_NAME',
-        'PROMPTOPS_HTTP_TIMEOUT_MS',
-        'POWERTOOLS_LOGGER_SAMPLE_RATE',
-        'POWERTOOLS_LOG_LEVEL',
-        'POWERTOOLS_METRICS_NAMESPACE',
-        'POWERTOOLS_SERVICE_NAME',
-        'PROMPTOPS_SECRET_ID',
-        'PROMPTOPS_SECRET_TTL_MS',
         'PROMPTS_BUCKET',
         'PROMPTS_PREFIX',
-        'PROMPT_CATALOG',
-        'PROMPT_NAME_PREFIX',
-        'PROMPT_SCHEMA',
       ].sort(),
     );
     expect(env.PROMPTS_BUCKET).toBe(`promptops-prompts-${STAGE}-${REGION}`);
@@ -546,21 +550,7 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
     it('gives the promote function the lock table, the protection settings and the common environment', () => {
       const env = environment(created.template, 'PromoteLambdaFunction');
       expect(Object.keys(env).sort()).toEqual(
-        [
-          'PROMOTE_LOCK_TABLE',
-          'PROMPTOPS_HTTP_TIMEOUT_MS',
-          'POWERTOOLS_LOGGER_SAMPLE_RATE',
-          'POWERTOOLS_LOG_LEVEL',
-          'POWERTOOLS_METRICS_NAMESPACE',
-          'POWERTOOLS_SERVICE_NAME',
-          'PROMPTOPS_SECRET_ID',
-          'PROMPTOPS_SECRET_TTL_MS',
-          'PROMPT_CATALOG',
-          'PROMPT_NAME_PREFIX',
-          'PROMPT_SCHEMA',
-          'PROTECTED_ALIASES',
-          'PROTECTED_ALIAS_PRINCIPALS',
-        ].sort(),
+        [...COMMON_ENV, 'PROMOTE_LOCK_TABLE', 'PROTECTED_ALIASES', 'PROTECTED_ALIAS_PRINCIPALS'].sort(),
       );
       expect(env.PROMOTE_LOCK_TABLE).toEqual({ Ref: 'PromoteLockTable' });
       expect(env.PROTECTED_ALIASES).toBe('production');
@@ -657,6 +647,7 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
       const env = environment(created.template, 'PredictLambdaFunction');
       expect(Object.keys(env).sort()).toEqual(
         [
+          ...COMMON_ENV,
           'MLFLOW_EXPERIMENT_ID',
           'MLFLOW_EXPERIMENT_NAME',
           'PREDICT_ALIAS',
@@ -667,16 +658,6 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
           'PREDICT_TRACE_BUDGET_MS',
           'PREDICT_TRACE_CONTENT',
           'PREDICT_TRACE_MAX_CHARS',
-          'PROMPTOPS_HTTP_TIMEOUT_MS',
-          'POWERTOOLS_LOGGER_SAMPLE_RATE',
-          'POWERTOOLS_LOG_LEVEL',
-          'POWERTOOLS_METRICS_NAMESPACE',
-          'POWERTOOLS_SERVICE_NAME',
-          'PROMPTOPS_SECRET_ID',
-          'PROMPTOPS_SECRET_TTL_MS',
-          'PROMPT_CATALOG',
-          'PROMPT_NAME_PREFIX',
-          'PROMPT_SCHEMA',
         ].sort(),
       );
       const literal = (variables: CfnObject): NodeJS.ProcessEnv =>
@@ -806,6 +787,7 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
       );
       expect(config?.[1].Properties?.MaximumRetryAttempts).toBe(0);
       const env = environment(created.template, 'VerifyLambdaFunction');
+      expect(Object.keys(env).sort()).toEqual([...COMMON_ENV, 'VERIFY_ALIASES'].sort());
       const literal = Object.fromEntries(
         Object.entries(env).map(([k, v]) => [k, typeof v === 'string' ? v : EXISTING_SECRET_ARN]),
       );

@@ -3,28 +3,17 @@
  * again and the run done once more (a rotation), and a second refusal is one failure for the run.
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { mockClient } from 'aws-sdk-client-mock';
-import { MockAgent } from 'undici';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createVerifyHandler } from '../../functions/verify/core';
 import { parseVerifyEnv } from '../../lib/config/verify-env';
 import { createRuntime } from '../../lib/runtime/invocation';
+import { mockTransport } from '../support/mock-transport';
 
 const REGISTRY = 'http://registry.test';
 const secretFor = (token: string) =>
   JSON.stringify({ registry: { type: 'mlflow', trackingUri: REGISTRY, token } });
 
-const sm = mockClient(SecretsManagerClient);
-let agent: MockAgent;
-beforeEach(() => {
-  sm.reset();
-  agent = new MockAgent();
-  agent.disableNetConnect();
-});
-afterEach(async () => {
-  agent.assertNoPendingInterceptors();
-  await agent.close();
-});
+const { sm, agent } = mockTransport();
 
 function handler() {
   const env = parseVerifyEnv({
@@ -35,18 +24,20 @@ function handler() {
   const runtime = createRuntime(env, {
     functionName: 'verify',
     secretsManager: new SecretsManagerClient({ region: 'us-east-1' }),
-    dispatcher: agent,
+    dispatcher: agent(),
     write: (line) => lines.push(line),
   });
   return { run: () => createVerifyHandler({ env, runtime })({}, { awsRequestId: 'req-1' }), lines };
 }
 
 const search = (token: string) =>
-  agent.get(REGISTRY).intercept({
-    path: (path) => path.startsWith('/api/2.0/mlflow/registered-models/search'),
-    method: 'GET',
-    headers: { authorization: `Bearer ${token}` },
-  });
+  agent()
+    .get(REGISTRY)
+    .intercept({
+      path: (path) => path.startsWith('/api/2.0/mlflow/registered-models/search'),
+      method: 'GET',
+      headers: { authorization: `Bearer ${token}` },
+    });
 
 describe('verify function: credentials refused', () => {
   it('fetches the secret again after a 401 and runs the checks with the new credentials', async () => {
