@@ -19,6 +19,7 @@ import { createModelProvider } from '../../lib/runtime/model-provider';
 import { createTracer } from '../../lib/tracing/recorder';
 import { type ModelStandin, STANDIN_MODEL, startModelStandin } from '../../local/model-standin';
 import { registerAgentPrompts, uniqueNaming } from '../support/agent-prompts';
+import { httpApiEvent } from '../support/http-api-event';
 import { type Oracle, startOracle } from '../support/oracle';
 import { makeSecret } from '../support/secrets';
 import { awsEnvFor } from '../support/servers';
@@ -84,23 +85,13 @@ interface Call {
 }
 
 function event(call: Call) {
-  const principal = call.principal === undefined ? CALLER : call.principal;
-  const routeKey = call.routeKey ?? ROUTE;
-  return {
-    version: '2.0',
-    routeKey,
+  return httpApiEvent({
+    routeKey: call.routeKey ?? ROUTE,
     rawPath: '/predict',
-    headers: { 'content-type': 'application/json' },
-    body: call.rawBody ?? (call.body === undefined ? undefined : JSON.stringify(call.body)),
-    isBase64Encoded: false,
-    requestContext: {
-      routeKey,
-      requestId: randomUUID(),
-      ...(principal === null
-        ? {}
-        : { authorizer: { iam: { userArn: principal, accountId: '123456789012' } } }),
-    },
-  };
+    principal: call.principal === undefined ? CALLER : call.principal,
+    body: call.body,
+    rawBody: call.rawBody,
+  });
 }
 
 async function send(handler: ReturnType<typeof handlerFor>, call: Call, remainingMs = 29_000) {

@@ -15,6 +15,7 @@ import { MOVED_TAG_PREFIX } from '../../lib/promote/move-alias';
 import { createRegistryClient, type RegistryClient } from '../../lib/registry';
 import { createRuntime } from '../../lib/runtime/invocation';
 import { createLockTable } from '../../local/lock-table';
+import { httpApiEvent } from '../support/http-api-event';
 import { makeSecret as createSecret } from '../support/secrets';
 import { awsEnvFor, freePort } from '../support/servers';
 
@@ -78,24 +79,16 @@ interface Call {
 
 /** An HTTP API (payload 2.0) event as API Gateway sends it after IAM authorization. */
 function event(routeKey: string, call: Call) {
-  const principal = call.principal === undefined ? ADMIN : call.principal;
-  return {
-    version: '2.0',
+  return httpApiEvent({
     routeKey,
     rawPath: '/',
-    headers: { 'content-type': 'application/json', ...call.headers },
+    principal: call.principal === undefined ? ADMIN : call.principal,
     pathParameters: call.name === undefined ? undefined : { name: call.name },
-    queryStringParameters: call.query,
-    body: call.rawBody ?? (call.body === undefined ? undefined : JSON.stringify(call.body)),
-    isBase64Encoded: false,
-    requestContext: {
-      routeKey,
-      requestId: randomUUID(),
-      ...(principal === null
-        ? {}
-        : { authorizer: { iam: { userArn: principal, accountId: '123456789012', callerId: 'AIDA' } } }),
-    },
-  };
+    query: call.query,
+    headers: call.headers,
+    body: call.body,
+    rawBody: call.rawBody,
+  });
 }
 
 type Handler = ReturnType<typeof handlerFor>;
