@@ -53,6 +53,8 @@ export interface OfflineOptions {
   readonly lambdaPort?: number;
   /** Where serverless-offline's output (and the functions' log lines) go; default a temp file. */
   readonly logFile?: string;
+  /** Each whole line of serverless-offline's output (the functions' JSON log lines among them). */
+  readonly onLine?: (line: string) => void;
   /** The project root (serverless.yml); default the current directory. */
   readonly root?: string;
   readonly timeoutMs?: number;
@@ -119,6 +121,7 @@ export async function startOffline(options: OfflineOptions): Promise<OfflineServ
 
   const log = openSync(logFile, 'a');
   let tail = '';
+  let partial = '';
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: root,
     env,
@@ -129,6 +132,11 @@ export async function startOffline(options: OfflineOptions): Promise<OfflineServ
   const append = (chunk: string) => {
     writeSync(log, chunk);
     tail = (tail + chunk).slice(-TAIL);
+    if (options.onLine) {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) options.onLine(line);
+    }
   };
   child.stdout?.setEncoding('utf8').on('data', append);
   child.stderr?.setEncoding('utf8').on('data', append);

@@ -1,38 +1,59 @@
 /**
- * The main job on the embedded default: a local MLflow server (SQLite under .local/, kept between
- * runs) and the local AWS emulator; the files in prompts/ uploaded to S3 and registered by the
- * register function, as in a deployed stack; a summary, verify's checks once, and the addresses.
- * Then it serves the HTTP API through serverless-offline, the promote routes (the lock table in
- * the emulator, the local admin allowed to move protected aliases) and `POST /predict` (the agent,
- * answering with the deterministic model stand-in), and keeps running until interrupted, then
- * stops what it started. `--once` registers and exits (the smoke test), without the API.
+ * The main job on the embedded default, the whole stack on one machine: a local MLflow server
+ * (SQLite under .local/, kept between runs), the local AWS emulator, and a real small model
+ * (SmolLM2-135M on the CPU, behind an OpenAI-compatible endpoint; `--standin` swaps in the
+ * deterministic stand-in). The files in prompts/ are uploaded to S3 and registered by the register
+ * function, as in a deployed stack, and verify's checks run once. Then the HTTP API the stack
+ * deploys is served by serverless-offline (promote and predict; the verify function runs on its
+ * schedule there), saved prompt files are registered as they change, and everything runs until
+ * Ctrl-C, which stops what was started. `--once` exits after registration and verify (scripts, CI).
+ *
+ * One stack per data folder: a second start names the running one and exits 0 (stack-state.ts).
  */
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BUILT_IN_CONTRACT } from '../lib/agent/contract';
-import { formatSummary } from '../lib/cli/summary';
+import { formatAliasMoves, formatSummary, type SummaryRow } from '../lib/cli/summary';
 import { describeReport } from '../lib/cli/verify';
 import { isPromptOpsError } from '../lib/errors';
 import { listPromptFiles } from '../lib/prompts/directory';
 import { namingFromEnv } from '../lib/prompts/naming';
 import { createRegistryClient } from '../lib/registry';
+import type { VerifyReport } from '../lib/verify/checks';
 import { verifyThrough } from '../lib/verify/verify';
+import { LOCAL_MAX_TOKENS, startLocalModel } from './local-model';
 import { createLockTable } from './lock-table';
 import { STANDIN_MODEL, startModelStandin } from './model-standin';
 import { startOffline } from './offline';
 import { freePort, type RunningServer, startMlflow, startMoto, warmTraceIngestion } from './servers';
+import { claimStack, describeHolder } from './stack-state';
 import { LOCAL_BUCKET, LOCAL_PREFIX, LOCAL_SECRET_ID, registerThroughS3 } from './through-s3';
+import { watchPrompts } from './watch-prompts';
 
 /** The caller the local promote API sees (`--local-principal`), allowed to move production. */
 const LOCAL_ADMIN = 'arn:aws:iam::000000000000:user/local-admin';
 const LOCAL_LOCK_TABLE = 'promptops-local-alias-locks';
+const QUESTION = 'Why did our DBU spend rise this week?';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { once: { type: 'boolean' }, port: { type: 'string' }, data: { type: 'string' } },
+  options: {
+    once: { type: 'boolean' },
+    standin: { type: 'boolean' },
+    port: { type: 'string' },
+    data: { type: 'string' },
+    'verify-every': { type: 'string' },
+  },
 });
+const verifyMinutes = Number(values['verify-every'] ?? '1');
+if (!Number.isInteger(verifyMinutes) || verifyMinutes < 1 || verifyMinutes > 59) {
+  process.stderr.write(
+    `start: --verify-every takes whole minutes from 1 to 59, not '${values['verify-every']}'\n`,
+  );
+  process.exit(2);
+}
 
 /** `preferred` when it is free on loopback (addresses stay the same across runs), else a free port. */
 async function portOr(preferred: number): Promise<number> {
@@ -45,17 +66,21 @@ async function portOr(preferred: number): Promise<number> {
   return free ? preferred : freePort();
 }
 
-async function portToUse(): Promise<number> {
-  if (values.port) return Number(values.port);
-  // 5000 is MLflow's usual port.
-  return portOr(5000);
-}
+const say = (text: string) => process.stdout.write(text);
+const clock = () => new Date().toTimeString().slice(0, 8);
 
-const dataDir = values.data ?? join(process.cwd(), '.local');
+const dataDir = resolve(values.data ?? join(process.cwd(), '.local'));
 const mlflowDir = join(dataDir, 'mlflow');
 const motoDir = join(dataDir, 'moto');
 mkdirSync(mlflowDir, { recursive: true });
 mkdirSync(motoDir, { recursive: true });
+
+const claim = claimStack(dataDir);
+if (!claim.claimed) {
+  say(describeHolder(claim.holder, dataDir));
+  process.exit(0);
+}
+
 // Ctrl-C at any point stops what was started: the servers run in process groups of their own,
 // which the terminal's interrupt does not reach.
 const started: { stop(): Promise<void> }[] = [];
@@ -66,41 +91,76 @@ const interrupted = new Promise<void>((resolve) =>
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => interrupt.abort());
 const stopAll = () => Promise.all(started.map((server) => server.stop()));
 
-process.stdout.write(`Starting MLflow (data in ${mlflowDir}) and the local AWS emulator ...\n`);
+interface Model extends RunningServer {
+  readonly name: string;
+  readonly real: boolean;
+}
+
+async function startModel(): Promise<Model> {
+  if (values.standin) {
+    const standin = await startModelStandin();
+    return { ...standin, dataDir, name: STANDIN_MODEL, real: false };
+  }
+  // The model file is cached with the checkout (.local/models), whatever --data says: it is 94 MB.
+  const model = await startLocalModel({
+    cacheDir: join(process.cwd(), '.local'),
+    port: await portOr(8080),
+    log: say,
+  });
+  return { ...model, dataDir, name: model.model, real: true };
+}
+
+say(
+  `Starting MLflow (data in ${mlflowDir}), the local AWS emulator and ${values.standin ? 'the model stand-in' : 'the local model'} ...\n`,
+);
 const starting = await Promise.allSettled([
-  startMlflow({ dataDir: mlflowDir, port: await portToUse(), signal: interrupt.signal }),
+  startMlflow({
+    dataDir: mlflowDir,
+    port: values.port ? Number(values.port) : await portOr(5000),
+    signal: interrupt.signal,
+  }),
   startMoto({ dataDir: motoDir, signal: interrupt.signal }),
+  startModel(),
 ]);
 for (const result of starting) if (result.status === 'fulfilled') started.push(result.value);
 const failedStart = starting.find((result): result is PromiseRejectedResult => result.status === 'rejected');
 if (failedStart || interrupt.signal.aborted) {
   await stopAll();
+  claim.release();
   if (failedStart)
     process.stderr.write(`start: ${(failedStart.reason as Error)?.message ?? failedStart.reason}\n`);
   process.exit(interrupt.signal.aborted ? 130 : 1);
 }
-const [mlflow, moto] = started as [RunningServer, RunningServer];
-// The model predict answers with here: a deterministic stand-in, labelled as such in its answers.
-const standin = await startModelStandin();
-started.push(standin);
+const [mlflow, moto, model] = started as [RunningServer, RunningServer, Model];
+const secretModel = { baseUrl: model.url, name: model.name };
+/** Paths under the working directory relative to it, others as they are. */
+const shown = (file: string) => {
+  const inside = relative(process.cwd(), file);
+  return inside === '' || inside.startsWith('..') ? file : inside;
+};
+
 let serving = false;
 let exitCode = 0;
+let stopWatching = () => {};
 try {
-  const files = await listPromptFiles(positionals.length > 0 ? positionals : ['prompts']);
+  const inputs = positionals.length > 0 ? positionals : ['prompts'];
+  const files = await listPromptFiles(inputs);
   const logFile = join(dataDir, 'register-function.log');
   writeFileSync(logFile, '');
-  const rows = await registerThroughS3({
-    mlflowUrl: mlflow.url,
-    motoUrl: moto.url,
-    files,
-    log: (line) => appendFileSync(logFile, line),
-    model: { baseUrl: standin.url, name: STANDIN_MODEL },
-  });
-  process.stdout.write(
+  const register = (batch: readonly string[]) =>
+    registerThroughS3({
+      mlflowUrl: mlflow.url,
+      motoUrl: moto.url,
+      files: batch,
+      log: (line) => appendFileSync(logFile, line),
+      model: secretModel,
+    });
+  const rows = await register(files);
+  say(
     `Uploaded ${files.length} file(s) to s3://${LOCAL_BUCKET}/${LOCAL_PREFIX} and ran the register function:\n\n`,
   );
-  process.stdout.write(`${formatSummary(rows)}\n`);
-  for (const row of rows) if (row.status === 'failed') process.stdout.write(`  ${row.name}: ${row.reason}\n`);
+  say(`${formatSummary(rows)}\n`);
+  for (const row of rows) if (row.status === 'failed') say(`  ${row.name}: ${row.reason}\n`);
   if (rows.some((row) => row.status === 'failed')) exitCode = 1;
   // The checks the scheduled verify function runs, once, as `promptops verify` prints them.
   const local = createRegistryClient({ trackingUri: mlflow.url });
@@ -108,27 +168,24 @@ try {
     { withRegistry: (work) => work(local) },
     { naming: namingFromEnv(process.env), contract: BUILT_IN_CONTRACT },
   );
-  process.stdout.write(`\nVerify (what the scheduled function checks):\n\n${describeReport(verified)}`);
+  say(`\nVerify (what the scheduled function checks):\n\n${describeReport(verified)}`);
   const example = rows.find((row) => row.status !== 'failed')?.name ?? 'orchestrator';
-  process.stdout.write(
-    `\nMLflow UI:          ${mlflow.url}/#/prompts\n` +
-      `Local AWS (moto):   ${moto.url} (bucket ${LOCAL_BUCKET}, secret ${LOCAL_SECRET_ID})\n` +
-      `Function log:       ${logFile}\n` +
-      `Try:                MLFLOW_TRACKING_URI=${mlflow.url} npx promptops show prompts:/${example}@staging\n`,
-  );
-  if (!values.once) {
-    // The promote API as deployed (serverless.yml), served by serverless-offline; its functions
-    // reach the secret and the lock table in moto. Protected aliases may be moved by LOCAL_ADMIN.
-    process.stdout.write('\nStarting the HTTP API (serverless-offline): promote and predict ...\n');
+
+  if (values.once) {
+    say(
+      `\nMLflow UI:          ${mlflow.url}/#/prompts\n` +
+        `Local AWS (moto):   ${moto.url} (bucket ${LOCAL_BUCKET}, secret ${LOCAL_SECRET_ID})\n` +
+        `Function log:       ${logFile}\n` +
+        `Try:                MLFLOW_TRACKING_URI=${mlflow.url} npx promptops show prompts:/${example}@staging\n`,
+    );
+  } else {
+    say('\nStarting the HTTP API (serverless-offline): promote, predict, and verify on its schedule ...\n');
     await createLockTable(new DynamoDBClient({}), LOCAL_LOCK_TABLE);
     // MLflow loads its trace ingestion lazily; one throwaway trace now spares the first answer.
     const warming = warmTraceIngestion(mlflow.url).catch(() => undefined);
     const { catalog, schema, prefix } = namingFromEnv(process.env);
     const naming = { promptCatalog: catalog, promptSchema: schema, promptNamePrefix: prefix };
-    const promotable = rows.some((row) => row.name === 'orchestrator' && row.status !== 'failed')
-      ? 'orchestrator'
-      : example;
-    const apiLog = join(dataDir, 'promote-api.log');
+    const apiLog = join(dataDir, 'http-api.log');
     writeFileSync(apiLog, '');
     const api = await startOffline({
       motoUrl: moto.url,
@@ -136,6 +193,9 @@ try {
       lockTable: LOCAL_LOCK_TABLE,
       params: {
         promoterPrincipals: LOCAL_ADMIN,
+        verifySchedule: `rate(${verifyMinutes} minute${verifyMinutes === 1 ? '' : 's'})`,
+        // A small model is slow: each call's answer stays short enough for the function's 29 s.
+        predictMaxTokens: String(model.real ? LOCAL_MAX_TOKENS : 512),
         // osls params cannot be empty: only the ones set are passed.
         ...Object.fromEntries(
           Object.entries(naming).filter((entry): entry is [string, string] => !!entry[1]),
@@ -143,26 +203,60 @@ try {
       },
       httpPort: await portOr(3000),
       logFile: apiLog,
+      onLine: scheduledVerify,
       signal: interrupt.signal,
     });
     started.push(api);
     serving = true;
     await warming;
-    process.stdout.write(
-      `Promote API:        ${api.url} (GET /prompts, GET /prompts/{name}, POST .../promote, .../rollback)\n` +
-        `Promote API log:    ${apiLog}\n` +
-        `Local admin:        ${LOCAL_ADMIN} (may move production)\n` +
-        `Promote:            npx promptops promote ${promotable} --api ${api.url} --local-principal ${LOCAL_ADMIN} --reason "tried it locally"\n` +
-        `History:            npx promptops history ${promotable} --api ${api.url} --local-principal ${LOCAL_ADMIN}\n`,
+
+    const dirs = [...new Set(files.map((file) => dirname(resolve(file))))];
+    const watch = await watchPrompts({
+      dirs,
+      known: files,
+      onChange: async (change) => {
+        if (change.kind === 'deleted') {
+          say(`[${clock()}] ${shown(change.file)} deleted: the registry keeps its versions and aliases\n`);
+          return;
+        }
+        const [row] = await register([change.file]);
+        if (row) say(`[${clock()}] ${shown(change.file)} saved: ${describeRow(row)}\n`);
+      },
+      onError: (error) => say(`[${clock()}] watching prompts: ${(error as Error).message}\n`),
+    });
+    stopWatching = watch.stop;
+    claim.running({ mlflow: mlflow.url, api: api.url, model: model.url, aws: moto.url });
+
+    const env = [
+      `MLFLOW_TRACKING_URI=${mlflow.url}`,
+      `OPENAI_BASE_URL=${model.url}`,
+      `PROMPTOPS_MODEL=${model.name}`,
+      `PROMPTOPS_LOCAL_PRINCIPAL=${LOCAL_ADMIN}`,
+      `API=${api.url}`,
+    ];
+    say(
+      [
+        '',
+        `The local stack is up (pid ${process.pid}); Ctrl-C stops it.`,
+        '',
+        `  MLflow UI   ${mlflow.url}/#/prompts`,
+        `  HTTP API    ${api.url}  (GET /prompts, GET /prompts/{name}, POST /prompts/{name}/promote and /rollback, POST /predict)`,
+        `  Model       ${model.url}  ${model.real ? `${model.name}: a real 135M model on the CPU, at most ${LOCAL_MAX_TOKENS} tokens a call` : `${STANDIN_MODEL}: a deterministic stand-in, not a model`}`,
+        `  Local AWS   ${moto.url}  (bucket ${LOCAL_BUCKET}, secret ${LOCAL_SECRET_ID}, local admin ${LOCAL_ADMIN})`,
+        `  Logs        ${shown(logFile)} (register), ${shown(apiLog)} (HTTP API and verify)`,
+        `  Watching    ${dirs.map(shown).join(', ')}: a saved prompt file is registered and moves staging`,
+        `  Verify      every ${verifyMinutes} minute(s), the scheduled function; its result prints here`,
+        '',
+        'Try, in another terminal:',
+        `  export ${env.join(' ')}`,
+        `  npx promptops predict --alias staging "${QUESTION}"`,
+        `  npx promptops promote ${example} --api $API --reason "tried on staging"`,
+        `  npx promptops predict --api $API "${QUESTION}"`,
+        '  npx promptops verify',
+        `  npx promptops history ${example} --api $API`,
+        '',
+      ].join('\n'),
     );
-    process.stdout.write(
-      `\nPredict API:        ${api.url}/predict (POST, a ChatAgentRequest or {"query": ...})\n` +
-        `Model:              ${standin.url} (${STANDIN_MODEL}: a deterministic stand-in, not a model)\n` +
-        `Ask the agent:      npx promptops predict "Why did our DBU spend rise this week?" --api ${api.url} --local-principal ${LOCAL_ADMIN}\n` +
-        `In-process:         MLFLOW_TRACKING_URI=${mlflow.url} OPENAI_BASE_URL=${standin.url} PROMPTOPS_MODEL=${STANDIN_MODEL} npx promptops predict "Which jobs failed?" --local\n` +
-        `Its traces:         ${mlflow.url}/#/experiments/0/traces (each prompt's Traces tab: ${mlflow.url}/#/experiments/0/prompts/${promotable})\n`,
-    );
-    process.stdout.write('\nRunning; press Ctrl-C to stop.\n');
     await interrupted;
   }
 } catch (error) {
@@ -174,9 +268,51 @@ try {
     );
   }
 } finally {
-  process.stdout.write(
-    `Stopping ${serving ? 'the HTTP API, ' : ''}the model stand-in, MLflow and the local AWS emulator ...\n`,
+  stopWatching();
+  say(
+    `Stopping ${serving ? 'the HTTP API, ' : ''}${model.real ? 'the local model' : 'the model stand-in'}, MLflow and the local AWS emulator ...\n`,
   );
   await stopAll();
+  claim.release();
 }
 process.exit(exitCode);
+
+function describeRow(row: SummaryRow): string {
+  if (row.status === 'failed') return `not registered: ${row.code}: ${row.reason}`;
+  if (row.status === 'unchanged') return `${row.name} unchanged (version ${row.version}), nothing registered`;
+  return `registered ${row.name} version ${row.version}; ${formatAliasMoves(row.aliasesMoved)}`;
+}
+
+/** What the last scheduled run found failing, so that a failure that stays is not printed in full again. */
+let lastFailing = '';
+
+/** The verify function's log line, when serverless-offline runs it on its schedule. */
+function scheduledVerify(line: string): void {
+  if (!line.startsWith('{') || !line.includes('"verify ')) return;
+  let entry: { function?: unknown; message?: unknown; ok?: unknown; checks?: unknown };
+  try {
+    entry = JSON.parse(line);
+  } catch {
+    return;
+  }
+  if (entry.function !== 'verify' || !Array.isArray(entry.checks) || typeof entry.ok !== 'boolean') return;
+  const report = { ok: entry.ok, checks: entry.checks } as VerifyReport;
+  if (report.ok) {
+    lastFailing = '';
+    const warned = report.checks.filter((c) => c.status === 'warn').length;
+    say(
+      `[${clock()}] verify (scheduled): passed, ${report.checks.length} checks${warned ? `, ${warned} warning(s)` : ''}\n`,
+    );
+    return;
+  }
+  const failing = { ok: false, checks: report.checks.filter((c) => c.status !== 'ok') } as VerifyReport;
+  const found = failing.checks.map((c) => `${c.prompt}@${c.alias ?? '-'} ${c.code}`).join(', ');
+  if (found === lastFailing) {
+    say(`[${clock()}] verify (scheduled): still failing: ${found}\n`);
+    return;
+  }
+  lastFailing = found;
+  say(
+    `[${clock()}] verify (scheduled): FAILED; in AWS the VerifyFailures alarm fires\n${describeReport(failing)}`,
+  );
+}

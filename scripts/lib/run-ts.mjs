@@ -4,6 +4,7 @@
 // runs that bundle with this process's stdio; the exit code is passed back.
 // Import this module only after ensureNodeModules(): it needs esbuild.
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { constants } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { build } from 'esbuild';
@@ -13,7 +14,9 @@ import { cacheDir, root } from './toolchain.mjs';
 /** Bundles `entry` (a path, relative to the project root or absolute) and returns the bundle's path. */
 export async function bundleTs(entry) {
   const name = basename(entry).replace(/\.[cm]?tsx?$/, '');
-  const outfile = join(cacheDir, 'run-ts', `${name}.mjs`);
+  // One bundle per process: two runs at once (a test beside `npm start`) must not overwrite the
+  // file the other is running.
+  const outfile = join(cacheDir, 'run-ts', `${name}-${process.pid}.mjs`);
   await build({
     absWorkingDir: root,
     entryPoints: [resolve(root, entry)],
@@ -47,6 +50,7 @@ export async function runTs(node, entry, { args = [], env = process.env } = {}) 
     process.on('SIGINT', ignore);
     process.on('SIGTERM', ignore);
     const done = (code) => {
+      rmSync(outfile, { force: true });
       process.off('SIGINT', ignore);
       process.off('SIGTERM', ignore);
       resolvePromise(code);

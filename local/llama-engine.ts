@@ -1,0 +1,179 @@
+/**
+ * A real small model on this machine's CPU: a GGUF file run by node-llama-cpp from its prebuilt
+ * binaries (never a build or a download at run time). One context sequence, so requests are
+ * answered one at a time, in arrival order: on a 2-core machine two generations side by side are
+ * each slower than both in turn.
+ *
+ * Threads default to the cores available: node-llama-cpp's default oversubscribes small machines
+ * (a 60-token JSON answer took minutes with it here, under two seconds with two threads).
+ */
+import { availableParallelism } from 'node:os';
+import { basename } from 'node:path';
+import {
+  type ChatHistoryItem,
+  getLlama,
+  LlamaChat,
+  type LlamaContext,
+  type LlamaGrammar,
+  LlamaLogLevel,
+  type LlamaModel,
+} from 'node-llama-cpp';
+import type { ModelMessage } from '../lib/model/chat-model';
+
+/** A chat message as the project's model client sends it. */
+export type EngineMessage = ModelMessage;
+
+export interface EngineRequest {
+  readonly messages: readonly EngineMessage[];
+  readonly maxTokens: number;
+  readonly temperature?: number;
+  readonly topP?: number;
+  readonly stop?: readonly string[];
+  /** OpenAI's penalties (0 to 2 there; node-llama-cpp takes 0 to 1): off unless asked for. */
+  readonly frequencyPenalty?: number;
+  readonly presencePenalty?: number;
+  /** A JSON schema the answer must match: it becomes a grammar, so the answer is valid by construction. */
+  readonly jsonSchema?: Record<string, unknown>;
+  /** Any JSON object (`response_format: {type: "json_object"}`). */
+  readonly json?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+export interface EngineAnswer {
+  readonly text: string;
+  /** `length` when the answer was cut at `maxTokens`. */
+  readonly finishReason: 'stop' | 'length';
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+}
+
+/** What the OpenAI-compatible server needs from a model; tests give it a fake. */
+export interface ChatEngine {
+  readonly name: string;
+  complete(request: EngineRequest): Promise<EngineAnswer>;
+  close(): Promise<void>;
+}
+
+/** A schema the grammar builder cannot express: the caller's mistake, answered with a 400. */
+export class UnsupportedSchemaError extends Error {
+  override readonly name = 'UnsupportedSchemaError';
+}
+
+export interface LlamaEngineOptions {
+  readonly modelPath: string;
+  readonly threads?: number;
+  /** Tokens of prompt and answer together; the agent's longest prompt with its data fits in 4096. */
+  readonly contextSize?: number;
+}
+
+function historyOf(messages: readonly EngineMessage[]): ChatHistoryItem[] {
+  const history: ChatHistoryItem[] = messages.map((message) =>
+    message.role === 'system'
+      ? { type: 'system', text: message.content }
+      : message.role === 'user'
+        ? { type: 'user', text: message.content }
+        : { type: 'model', response: [message.content] },
+  );
+  // The model answers into a last, empty response of its own.
+  history.push({ type: 'model', response: [] });
+  return history;
+}
+
+/** Serialises work on the one sequence: each call starts when the previous one settled. */
+function queue(): <T>(work: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return (work) => {
+    const run = tail.then(work, work);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+export async function startLlamaEngine(options: LlamaEngineOptions): Promise<ChatEngine> {
+  const llama = await getLlama({
+    gpu: false,
+    build: 'never',
+    skipDownload: true,
+    logLevel: LlamaLogLevel.error,
+  });
+  let model: LlamaModel | undefined;
+  let context: LlamaContext | undefined;
+  try {
+    model = await llama.loadModel({ modelPath: options.modelPath });
+    context = await model.createContext({
+      threads: options.threads ?? availableParallelism(),
+      contextSize: options.contextSize ?? 4096,
+      sequences: 1,
+    });
+  } catch (error) {
+    await context?.dispose();
+    await model?.dispose();
+    await llama.dispose();
+    throw error;
+  }
+  const sequence = context.getSequence();
+  const chat = new LlamaChat({ contextSequence: sequence });
+  const grammars = new Map<string, Promise<LlamaGrammar>>();
+  const inTurn = queue();
+
+  const grammarFor = (request: EngineRequest): Promise<LlamaGrammar> | undefined => {
+    if (!request.jsonSchema && !request.json) return undefined;
+    const key = request.jsonSchema ? JSON.stringify(request.jsonSchema) : 'json';
+    let grammar = grammars.get(key);
+    if (!grammar) {
+      grammar = (
+        request.jsonSchema
+          ? llama.createGrammarForJsonSchema(request.jsonSchema as never)
+          : llama.getGrammarFor('json')
+      ).catch((error: unknown) => {
+        grammars.delete(key);
+        throw new UnsupportedSchemaError(
+          `response_format's JSON schema cannot be turned into a grammar: ${(error as Error).message}`,
+        );
+      });
+      grammars.set(key, grammar);
+    }
+    return grammar;
+  };
+
+  return {
+    name: basename(options.modelPath).replace(/\.gguf$/i, ''),
+    complete: (request) =>
+      inTurn(async () => {
+        const grammar = await grammarFor(request);
+        // Each request starts from an empty sequence, so every prompt token is evaluated and
+        // counted: the usage reported is the request's own, not what a cached prefix left over.
+        await sequence.clearHistory();
+        const before = sequence.tokenMeter.getState();
+        const answer = await chat.generateResponse(historyOf(request.messages), {
+          maxTokens: request.maxTokens,
+          ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+          ...(request.topP === undefined ? {} : { topP: request.topP }),
+          ...(request.stop && request.stop.length > 0 ? { customStopTriggers: request.stop } : {}),
+          ...(request.frequencyPenalty || request.presencePenalty
+            ? {
+                repeatPenalty: {
+                  frequencyPenalty: Math.min(request.frequencyPenalty ?? 0, 1),
+                  presencePenalty: Math.min(request.presencePenalty ?? 0, 1),
+                },
+              }
+            : {}),
+          ...(grammar ? { grammar } : {}),
+          ...(request.signal ? { signal: request.signal } : {}),
+        });
+        const used = sequence.tokenMeter.diff(before);
+        return {
+          text: answer.response,
+          finishReason: answer.metadata.stopReason === 'maxTokens' ? 'length' : 'stop',
+          promptTokens: used.usedInputTokens,
+          completionTokens: used.usedOutputTokens,
+        };
+      }),
+    close: async () => {
+      chat.dispose();
+      await context.dispose();
+      await model.dispose();
+      await llama.dispose();
+    },
+  };
+}

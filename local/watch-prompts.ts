@@ -1,0 +1,97 @@
+/**
+ * Watches the prompt folders of the local stack: a saved prompt file is handed on (to be uploaded
+ * and registered, as a CI sync would) once its writes have settled and only when its content
+ * changed: editors save in several writes, some touch a file without changing it. Changes are
+ * handed on one at a time, in the order they settled.
+ */
+import { createHash } from 'node:crypto';
+import { type FSWatcher, watch } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { PROMPT_FILE_EXTENSION } from '../lib/prompts/directory';
+
+export type PromptChange =
+  | { readonly kind: 'saved'; readonly file: string }
+  | { readonly kind: 'deleted'; readonly file: string };
+
+export interface PromptWatchOptions {
+  /** Folders whose prompt files are watched. */
+  readonly dirs: readonly string[];
+  /** Files already handled, with their content: a save that leaves them as they are is ignored. */
+  readonly known?: readonly string[];
+  /** How long a file must stay unwritten before it is read. */
+  readonly settleMs?: number;
+  readonly onChange: (change: PromptChange) => Promise<void>;
+  readonly onError?: (error: unknown) => void;
+}
+
+export interface PromptWatch {
+  stop(): void;
+  /** Resolves when every change seen so far has been handed on. */
+  idle(): Promise<void>;
+}
+
+const digest = (content: Buffer) => createHash('sha256').update(content).digest('hex');
+const isPromptFile = (name: string) => name.endsWith(PROMPT_FILE_EXTENSION) && name !== 'README.md';
+
+export async function watchPrompts(options: PromptWatchOptions): Promise<PromptWatch> {
+  const settleMs = options.settleMs ?? 300;
+  const hashes = new Map<string, string>();
+  for (const file of options.known ?? []) {
+    try {
+      hashes.set(resolve(file), digest(await readFile(file)));
+    } catch {
+      // gone already: its next save is a change
+    }
+  }
+  const timers = new Map<string, NodeJS.Timeout>();
+  let chain: Promise<void> = Promise.resolve();
+  const report = options.onError ?? (() => {});
+
+  const settled = (file: string) => {
+    chain = chain
+      .then(async () => {
+        let content: Buffer;
+        try {
+          content = await readFile(file);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+          if (!hashes.delete(file)) return;
+          await options.onChange({ kind: 'deleted', file });
+          return;
+        }
+        const hash = digest(content);
+        if (hashes.get(file) === hash) return;
+        hashes.set(file, hash);
+        await options.onChange({ kind: 'saved', file });
+      })
+      .catch(report);
+  };
+
+  const watchers: FSWatcher[] = options.dirs.map((dir) =>
+    watch(dir, (_event, name) => {
+      if (!name || !isPromptFile(basename(name.toString()))) return;
+      const file = resolve(join(dir, name.toString()));
+      clearTimeout(timers.get(file));
+      timers.set(
+        file,
+        setTimeout(() => {
+          timers.delete(file);
+          settled(file);
+        }, settleMs),
+      );
+    }).on('error', report),
+  );
+
+  return {
+    stop: () => {
+      for (const watcher of watchers) watcher.close();
+      for (const timer of timers.values()) clearTimeout(timer);
+      timers.clear();
+    },
+    idle: async () => {
+      while (timers.size > 0) await new Promise((r) => setTimeout(r, settleMs));
+      await chain;
+    },
+  };
+}

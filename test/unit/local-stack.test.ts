@@ -1,0 +1,131 @@
+/**
+ * The local stack's own parts: one stack per data folder (a second start names the first and
+ * leaves it alone; a dead holder's claim is taken over), and the prompt watcher (a save is handed
+ * on once its writes settle and only when the content changed; a deletion is reported).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { claimStack, describeHolder } from '../../local/stack-state';
+import { type PromptChange, type PromptWatch, watchPrompts } from '../../local/watch-prompts';
+
+const dirs: string[] = [];
+const scratch = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'promptops-local-'));
+  dirs.push(dir);
+  return dir;
+};
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A process id that existed and is gone: a stack killed without cleaning up. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '0']);
+  await new Promise((resolve) => child.once('exit', resolve));
+  return child.pid as number;
+}
+
+describe('one local stack per data folder', () => {
+  it('lets the first start claim the folder and shows a second one its addresses', () => {
+    const data = scratch();
+    const first = claimStack(data);
+    if (!first.claimed) throw new Error('the first start did not claim the folder');
+    // Another live process (this test's parent) tries the same folder.
+    const second = claimStack(data, process.ppid);
+    expect(second.claimed).toBe(false);
+    if (second.claimed) return;
+    expect(second.holder).toMatchObject({ pid: process.pid, state: 'starting' });
+    expect(describeHolder(second.holder, data)).toMatch(/is starting on .* \(pid \d+\)/);
+
+    first.running({
+      mlflow: 'http://127.0.0.1:5000',
+      api: 'http://127.0.0.1:3000',
+      model: 'http://127.0.0.1:8080/v1',
+    });
+    const third = claimStack(data, process.ppid);
+    if (third.claimed) throw new Error('a running stack was claimed twice');
+    const text = describeHolder(third.holder, data);
+    expect(text).toContain(`already running on ${data} (pid ${process.pid}`);
+    expect(text).toContain('http://127.0.0.1:5000/#/prompts');
+    expect(text).toContain('http://127.0.0.1:3000');
+    expect(text).toContain('http://127.0.0.1:8080/v1');
+    expect(text).toContain(`kill ${process.pid}`);
+
+    first.release();
+    expect(claimStack(data, process.ppid).claimed).toBe(true);
+  });
+
+  it('takes over the claim of a stack whose process is gone, and never releases a claim it lost', async () => {
+    const data = scratch();
+    const gone = await deadPid();
+    writeFileSync(
+      join(data, 'stack.json'),
+      JSON.stringify({ pid: gone, startedAt: 'then', state: 'running', addresses: {} }),
+    );
+    const claim = claimStack(data);
+    expect(claim.claimed).toBe(true);
+    expect(JSON.parse(readFileSync(join(data, 'stack.json'), 'utf8')).pid).toBe(process.pid);
+    // Someone else's record in the file now: releasing ours must leave it.
+    writeFileSync(
+      join(data, 'stack.json'),
+      JSON.stringify({ pid: process.ppid, state: 'running', addresses: {} }),
+    );
+    if (claim.claimed) claim.release();
+    expect(JSON.parse(readFileSync(join(data, 'stack.json'), 'utf8')).pid).toBe(process.ppid);
+  });
+});
+
+describe('watching the prompt folder', () => {
+  let watch: PromptWatch | undefined;
+  afterEach(() => watch?.stop());
+
+  it('hands on a changed save once, skips a save without change and other files, and reports a deletion', async () => {
+    const dir = scratch();
+    const file = join(dir, 'cost_worker.md');
+    writeFileSync(file, 'v1');
+    const changes: PromptChange[] = [];
+    watch = await watchPrompts({
+      dirs: [dir],
+      known: [file],
+      settleMs: 50,
+      onChange: async (change) => {
+        changes.push(change);
+      },
+    });
+    // An editor's save in several writes: one change, with the final content.
+    writeFileSync(file, 'v');
+    writeFileSync(file, 'v2');
+    await expect.poll(() => changes.length).toBe(1);
+    expect(changes[0]).toEqual({ kind: 'saved', file });
+    writeFileSync(file, 'v2');
+    writeFileSync(join(dir, 'notes.txt'), 'not a prompt');
+    writeFileSync(join(dir, 'README.md'), 'not a prompt either');
+    unlinkSync(file);
+    await expect.poll(() => changes.length).toBe(2);
+    expect(changes[1]).toEqual({ kind: 'deleted', file });
+    await watch.idle();
+    expect(changes).toHaveLength(2);
+  });
+
+  it('keeps watching after a change whose handling failed, and says so', async () => {
+    const dir = scratch();
+    const errors: string[] = [];
+    const seen: string[] = [];
+    watch = await watchPrompts({
+      dirs: [dir],
+      settleMs: 50,
+      onChange: async (change) => {
+        seen.push(change.file);
+        if (seen.length === 1) throw new Error('registry down');
+      },
+      onError: (error) => errors.push((error as Error).message),
+    });
+    writeFileSync(join(dir, 'a.md'), 'one');
+    await expect.poll(() => errors).toEqual(['registry down']);
+    writeFileSync(join(dir, 'b.md'), 'two');
+    await expect.poll(() => seen).toEqual([join(dir, 'a.md'), join(dir, 'b.md')]);
+  });
+});
