@@ -171,14 +171,20 @@ function versionChecks(
   return checks;
 }
 
-function aliasMissing(prompt: Prompt, alias: string): Check {
+/** What to run to set `alias` again: the command names the version when one is known. */
+function aliasMissing(prompt: Prompt, short: string, alias: string): Check {
   const last = parseHistory(prompt.tags[historyTag(alias)]).entries.at(-1);
+  const promote = (version: number | string) =>
+    `\`promptops promote ${short} --from ${version} --to ${alias}\``;
+  const staging = prompt.aliases.staging;
   const what =
-    last === undefined
-      ? alias === 'staging'
+    last !== undefined
+      ? `its history last recorded version ${last.version}; if that version still exists, restore it with ${promote(last.version)}, else promote one that does`
+      : alias === 'staging'
         ? 'upload its prompt file to register a version and set staging'
-        : `promote a version to ${alias}`
-      : `its history last recorded version ${last.version} (deleted with its aliases?): promote or roll back ${alias} to a version that exists`;
+        : staging !== undefined
+          ? `promote a version to ${alias}, e.g. staging's: ${promote(staging)}`
+          : `promote a version to ${alias}: ${promote('<version>')}`;
   return check('fail', C.aliasMissing, `${prompt.name} has no ${alias} alias: ${what}.`, {
     prompt: prompt.name,
     alias,
@@ -254,7 +260,7 @@ export async function verifyPrompts(registry: RegistryClient, options: VerifyOpt
       }
       for (const alias of aliases) {
         const version = prompt.aliases[alias];
-        if (version === undefined) checks.push(aliasMissing(prompt, alias));
+        if (version === undefined) checks.push(aliasMissing(prompt, short, alias));
         else targets.push({ short, alias, name, version });
       }
     }

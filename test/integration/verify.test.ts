@@ -181,7 +181,7 @@ describe('verify against MLflow', () => {
       version: null,
       status: 'fail',
       code: 'ALIAS_MISSING',
-      message: `${name('orchestrator')} has no production alias: promote a version to production.`,
+      message: `${name('orchestrator')} has no production alias: promote a version to production, e.g. staging's: \`promptops promote orchestrator --from 1 --to production\`.`,
     });
     const table = await runCli(['verify', '--alias', 'production'], env);
     expect(table.code).toBe(1);
