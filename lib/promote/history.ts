@@ -58,6 +58,8 @@ export function appendHistory(
  * Where a rollback of the alias goes: back before the newest promotion that is still in effect,
  * if the alias is where that promotion put it. Rollbacks undo promotions, newest first, so a
  * second rollback goes further back, never forward onto the version the first one left.
+ * A move from nowhere after earlier moves restores an alias deleted outside the API; it is rolled
+ * back to where the alias was before the deletion.
  * (`toVersion` states the target outright, for a rollback that must be repeatable.)
  */
 export function rollbackTarget(
@@ -76,7 +78,14 @@ export function rollbackTarget(
       undone -= 1;
       continue;
     }
-    return entry.version === current && entry.previousVersion !== null ? entry.previousVersion : undefined;
+    if (entry.version !== current) return undefined;
+    if (entry.previousVersion !== null) return entry.previousVersion;
+    // The alias pointed nowhere before this move: it was deleted outside the API, and this move
+    // restored it. Back to where the history had left it before the deletion; when the restore
+    // put back that same version, the move in effect is the earlier one.
+    const before = entries[i - 1]?.version;
+    if (before === undefined) return undefined;
+    if (before !== current) return before;
   }
   return undefined;
 }

@@ -17,6 +17,11 @@ const move = (version: number, previousVersion: number | null, reason?: string):
   ...(reason ? { reason } : {}),
 });
 
+const back = (version: number, previousVersion: number): AliasMoveRecord => ({
+  ...move(version, previousVersion),
+  action: 'rollback',
+});
+
 describe('alias history', () => {
   it('round-trips through its tag value', () => {
     const history = appendHistory(appendHistory([], move(1, null)), move(2, 1, 'better tone'));
@@ -51,10 +56,6 @@ describe('alias history', () => {
   });
 
   it('never rolls forward: a second rollback goes further back, past what the first undid', () => {
-    const back = (version: number, previousVersion: number): AliasMoveRecord => ({
-      ...move(version, previousVersion),
-      action: 'rollback',
-    });
     // 1 → 2 → 3 → 4, then rolled back to 3: the next rollback goes to 2, not onto 4 again.
     const history = [move(2, 1), move(3, 2), move(4, 3), back(3, 4)];
     expect(rollbackTarget(history, 3)).toBe(2);
@@ -65,5 +66,16 @@ describe('alias history', () => {
     expect(rollbackTarget([move(4, 3), back(3, 4)], 3)).toBeUndefined();
     // The alias is not where the promotion in effect put it (moved outside the API): no guess.
     expect(rollbackTarget(history, 5)).toBeUndefined();
+  });
+
+  it('rolls a restored alias back to before the deletion, not to nowhere', () => {
+    // Promoted 1 -> 2, deleted outside the API, restored on 2: the rollback undoes the 1 -> 2.
+    expect(rollbackTarget([move(2, 1), move(2, null)], 2)).toBe(1);
+    // Restored on another version: back to the one it had before the deletion.
+    expect(rollbackTarget([move(2, 1), move(3, null)], 3)).toBe(2);
+    // Then a second rollback finds nothing left to undo, rather than going forward.
+    expect(rollbackTarget([move(2, 1), move(2, null), back(1, 2)], 1)).toBeUndefined();
+    // A first ever move from nowhere has nothing before it.
+    expect(rollbackTarget([move(2, null)], 2)).toBeUndefined();
   });
 });
