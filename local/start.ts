@@ -299,9 +299,11 @@ function scheduledVerify(line: string): void {
   const report = { ok: entry.ok, checks: entry.checks } as VerifyReport;
   if (report.ok) {
     lastFailing = '';
-    const warned = report.checks.filter((c) => c.status === 'warn').length;
+    const warned = report.checks
+      .filter((c) => c.status === 'warn')
+      .map((c) => `${c.prompt}${c.alias ? `@${c.alias}` : ''} ${c.code}`);
     say(
-      `[${clock()}] verify (scheduled): passed, ${report.checks.length} checks${warned ? `, ${warned} warning(s)` : ''}\n`,
+      `[${clock()}] verify (scheduled): passed, ${report.checks.length} checks${warned.length ? `; warnings: ${warned.join(', ')}` : ''}\n`,
     );
     return;
   }
