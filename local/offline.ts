@@ -66,6 +66,8 @@ export interface OfflineServer {
   /** The HTTP API's base URL, e.g. http://127.0.0.1:3000 (no stage in the path). */
   readonly url: string;
   readonly logFile: string;
+  /** serverless-offline's process group id. */
+  readonly group: number | undefined;
   /** The last 64 KiB of serverless-offline's output, for diagnostics. */
   output(): string;
   stop(): Promise<void>;
@@ -181,5 +183,5 @@ export async function startOffline(options: OfflineOptions): Promise<OfflineServ
     await stop();
     throw error;
   }
-  return { url, logFile, output: () => tail, stop };
+  return { url, logFile, group: child.pid, output: () => tail, stop };
 }

@@ -82,6 +82,8 @@ function send(response: ServerResponse, status: number, body: unknown): void {
 
 function sendError(response: ServerResponse, error: ClientError): void {
   const type = error.status >= 500 ? 'server_error' : 'invalid_request_error';
+  // The rest of an oversized body is never read: the connection cannot carry another request.
+  if (error.status === 413) response.setHeader('connection', 'close');
   send(response, error.status, { error: { message: error.message, type, code: error.code } });
 }
 

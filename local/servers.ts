@@ -52,31 +52,53 @@ export async function waitForHttp(
 export interface RunningServer {
   readonly url: string;
   readonly dataDir: string;
+  /** The id of the server's process group (its leader's pid), when it runs in a process of its own. */
+  readonly group?: number | undefined;
   stop(): Promise<void>;
 }
 
-/** SIGTERM to the child's process group (spawned `detached`), SIGKILL after 5 s; resolves when it exited. */
-export function stopGroup(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.pid === undefined) return resolve();
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-(child.pid as number), 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }, 5_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
+/** Whether any process is left in the process group. */
+export function groupRuns(group: number): boolean {
+  try {
+    process.kill(-group, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * SIGTERM to the child's process group (spawned `detached`), SIGKILL to the group after 5 s;
+ * resolves once no process of the group is left (a server's workers may outlive their leader).
+ */
+export async function stopGroup(child: ChildProcess, graceMs = 5_000): Promise<void> {
+  const group = child.pid;
+  if (group === undefined) return;
+  const signal = (name: NodeJS.Signals) => {
     try {
-      process.kill(-(child.pid as number), 'SIGTERM');
+      process.kill(-group, name);
     } catch {
-      clearTimeout(timer);
-      resolve();
+      // already gone
     }
-  });
+  };
+  const exited =
+    child.exitCode !== null || child.signalCode !== null
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  signal('SIGTERM');
+  const deadline = Date.now() + graceMs;
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, graceMs))]);
+  while (groupRuns(group)) {
+    if (Date.now() >= deadline) {
+      signal('SIGKILL');
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await exited;
+  // SIGKILL lands at once, but the processes are gone only once reaped: wait for that too.
+  for (let i = 0; i < 50 && groupRuns(group); i += 1)
+    await new Promise((resolve) => setTimeout(resolve, 100));
 }
 
 export interface MlflowServerOptions {
@@ -153,7 +175,7 @@ export async function startMlflow(options: MlflowServerOptions = {}): Promise<Ru
     await stopGroup(child);
     throw error;
   }
-  return { url, dataDir, stop: () => stopGroup(child) };
+  return { url, dataDir, group: child.pid, stop: () => stopGroup(child) };
 }
 
 /** moto's AWS API emulator (S3, Secrets Manager, ...) on a free loopback port. */
@@ -176,7 +198,7 @@ export async function startMoto(
     await stopGroup(child);
     throw error;
   }
-  return { url, dataDir, stop: () => stopGroup(child) };
+  return { url, dataDir, group: child.pid, stop: () => stopGroup(child) };
 }
 
 /**

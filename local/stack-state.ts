@@ -1,13 +1,18 @@
 /**
  * One local stack per data folder. `npm start` claims `<data>/stack.json` before it starts
- * anything (created exclusively, so two starts racing cannot both win) and fills in the addresses
- * once they are up; a second start reads it, names the running stack and leaves it alone. Two
+ * anything and records in it the process groups of the servers it starts and, once they are up,
+ * their addresses; a second start reads it, names the running stack and leaves it alone. Two
  * MLflow servers on one SQLite file would corrupt each other's view, and a second MLflow on
  * another port would silently split the prompts between two registries.
  *
- * A claim whose process is gone (killed with SIGKILL, a crash) is stale and taken over.
+ * The record is written whole and atomically (a temporary file linked or renamed into place), so
+ * a reader never sees half of one. A process is identified by its pid and its start time (from
+ * /proc where there is one), so a pid reused after a restart is not taken for the stack. A claim
+ * whose process is gone (killed with SIGKILL, a crash) is stale: it is taken over, and the server
+ * groups it recorded that still run are stopped first, so they never hold the store twice.
  */
-import { closeSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { linkSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface StackAddresses {
@@ -17,66 +22,179 @@ export interface StackAddresses {
   readonly aws?: string;
 }
 
-export interface StackRecord {
+/** A process, as `ps` would not confuse it with a later one of the same pid. */
+export interface ProcessRef {
   readonly pid: number;
+  /** Its start time in clock ticks since boot (Linux), when known. */
+  readonly start?: number | undefined;
+}
+
+export interface StackRecord extends ProcessRef {
   readonly startedAt: string;
   /** `starting` until every server is up. */
   readonly state: 'starting' | 'running';
   readonly addresses: StackAddresses;
+  /** The servers' process groups (by their leaders). */
+  readonly groups: readonly ProcessRef[];
 }
 
-export type Claim =
-  | { readonly claimed: true; running(addresses: StackAddresses): void; release(): void }
-  | { readonly claimed: false; readonly holder: StackRecord };
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, under another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+export interface HeldClaim {
+  readonly claimed: true;
+  /** Leftovers of a stale claim that were stopped when it was taken over. */
+  readonly stoppedLeftovers: number;
+  /** Records the servers' process groups as they start. */
+  started(groups: readonly ProcessRef[]): void;
+  running(addresses: StackAddresses): void;
+  release(): void;
 }
 
-function readRecord(file: string): StackRecord | undefined {
+export type Claim = HeldClaim | { readonly claimed: false; readonly holder: StackRecord };
+
+/** How long an unreadable record may be someone's write in progress before it counts as debris. */
+const UNREADABLE_GRACE_MS = 10_000;
+
+/** The process's start time from /proc, or undefined where there is no /proc or no such process. */
+export function startTimeOf(pid: number): number | undefined {
   try {
-    const record = JSON.parse(readFileSync(file, 'utf8')) as StackRecord;
-    return Number.isInteger(record.pid) ? record : undefined;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 22, counted after the command name, which may hold spaces and parentheses.
+    const start = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    return Number.isFinite(start) ? start : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** Claims the data folder for this process, or names the live stack that holds it. */
-export function claimStack(dataDir: string, pid = process.pid): Claim {
-  const file = join(dataDir, 'stack.json');
-  const write = (record: StackRecord) => writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
-  const first: StackRecord = { pid, startedAt: new Date().toISOString(), state: 'starting', addresses: {} };
-  for (let attempt = 0; attempt < 2; attempt += 1) {
+export function processRef(pid: number): ProcessRef {
+  return { pid, start: startTimeOf(pid) };
+}
+
+/** Whether that very process still runs (not another one that got its pid). */
+export function isAlive(ref: ProcessRef): boolean {
+  try {
+    process.kill(ref.pid, 0);
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const now = startTimeOf(ref.pid);
+  return ref.start === undefined || now === undefined || now === ref.start;
+}
+
+function readRecord(file: string): StackRecord | 'unreadable' | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    const record = JSON.parse(text) as StackRecord;
+    return Number.isInteger(record.pid) ? { ...record, groups: record.groups ?? [] } : 'unreadable';
+  } catch {
+    return 'unreadable';
+  }
+}
+
+function stopLeftovers(record: StackRecord | 'unreadable'): number {
+  if (record === 'unreadable') return 0;
+  let stopped = 0;
+  for (const group of record.groups) {
+    if (!isAlive(group)) continue;
     try {
-      const fd = openSync(file, 'wx');
-      writeSync(fd, `${JSON.stringify(first, null, 2)}\n`);
-      closeSync(fd);
+      process.kill(-group.pid, 'SIGKILL');
+      stopped += 1;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return stopped;
+}
+
+/** Claims the data folder for this process, or names the live stack that holds it. */
+export function claimStack(dataDir: string, self: ProcessRef = processRef(process.pid)): Claim {
+  const file = join(dataDir, 'stack.json');
+  let record: StackRecord = {
+    ...self,
+    startedAt: new Date().toISOString(),
+    state: 'starting',
+    addresses: {},
+    groups: [],
+  };
+  const scratch = () => join(dataDir, `.stack.${self.pid}.${randomBytes(4).toString('hex')}`);
+  const write = (next: StackRecord, exclusive: boolean) => {
+    const temp = scratch();
+    writeFileSync(temp, `${JSON.stringify(next, null, 2)}\n`);
+    try {
+      // link refuses an existing target: creation is exclusive and the content complete at once.
+      if (exclusive) linkSync(temp, file);
+      else renameSync(temp, file);
+    } finally {
+      rmSync(temp, { force: true });
+    }
+  };
+  const ours = () => {
+    const current = readRecord(file);
+    return typeof current === 'object' && current.pid === self.pid && current.start === self.start;
+  };
+
+  let stoppedLeftovers = 0;
+  for (let attempt = 0; attempt < 5; attempt += 1) {
+    try {
+      write(record, true);
+      const update = (next: Partial<StackRecord>) => {
+        record = { ...record, ...next };
+        if (ours()) write(record, false);
+      };
       return {
         claimed: true,
-        running: (addresses) => write({ ...first, state: 'running', addresses }),
+        stoppedLeftovers,
+        started: (groups) => update({ groups: [...record.groups, ...groups] }),
+        running: (addresses) => update({ state: 'running', addresses }),
         release: () => {
-          if (readRecord(file)?.pid === pid) rmSync(file, { force: true });
+          if (ours()) rmSync(file, { force: true });
         },
       };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = readRecord(file);
-      // A file being written this instant reads as nothing: treat it as held, not stale.
-      if (holder === undefined) {
-        return { claimed: false, holder: { ...first, pid: 0, state: 'starting' } };
-      }
-      if (alive(holder.pid) && holder.pid !== pid) return { claimed: false, holder };
-      rmSync(file, { force: true });
     }
+    const holder = readRecord(file);
+    if (holder === undefined) continue;
+    if (holder === 'unreadable') {
+      const age = Date.now() - (statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0);
+      if (!(age > UNREADABLE_GRACE_MS)) {
+        return {
+          claimed: false,
+          holder: { pid: 0, startedAt: '', state: 'starting', addresses: {}, groups: [] },
+        };
+      }
+    } else if (isAlive(holder) && holder.pid !== self.pid) {
+      return { claimed: false, holder };
+    }
+    // Stale: moved aside under a name of our own, so of two starts taking over only one wins.
+    const aside = scratch();
+    try {
+      renameSync(file, aside);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
+    }
+    const moved = readRecord(aside);
+    if (JSON.stringify(moved) !== JSON.stringify(holder)) {
+      // Another start replaced the stale record with its claim in between: put that claim back.
+      try {
+        linkSync(aside, file);
+      } catch {
+        // a third start holds it now
+      }
+      rmSync(aside, { force: true });
+      continue;
+    }
+    rmSync(aside, { force: true });
+    stoppedLeftovers += stopLeftovers(holder);
   }
-  throw new Error(`could not claim ${file}: another start keeps taking it`);
+  throw new Error(`could not claim ${file}: other starts keep taking it`);
 }
 
 /** What a second start prints: the running stack's addresses, and how to stop it. */
@@ -97,7 +215,7 @@ export function describeHolder(holder: StackRecord, dataDir: string): string {
   lines.push(
     holder.pid
       ? `Use it as it is, or stop it (Ctrl-C in its terminal, or kill ${holder.pid}) before starting another.`
-      : 'Use it once it is up, or stop it before starting another.',
+      : `Use it once it is up, or stop it before starting another (its record is ${join(dataDir, 'stack.json')}).`,
   );
   return `${lines.join('\n')}\n`;
 }

@@ -10,8 +10,8 @@
  *
  * One stack per data folder: a second start names the running one and exits 0 (stack-state.ts).
  */
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { appendFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BUILT_IN_CONTRACT } from '../lib/agent/contract';
@@ -28,9 +28,9 @@ import { createLockTable } from './lock-table';
 import { STANDIN_MODEL, startModelStandin } from './model-standin';
 import { startOffline } from './offline';
 import { freePort, type RunningServer, startMlflow, startMoto, warmTraceIngestion } from './servers';
-import { claimStack, describeHolder } from './stack-state';
+import { claimStack, describeHolder, processRef } from './stack-state';
 import { LOCAL_BUCKET, LOCAL_PREFIX, LOCAL_SECRET_ID, registerThroughS3 } from './through-s3';
-import { watchPrompts } from './watch-prompts';
+import { type PromptWatch, watchPrompts } from './watch-prompts';
 
 /** The caller the local promote API sees (`--local-principal`), allowed to move production. */
 const LOCAL_ADMIN = 'arn:aws:iam::000000000000:user/local-admin';
@@ -75,21 +75,58 @@ const motoDir = join(dataDir, 'moto');
 mkdirSync(mlflowDir, { recursive: true });
 mkdirSync(motoDir, { recursive: true });
 
-const claim = claimStack(dataDir);
-if (!claim.claimed) {
-  say(describeHolder(claim.holder, dataDir));
-  process.exit(0);
+const claimed = claimStack(dataDir);
+if (!claimed.claimed) {
+  say(describeHolder(claimed.holder, dataDir));
+  // A script's `--once` did not register anything: that is not a success.
+  process.exit(values.once ? 1 : 0);
 }
+const claim = claimed;
+if (claim.stoppedLeftovers > 0)
+  say(`Stopped ${claim.stoppedLeftovers} server(s) left running by a stack that did not stop cleanly.\n`);
 
 // Ctrl-C at any point stops what was started: the servers run in process groups of their own,
-// which the terminal's interrupt does not reach.
-const started: { stop(): Promise<void> }[] = [];
+// which the terminal's interrupt does not reach. A second Ctrl-C (or a crash) does not wait for
+// them to stop in turn: it kills their groups at once, so nothing keeps holding the store.
+const started: { stop(): Promise<void>; readonly group?: number | undefined }[] = [];
+const track = <T extends { stop(): Promise<void>; readonly group?: number | undefined }>(server: T): T => {
+  started.push(server);
+  if (server.group !== undefined) claim.started([processRef(server.group)]);
+  return server;
+};
 const interrupt = new AbortController();
 const interrupted = new Promise<void>((resolve) =>
   interrupt.signal.addEventListener('abort', () => resolve()),
 );
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => interrupt.abort());
-const stopAll = () => Promise.all(started.map((server) => server.stop()));
+function stopAtOnce(why: string): never {
+  for (const { group } of started) {
+    try {
+      if (group !== undefined) process.kill(-group, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  claim.release();
+  try {
+    process.stderr.write(`start: ${why}; stopped everything at once\n`);
+  } catch {
+    // no terminal left to tell
+  }
+  process.exit(130);
+}
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => (interrupt.signal.aborted ? stopAtOnce(`${signal} again`) : interrupt.abort()));
+}
+process.on('uncaughtException', (error) => stopAtOnce(`unexpected error: ${error.message}`));
+process.on('unhandledRejection', (error) =>
+  stopAtOnce(`unexpected error: ${(error as Error)?.message ?? error}`),
+);
+const stopAll = async () => {
+  const stopped = await Promise.allSettled(started.map((server) => server.stop()));
+  for (const result of stopped)
+    if (result.status === 'rejected')
+      process.stderr.write(`start: stopping: ${(result.reason as Error)?.message}\n`);
+};
 
 interface Model extends RunningServer {
   readonly name: string;
@@ -111,18 +148,18 @@ async function startModel(): Promise<Model> {
 }
 
 say(
-  `Starting MLflow (data in ${mlflowDir}), the local AWS emulator and ${values.standin ? 'the model stand-in' : 'the local model'} ...\n`,
+  `Starting MLflow (data in ${mlflowDir}), the local AWS emulator${values.once ? '' : ` and ${values.standin ? 'the model stand-in' : 'the local model'}`} ...\n`,
 );
 const starting = await Promise.allSettled([
   startMlflow({
     dataDir: mlflowDir,
     port: values.port ? Number(values.port) : await portOr(5000),
     signal: interrupt.signal,
-  }),
-  startMoto({ dataDir: motoDir, signal: interrupt.signal }),
-  startModel(),
+  }).then(track),
+  startMoto({ dataDir: motoDir, signal: interrupt.signal }).then(track),
+  // `--once` answers no question: no model.
+  ...(values.once ? [] : [startModel().then(track)]),
 ]);
-for (const result of starting) if (result.status === 'fulfilled') started.push(result.value);
 const failedStart = starting.find((result): result is PromiseRejectedResult => result.status === 'rejected');
 if (failedStart || interrupt.signal.aborted) {
   await stopAll();
@@ -131,8 +168,12 @@ if (failedStart || interrupt.signal.aborted) {
     process.stderr.write(`start: ${(failedStart.reason as Error)?.message ?? failedStart.reason}\n`);
   process.exit(interrupt.signal.aborted ? 130 : 1);
 }
-const [mlflow, moto, model] = started as [RunningServer, RunningServer, Model];
-const secretModel = { baseUrl: model.url, name: model.name };
+const [mlflow, moto, model] = starting.map((result) => (result as PromiseFulfilledResult<unknown>).value) as [
+  RunningServer,
+  RunningServer,
+  Model | undefined,
+];
+const secretModel = model && { baseUrl: model.url, name: model.name };
 /** Paths under the working directory relative to it, others as they are. */
 const shown = (file: string) => {
   const inside = relative(process.cwd(), file);
@@ -141,7 +182,7 @@ const shown = (file: string) => {
 
 let serving = false;
 let exitCode = 0;
-let stopWatching = () => {};
+let watch: PromptWatch | undefined;
 try {
   const inputs = positionals.length > 0 ? positionals : ['prompts'];
   const files = await listPromptFiles(inputs);
@@ -155,7 +196,37 @@ try {
       log: (line) => appendFileSync(logFile, line),
       model: secretModel,
     });
-  const rows = await register(files);
+  // Watching starts before the first upload, so a save from now on is never missed; what it
+  // sees waits until that upload is done.
+  let firstUploadDone = () => {};
+  const firstUpload = new Promise<void>((resolve) => {
+    firstUploadDone = resolve;
+  });
+  const watched = inputs.map((input) => resolve(input));
+  const watchedDirs = watched.filter((input) => statSync(input).isDirectory());
+  if (!values.once) {
+    watch = await watchPrompts({
+      dirs: watchedDirs,
+      files: watched.filter((input) => !watchedDirs.includes(input)),
+      known: files,
+      onChange: async (change) => {
+        await firstUpload;
+        if (change.kind === 'deleted') {
+          say(`[${clock()}] ${shown(change.file)} deleted: the registry keeps its versions and aliases\n`);
+          return;
+        }
+        const [row] = await register([change.file]);
+        if (row) say(`[${clock()}] ${shown(change.file)} saved: ${describeRow(row)}\n`);
+      },
+      onError: (error) => say(`[${clock()}] watching prompts: ${(error as Error).message}\n`),
+    });
+  }
+  let rows: SummaryRow[];
+  try {
+    rows = await register(files);
+  } finally {
+    firstUploadDone();
+  }
   say(
     `Uploaded ${files.length} file(s) to s3://${LOCAL_BUCKET}/${LOCAL_PREFIX} and ran the register function:\n\n`,
   );
@@ -169,6 +240,7 @@ try {
     { naming: namingFromEnv(process.env), contract: BUILT_IN_CONTRACT },
   );
   say(`\nVerify (what the scheduled function checks):\n\n${describeReport(verified)}`);
+  if (!verified.ok) exitCode = 1;
   const example = rows.find((row) => row.status !== 'failed')?.name ?? 'orchestrator';
 
   if (values.once) {
@@ -178,7 +250,7 @@ try {
         `Function log:       ${logFile}\n` +
         `Try:                MLFLOW_TRACKING_URI=${mlflow.url} npx promptops show prompts:/${example}@staging\n`,
     );
-  } else {
+  } else if (model) {
     say('\nStarting the HTTP API (serverless-offline): promote, predict, and verify on its schedule ...\n');
     await createLockTable(new DynamoDBClient({}), LOCAL_LOCK_TABLE);
     // MLflow loads its trace ingestion lazily; one throwaway trace now spares the first answer.
@@ -206,25 +278,9 @@ try {
       onLine: scheduledVerify,
       signal: interrupt.signal,
     });
-    started.push(api);
+    track(api);
     serving = true;
     await warming;
-
-    const dirs = [...new Set(files.map((file) => dirname(resolve(file))))];
-    const watch = await watchPrompts({
-      dirs,
-      known: files,
-      onChange: async (change) => {
-        if (change.kind === 'deleted') {
-          say(`[${clock()}] ${shown(change.file)} deleted: the registry keeps its versions and aliases\n`);
-          return;
-        }
-        const [row] = await register([change.file]);
-        if (row) say(`[${clock()}] ${shown(change.file)} saved: ${describeRow(row)}\n`);
-      },
-      onError: (error) => say(`[${clock()}] watching prompts: ${(error as Error).message}\n`),
-    });
-    stopWatching = watch.stop;
     claim.running({ mlflow: mlflow.url, api: api.url, model: model.url, aws: moto.url });
 
     const env = [
@@ -232,7 +288,7 @@ try {
       `OPENAI_BASE_URL=${model.url}`,
       `PROMPTOPS_MODEL=${model.name}`,
       `PROMPTOPS_LOCAL_PRINCIPAL=${LOCAL_ADMIN}`,
-      `API=${api.url}`,
+      `PROMPTOPS_API_URL=${api.url}`,
     ];
     say(
       [
@@ -244,16 +300,16 @@ try {
         `  Model       ${model.url}  ${model.real ? `${model.name}: a real 135M model on the CPU, at most ${LOCAL_MAX_TOKENS} tokens a call` : `${STANDIN_MODEL}: a deterministic stand-in, not a model`}`,
         `  Local AWS   ${moto.url}  (bucket ${LOCAL_BUCKET}, secret ${LOCAL_SECRET_ID}, local admin ${LOCAL_ADMIN})`,
         `  Logs        ${shown(logFile)} (register), ${shown(apiLog)} (HTTP API and verify)`,
-        `  Watching    ${dirs.map(shown).join(', ')}: a saved prompt file is registered and moves staging`,
+        `  Watching    ${watched.map(shown).join(', ')}: a saved prompt file is registered and moves staging`,
         `  Verify      every ${verifyMinutes} minute(s), the scheduled function; its result prints here`,
         '',
         'Try, in another terminal:',
         `  export ${env.join(' ')}`,
-        `  npx promptops predict --alias staging "${QUESTION}"`,
-        `  npx promptops promote ${example} --api $API --reason "tried on staging"`,
-        `  npx promptops predict --api $API "${QUESTION}"`,
+        `  npx promptops predict --local --alias staging "${QUESTION}"   # in-process, on staging`,
+        `  npx promptops promote ${example} --reason "tried on staging"`,
+        `  npx promptops predict "${QUESTION}"   # through the API, on production`,
         '  npx promptops verify',
-        `  npx promptops history ${example} --api $API`,
+        `  npx promptops history ${example}`,
         '',
       ].join('\n'),
     );
@@ -268,9 +324,9 @@ try {
     );
   }
 } finally {
-  stopWatching();
+  await watch?.stop();
   say(
-    `Stopping ${serving ? 'the HTTP API, ' : ''}${model.real ? 'the local model' : 'the model stand-in'}, MLflow and the local AWS emulator ...\n`,
+    `Stopping ${serving ? 'the HTTP API, ' : ''}${model ? (model.real ? 'the local model, ' : 'the model stand-in, ') : ''}MLflow and the local AWS emulator ...\n`,
   );
   await stopAll();
   claim.release();

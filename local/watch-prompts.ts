@@ -2,7 +2,8 @@
  * Watches the prompt folders of the local stack: a saved prompt file is handed on (to be uploaded
  * and registered, as a CI sync would) once its writes have settled and only when its content
  * changed: editors save in several writes, some touch a file without changing it. Changes are
- * handed on one at a time, in the order they settled.
+ * handed on one at a time, in the order they settled. A change whose handling failed is handed on
+ * again at its next save, even with the same content.
  */
 import { createHash } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
@@ -17,6 +18,8 @@ export type PromptChange =
 export interface PromptWatchOptions {
   /** Folders whose prompt files are watched. */
   readonly dirs: readonly string[];
+  /** Single files watched (in their folders, alone). */
+  readonly files?: readonly string[];
   /** Files already handled, with their content: a save that leaves them as they are is ignored. */
   readonly known?: readonly string[];
   /** How long a file must stay unwritten before it is read. */
@@ -26,7 +29,8 @@ export interface PromptWatchOptions {
 }
 
 export interface PromptWatch {
-  stop(): void;
+  /** Stops watching; resolves when the change being handed on, if any, is done (queued ones are dropped). */
+  stop(): Promise<void>;
   /** Resolves when every change seen so far has been handed on. */
   idle(): Promise<void>;
 }
@@ -46,11 +50,13 @@ export async function watchPrompts(options: PromptWatchOptions): Promise<PromptW
   }
   const timers = new Map<string, NodeJS.Timeout>();
   let chain: Promise<void> = Promise.resolve();
+  let stopped = false;
   const report = options.onError ?? (() => {});
 
   const settled = (file: string) => {
     chain = chain
       .then(async () => {
+        if (stopped) return;
         let content: Buffer;
         try {
           content = await readFile(file);
@@ -62,32 +68,41 @@ export async function watchPrompts(options: PromptWatchOptions): Promise<PromptW
         }
         const hash = digest(content);
         if (hashes.get(file) === hash) return;
-        hashes.set(file, hash);
         await options.onChange({ kind: 'saved', file });
+        // Only once handled: after a failure, the same content saved again is tried again.
+        hashes.set(file, hash);
       })
       .catch(report);
   };
 
-  const watchers: FSWatcher[] = options.dirs.map((dir) =>
-    watch(dir, (_event, name) => {
-      if (!name || !isPromptFile(basename(name.toString()))) return;
-      const file = resolve(join(dir, name.toString()));
-      clearTimeout(timers.get(file));
-      timers.set(
-        file,
-        setTimeout(() => {
-          timers.delete(file);
-          settled(file);
-        }, settleMs),
-      );
-    }).on('error', report),
-  );
+  const onEvent = (dir: string, only?: string) => (_event: string, name: string | Buffer | null) => {
+    if (stopped || !name || !isPromptFile(basename(name.toString()))) return;
+    const file = resolve(join(dir, name.toString()));
+    if (only !== undefined && file !== only) return;
+    clearTimeout(timers.get(file));
+    timers.set(
+      file,
+      setTimeout(() => {
+        timers.delete(file);
+        settled(file);
+      }, settleMs),
+    );
+  };
+  const watchers: FSWatcher[] = [
+    ...options.dirs.map((dir) => watch(dir, onEvent(dir)).on('error', report)),
+    ...(options.files ?? []).map((file) => {
+      const dir = resolve(file, '..');
+      return watch(dir, onEvent(dir, resolve(file))).on('error', report);
+    }),
+  ];
 
   return {
-    stop: () => {
+    stop: async () => {
+      stopped = true;
       for (const watcher of watchers) watcher.close();
       for (const timer of timers.values()) clearTimeout(timer);
       timers.clear();
+      await chain;
     },
     idle: async () => {
       while (timers.size > 0) await new Promise((r) => setTimeout(r, settleMs));

@@ -63,9 +63,20 @@ export function appendHistory(
  * (`toVersion` states the target outright, for a rollback that must be repeatable.)
  */
 export function rollbackTarget(
-  entries: readonly AliasMoveRecord[],
+  history: readonly AliasMoveRecord[],
   current: number | null,
 ): number | undefined {
+  // A restore that put back the version the alias had before its deletion moved nothing: the
+  // promotion before it is the one in effect, and a rollback undoes that one.
+  const entries = history.filter(
+    (entry, i) =>
+      !(
+        entry.action === 'promote' &&
+        entry.previousVersion === null &&
+        i > 0 &&
+        history[i - 1]?.version === entry.version
+      ),
+  );
   let undone = 0;
   for (let i = entries.length - 1; i >= 0; i -= 1) {
     const entry = entries[i];
@@ -81,11 +92,8 @@ export function rollbackTarget(
     if (entry.version !== current) return undefined;
     if (entry.previousVersion !== null) return entry.previousVersion;
     // The alias pointed nowhere before this move: it was deleted outside the API, and this move
-    // restored it. Back to where the history had left it before the deletion; when the restore
-    // put back that same version, the move in effect is the earlier one.
-    const before = entries[i - 1]?.version;
-    if (before === undefined) return undefined;
-    if (before !== current) return before;
+    // restored it onto another version. Back to where the history had left it before.
+    return entries[i - 1]?.version;
   }
   return undefined;
 }

@@ -45,19 +45,26 @@ export async function runTs(node, entry, { args = [], env = process.env } = {}) 
       stdio: 'inherit',
       env,
     });
-    // Ctrl-C reaches the child too (same process group); wait for it to clean up and exit.
+    // Ctrl-C (and a closed terminal's SIGHUP) reach the child too, from the terminal, being in
+    // the same process group: wait for it to clean up and exit. A SIGTERM is sent to one process
+    // (`kill <pid>`): passed on, so the child stops what it started.
     const ignore = () => {};
+    const forward = () => child.kill('SIGTERM');
     process.on('SIGINT', ignore);
-    process.on('SIGTERM', ignore);
+    process.on('SIGHUP', ignore);
+    process.on('SIGTERM', forward);
+    const detach = () => {
+      process.off('SIGINT', ignore);
+      process.off('SIGHUP', ignore);
+      process.off('SIGTERM', forward);
+    };
     const done = (code) => {
       rmSync(outfile, { force: true });
-      process.off('SIGINT', ignore);
-      process.off('SIGTERM', ignore);
+      detach();
       resolvePromise(code);
     };
     child.once('error', (error) => {
-      process.off('SIGINT', ignore);
-      process.off('SIGTERM', ignore);
+      detach();
       reject(error);
     });
     child.once('exit', (code, signal) => {

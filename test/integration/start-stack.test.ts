@@ -15,6 +15,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DOMAINS } from '../../lib/agent/domains';
 import type { PredictJson } from '../../lib/cli/predict';
+import { groupRuns } from '../../local/servers';
+import { isAlive, type ProcessRef, type StackRecord } from '../../local/stack-state';
 import { runCli } from '../support/cli';
 import { type Oracle, startOracle } from '../support/oracle';
 import { freePort } from '../support/servers';
@@ -85,11 +87,33 @@ beforeAll(async () => {
   await printed(/The local stack is up/, 240_000);
 }, 300_000);
 
+/** The server process groups the stack recorded (MLflow, moto, serverless-offline). */
+function recordedGroups(): readonly ProcessRef[] {
+  try {
+    return (JSON.parse(readFileSync(join(data, 'stack.json'), 'utf8')) as StackRecord).groups;
+  } catch {
+    return [];
+  }
+}
+
 afterAll(async () => {
   await oracle?.close();
+  // A test that failed before Ctrl-C: stop it as a user would, then make sure.
+  const groups = recordedGroups();
   if (stack.exitCode === null && stack.pid) {
-    process.kill(-stack.pid, 'SIGKILL');
-    await exitCode;
+    process.kill(-stack.pid, 'SIGINT');
+    const stopped = await Promise.race([
+      exitCode,
+      new Promise((resolve) => setTimeout(resolve, 30_000, 'late')),
+    ]);
+    if (stopped === 'late') process.kill(-stack.pid, 'SIGKILL');
+  }
+  for (const group of groups) {
+    try {
+      if (isAlive(group)) process.kill(-group.pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
   }
   rmSync(data, { recursive: true, force: true });
 });
@@ -98,14 +122,21 @@ describe('npm start with the real local model', () => {
   it('prints every address and the commands to try, and a second start names it and exits 0', async () => {
     expect(output).toMatch(/Model\s+http:\/\/127\.0\.0\.1:\d+\/v1\s+SmolLM2-135M-Instruct/);
     expect(output).toContain(`Watching    ${prompts}`);
-    expect(output).toContain('npx promptops predict --alias staging');
+    expect(output).toContain('npx promptops predict --local --alias staging');
     const second = await exec(process.execPath, ['scripts/start.mjs', '--data', data], { timeout: 60_000 });
-    expect(second.stdout).toContain(`A local stack is already running on ${data}`);
+    const firstPid = /The local stack is up \(pid (\d+)\)/.exec(output)?.[1];
+    expect(second.stdout).toContain(`A local stack is already running on ${data} (pid ${firstPid},`);
     expect(second.stdout).toContain(`${address('MLflow UI')}/#/prompts`);
     expect(second.stdout).toContain(address('HTTP API'));
     expect(second.stdout).toContain(address('Model'));
-    // It started nothing: still one claim, this stack's.
-    expect(JSON.parse(readFileSync(join(data, 'stack.json'), 'utf8')).pid).not.toBe(undefined);
+    // It started nothing: the claim is still the first stack's, with its three server groups.
+    const record = JSON.parse(readFileSync(join(data, 'stack.json'), 'utf8')) as StackRecord;
+    expect(String(record.pid)).toBe(firstPid);
+    expect(record.groups).toHaveLength(3);
+    // And a script's --once is told it did nothing.
+    await expect(
+      exec(process.execPath, ['scripts/start.mjs', '--once', '--data', data], { timeout: 60_000 }),
+    ).rejects.toMatchObject({ code: 1 });
   }, 90_000);
 
   it('registers a saved prompt on staging, answers with it on the real model, and traces the model calls', async () => {
@@ -170,11 +201,15 @@ describe('npm start with the real local model', () => {
   }, 120_000);
 
   it('stops everything it started on Ctrl-C', async () => {
-    const urls = [address('MLflow UI'), address('HTTP API'), address('Model')];
+    const urls = [address('MLflow UI'), address('HTTP API'), address('Model'), address('Local AWS')];
+    const groups = recordedGroups();
+    expect(groups).toHaveLength(3);
     process.kill(-(stack.pid as number), 'SIGINT');
     expect(await exitCode).toBe(0);
     expect(output).toContain('Stopping the HTTP API, the local model, MLflow and the local AWS emulator');
     for (const url of urls) expect(await answers(url), url).toBe(false);
+    // No process left in any of the groups (a server's workers included).
+    for (const group of groups) expect(groupRuns(group.pid), `process group ${group.pid}`).toBe(false);
     expect(existsSync(join(data, 'stack.json'))).toBe(false);
   }, 60_000);
 });

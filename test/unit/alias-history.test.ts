@@ -75,6 +75,11 @@ describe('alias history', () => {
     expect(rollbackTarget([move(2, 1), move(3, null)], 3)).toBe(2);
     // Then a second rollback finds nothing left to undo, rather than going forward.
     expect(rollbackTarget([move(2, 1), move(2, null), back(1, 2)], 1)).toBeUndefined();
+    // Counted right after a restore: two promotions, a restore, two rollbacks.
+    const restored = [move(2, 1), move(3, 2), move(3, null)];
+    expect(rollbackTarget(restored, 3)).toBe(2);
+    expect(rollbackTarget([...restored, back(2, 3)], 2)).toBe(1);
+    expect(rollbackTarget([...restored, back(2, 3), back(1, 2)], 1)).toBeUndefined();
     // A first ever move from nowhere has nothing before it.
     expect(rollbackTarget([move(2, null)], 2)).toBeUndefined();
   });

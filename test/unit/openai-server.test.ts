@@ -217,7 +217,7 @@ describe('the local OpenAI-compatible endpoint', () => {
     await expect.poll(() => engine.received.length).toBe(1);
     gone.abort();
     expect(await pending).toBe('hung up');
-    // The engine's signal fired: the generation stops and the queue moves on.
+    // The engine's signal fired: the generation stops (the engine then takes the next request).
     await aborted;
     await server?.stop();
     server = undefined;
