@@ -50,6 +50,8 @@ export interface EngineAnswer {
 /** What the OpenAI-compatible server needs from a model; tests give it a fake. */
 export interface ChatEngine {
   readonly name: string;
+  /** The threads its context evaluates with, for a model on the CPU. */
+  readonly threads?: number;
   complete(request: EngineRequest): Promise<EngineAnswer>;
   close(): Promise<void>;
 }
@@ -61,6 +63,7 @@ export class UnsupportedSchemaError extends Error {
 
 export interface LlamaEngineOptions {
   readonly modelPath: string;
+  /** Default: the cores available. 0: node-llama-cpp's own default (for comparison only). */
   readonly threads?: number;
   /** Tokens of prompt and answer together; the agent's longest prompt with its data fits in 4096. */
   readonly contextSize?: number;
@@ -100,8 +103,9 @@ export async function startLlamaEngine(options: LlamaEngineOptions): Promise<Cha
   let context: LlamaContext | undefined;
   try {
     model = await llama.loadModel({ modelPath: options.modelPath });
+    const threads = options.threads ?? availableParallelism();
     context = await model.createContext({
-      threads: options.threads ?? availableParallelism(),
+      ...(threads > 0 ? { threads } : {}),
       contextSize: options.contextSize ?? 4096,
       sequences: 1,
     });
@@ -138,6 +142,7 @@ export async function startLlamaEngine(options: LlamaEngineOptions): Promise<Cha
 
   return {
     name: basename(options.modelPath).replace(/\.gguf$/i, ''),
+    threads: context.currentThreads,
     complete: (request) =>
       inTurn(async () => {
         // Its caller left while it waited its turn: nothing to generate for.
