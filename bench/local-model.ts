@@ -80,7 +80,11 @@ try {
   try {
     const started = performance.now();
     const answer = await fallback.complete({ ...(calls['worker (text)'] as EngineRequest), maxTokens: 8 });
-    probe = { threads: fallback.threads ?? 0, ms: performance.now() - started, tokens: answer.completionTokens };
+    probe = {
+      threads: fallback.threads ?? 0,
+      ms: performance.now() - started,
+      tokens: answer.completionTokens,
+    };
   } finally {
     await fallback.close();
   }
