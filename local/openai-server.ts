@@ -48,6 +48,8 @@ const requestSchema = z.object({
   presence_penalty: z.number().min(-2).max(2).optional(),
   stop: z.union([z.string(), z.array(z.string()).max(4)]).optional(),
   stream: z.boolean().optional(),
+  n: z.number().int().optional(),
+  tools: z.array(z.unknown()).optional(),
   response_format: z
     .discriminatedUnion('type', [
       z.object({ type: z.literal('text') }),
@@ -110,6 +112,11 @@ export function engineRequest(body: unknown, cap: number, signal?: AbortSignal):
   const chat: ChatRequest = parsed.data;
   if (chat.stream)
     throw new ClientError('streaming is not supported here; send stream: false', 'unsupported');
+  // Refused rather than ignored: a caller relying on them would get something else than it asked for.
+  if (chat.n !== undefined && chat.n !== 1)
+    throw new ClientError('one choice per request here; send n: 1 or leave it out', 'unsupported');
+  if (chat.tools && chat.tools.length > 0)
+    throw new ClientError('tool calls are not supported by the local model', 'unsupported');
   const format = chat.response_format;
   const asked = chat.max_completion_tokens ?? chat.max_tokens ?? cap;
   return {

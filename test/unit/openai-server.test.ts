@@ -150,6 +150,13 @@ describe('the local OpenAI-compatible endpoint', () => {
     const user = [{ role: 'user', content: 'hi' }];
     const cases: [unknown, number, string, RegExp][] = [
       [{ messages: user, stream: true }, 400, 'unsupported', /streaming/],
+      [{ messages: user, n: 2 }, 400, 'unsupported', /one choice/],
+      [
+        { messages: user, tools: [{ type: 'function', function: { name: 'f' } }] },
+        400,
+        'unsupported',
+        /tool calls/,
+      ],
       [{ messages: [] }, 400, 'invalid_request', /messages.*at least one/],
       [{ messages: [{ role: 'tool', content: 'x' }] }, 400, 'invalid_request', /role/],
       [{ messages: user, max_tokens: 0 }, 400, 'invalid_request', /max_tokens/],
@@ -162,6 +169,10 @@ describe('the local OpenAI-compatible endpoint', () => {
       expect(answer.body.error).toMatchObject({ type: 'invalid_request_error', code });
       expect(answer.body.error.message).toMatch(message);
     }
+    // Too large: refused, and the connection closed, since the rest of the body is never read.
+    const large = await fetch(`${url}/chat/completions`, { method: 'POST', body: 'x'.repeat(1_100_000) });
+    expect(large.status).toBe(413);
+    expect(large.headers.get('connection')).toBe('close');
     expect((await post(url, {}, 'GET')).status).toBe(405);
     const missing = await fetch(`${url}/completions`, { method: 'POST', body: '{}' });
     expect(missing.status).toBe(404);
