@@ -56,10 +56,17 @@ export interface ChatEngine {
   close(): Promise<void>;
 }
 
+/** A prompt that, with the answer it asks for, does not fit the context: answered with a 400. */
+export class ContextLengthError extends Error {
+  override readonly name = 'ContextLengthError';
+}
+
 /** A schema the grammar builder cannot express: the caller's mistake, answered with a 400. */
 export class UnsupportedSchemaError extends Error {
   override readonly name = 'UnsupportedSchemaError';
 }
+
+const DEFAULT_CONTEXT_SIZE = 4096;
 
 export interface LlamaEngineOptions {
   readonly modelPath: string;
@@ -106,7 +113,7 @@ export async function startLlamaEngine(options: LlamaEngineOptions): Promise<Cha
     const threads = options.threads ?? availableParallelism();
     context = await model.createContext({
       ...(threads > 0 ? { threads } : {}),
-      contextSize: options.contextSize ?? 4096,
+      contextSize: options.contextSize ?? DEFAULT_CONTEXT_SIZE,
       sequences: 1,
     });
   } catch (error) {
@@ -116,6 +123,7 @@ export async function startLlamaEngine(options: LlamaEngineOptions): Promise<Cha
     throw error;
   }
   const sequence = context.getSequence();
+  const { contextSize } = context;
   const chat = new LlamaChat({ contextSequence: sequence });
   const grammars = new Map<string, Promise<LlamaGrammar>>();
   const inTurn = queue();
@@ -148,12 +156,25 @@ export async function startLlamaEngine(options: LlamaEngineOptions): Promise<Cha
         // Its caller left while it waited its turn: nothing to generate for.
         request.signal?.throwIfAborted();
         const grammar = await grammarFor(request);
-        // Each request starts from an empty sequence, so every prompt token is evaluated and
-        // counted: the usage reported is the request's own, not what a cached prefix left over.
+        const history = historyOf(request.messages);
+        // Usage as OpenAI reports it: the prompt the model reads, as the chat template renders
+        // it, and the tokens of the answer. (The sequence's own meter leaves one prompt token
+        // out and counts the end-of-generation token in.)
+        const { contextText } = chat.chatWrapper.generateContextState({ chatHistory: history });
+        const promptTokens = contextText.tokenize(model.tokenizer).length;
+        if (promptTokens + request.maxTokens > contextSize) {
+          throw new ContextLengthError(
+            `the prompt is ${promptTokens} tokens; with max_tokens ${request.maxTokens} it does not fit the local model's context of ${contextSize} tokens`,
+          );
+        }
+        // Each request starts from an empty sequence: nothing of another request's prompt is reused.
         await sequence.clearHistory();
-        const before = sequence.tokenMeter.getState();
-        const answer = await chat.generateResponse(historyOf(request.messages), {
+        let completionTokens = 0;
+        const answer = await chat.generateResponse(history, {
           maxTokens: request.maxTokens,
+          onToken: (tokens) => {
+            completionTokens += tokens.length;
+          },
           ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
           ...(request.topP === undefined ? {} : { topP: request.topP }),
           ...(request.stop && request.stop.length > 0 ? { customStopTriggers: request.stop } : {}),
@@ -168,12 +189,11 @@ export async function startLlamaEngine(options: LlamaEngineOptions): Promise<Cha
           ...(grammar ? { grammar } : {}),
           ...(request.signal ? { signal: request.signal } : {}),
         });
-        const used = sequence.tokenMeter.diff(before);
         return {
           text: answer.response,
           finishReason: answer.metadata.stopReason === 'maxTokens' ? 'length' : 'stop',
-          promptTokens: used.usedInputTokens,
-          completionTokens: used.usedOutputTokens,
+          promptTokens,
+          completionTokens,
         };
       }),
     close: async () => {

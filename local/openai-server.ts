@@ -11,7 +11,12 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import * as z from 'zod';
 import { BRIEFLY, zodIssues } from '../lib/errors';
-import { type ChatEngine, type EngineRequest, UnsupportedSchemaError } from './llama-engine';
+import {
+  type ChatEngine,
+  ContextLengthError,
+  type EngineRequest,
+  UnsupportedSchemaError,
+} from './llama-engine';
 
 export interface OpenAiServerOptions {
   readonly engine: ChatEngine;
@@ -164,6 +169,8 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
       answer = await engine.complete(wanted);
     } catch (error) {
       if (error instanceof UnsupportedSchemaError) throw new ClientError(error.message, 'unsupported_schema');
+      if (error instanceof ContextLengthError)
+        throw new ClientError(error.message, 'context_length_exceeded');
       throw error;
     }
     send(response, 200, {

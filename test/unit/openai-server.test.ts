@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createChatModel } from '../../lib/model/chat-model';
 import {
   type ChatEngine,
+  ContextLengthError,
   type EngineAnswer,
   type EngineRequest,
   UnsupportedSchemaError,
@@ -198,6 +199,12 @@ describe('the local OpenAI-compatible endpoint', () => {
     expect(unsupported.status).toBe(400);
     expect(unsupported.body.error).toMatchObject({ code: 'unsupported_schema' });
     expect(unsupported.body.error.message).toMatch(/uniqueItems/);
+    fail = new ContextLengthError(
+      "the prompt is 5000 tokens; it does not fit the local model's context of 4096 tokens",
+    );
+    const long = await post(url, request);
+    expect(long.status).toBe(400);
+    expect(long.body.error).toMatchObject({ code: 'context_length_exceeded' });
     fail = new Error('ggml_abort at /build/llama.cpp:1234 secret-path');
     const crashed = await post(url, request);
     expect(crashed.status).toBe(500);
