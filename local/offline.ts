@@ -58,6 +58,8 @@ export interface OfflineOptions {
   /** The project root (serverless.yml); default the current directory. */
   readonly root?: string;
   readonly timeoutMs?: number;
+  /** Told serverless-offline's process group as soon as it is spawned, before it serves. */
+  readonly onSpawn?: (group: number) => void;
   /** Aborting stops serverless-offline while it is still starting. */
   readonly signal?: AbortSignal;
 }
@@ -131,6 +133,7 @@ export async function startOffline(options: OfflineOptions): Promise<OfflineServ
     // Its own process group: stopping it stops its worker threads' process and anything under it.
     detached: true,
   });
+  if (child.pid !== undefined) options.onSpawn?.(child.pid);
   const append = (chunk: string) => {
     writeSync(log, chunk);
     tail = (tail + chunk).slice(-TAIL);

@@ -8,6 +8,7 @@ import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { groupRuns } from './processes';
 
 export function venvBin(name: string): string {
   const venv = process.env.PROMPTOPS_VENV ?? join(process.cwd(), '.venv');
@@ -39,7 +40,8 @@ export async function waitForHttp(
     if (signal?.aborted) throw new Error('interrupted while the server was starting');
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}; see ${logFile}`);
     try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      const timeout = AbortSignal.timeout(2_000);
+      const response = await fetch(url, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
       if (response.ok) return;
     } catch {
       // not up yet
@@ -55,16 +57,6 @@ export interface RunningServer {
   /** The id of the server's process group (its leader's pid), when it runs in a process of its own. */
   readonly group?: number | undefined;
   stop(): Promise<void>;
-}
-
-/** Whether any process is left in the process group. */
-export function groupRuns(group: number): boolean {
-  try {
-    process.kill(-group, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
@@ -110,6 +102,8 @@ export interface MlflowServerOptions {
   readonly adminPassword?: string;
   /** Aborting stops the server while it is still starting. */
   readonly signal?: AbortSignal;
+  /** Told the server's process group as soon as it is spawned, before it is up. */
+  readonly onSpawn?: (group: number) => void;
 }
 
 /** `mlflow server` with a SQLite store in a fresh directory (or `dataDir` when given). */
@@ -168,6 +162,7 @@ export async function startMlflow(options: MlflowServerOptions = {}): Promise<Ru
       },
     },
   );
+  if (child.pid !== undefined) options.onSpawn?.(child.pid);
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitForHttp(`${url}/health`, 120_000, child, logFile, options.signal);
@@ -180,7 +175,7 @@ export async function startMlflow(options: MlflowServerOptions = {}): Promise<Ru
 
 /** moto's AWS API emulator (S3, Secrets Manager, ...) on a free loopback port. */
 export async function startMoto(
-  options: { port?: number; dataDir?: string; signal?: AbortSignal } = {},
+  options: Pick<MlflowServerOptions, 'port' | 'dataDir' | 'signal' | 'onSpawn'> = {},
 ): Promise<RunningServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'promptops-moto-'));
   const port = options.port ?? (await freePort());
@@ -191,6 +186,7 @@ export async function startMoto(
     stdio: ['ignore', log, log],
     env: { ...process.env, PYTHONUNBUFFERED: '1' },
   });
+  if (child.pid !== undefined) options.onSpawn?.(child.pid);
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitForHttp(`${url}/moto-api/`, 60_000, child, logFile, options.signal);

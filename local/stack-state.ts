@@ -14,19 +14,13 @@
 import { randomBytes } from 'node:crypto';
 import { linkSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { groupRuns, isAlive, type ProcessRef, processRef, procStat } from './processes';
 
 export interface StackAddresses {
   readonly mlflow?: string;
   readonly api?: string;
   readonly model?: string;
   readonly aws?: string;
-}
-
-/** A process, as `ps` would not confuse it with a later one of the same pid. */
-export interface ProcessRef {
-  readonly pid: number;
-  /** Its start time in clock ticks since boot (Linux), when known. */
-  readonly start?: number | undefined;
 }
 
 export interface StackRecord extends ProcessRef {
@@ -53,34 +47,6 @@ export type Claim = HeldClaim | { readonly claimed: false; readonly holder: Stac
 /** How long an unreadable record may be someone's write in progress before it counts as debris. */
 const UNREADABLE_GRACE_MS = 10_000;
 
-/** The process's start time from /proc, or undefined where there is no /proc or no such process. */
-export function startTimeOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22, counted after the command name, which may hold spaces and parentheses.
-    const start = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-    return Number.isFinite(start) ? start : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-export function processRef(pid: number): ProcessRef {
-  return { pid, start: startTimeOf(pid) };
-}
-
-/** Whether that very process still runs (not another one that got its pid). */
-export function isAlive(ref: ProcessRef): boolean {
-  try {
-    process.kill(ref.pid, 0);
-  } catch (error) {
-    // EPERM: it exists, under another user.
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  const now = startTimeOf(ref.pid);
-  return ref.start === undefined || now === undefined || now === ref.start;
-}
-
 function readRecord(file: string): StackRecord | 'unreadable' | undefined {
   let text: string;
   try {
@@ -101,7 +67,10 @@ function stopLeftovers(record: StackRecord | 'unreadable'): number {
   if (record === 'unreadable') return 0;
   let stopped = 0;
   for (const group of record.groups) {
-    if (!isAlive(group)) continue;
+    // The leader may be gone with its workers still running (a group id is not reused while any
+    // member lives); a leader that runs with another start time is another process's.
+    const leaderGone = procStat(group.pid) === undefined;
+    if (leaderGone ? !groupRuns(group.pid) : !isAlive(group)) continue;
     try {
       process.kill(-group.pid, 'SIGKILL');
       stopped += 1;
@@ -125,8 +94,8 @@ export function claimStack(dataDir: string, self: ProcessRef = processRef(proces
   const scratch = () => join(dataDir, `.stack.${self.pid}.${randomBytes(4).toString('hex')}`);
   const write = (next: StackRecord, exclusive: boolean) => {
     const temp = scratch();
-    writeFileSync(temp, `${JSON.stringify(next, null, 2)}\n`);
     try {
+      writeFileSync(temp, `${JSON.stringify(next, null, 2)}\n`);
       // link refuses an existing target: creation is exclusive and the content complete at once.
       if (exclusive) linkSync(temp, file);
       else renameSync(temp, file);

@@ -27,8 +27,9 @@ import { LOCAL_MAX_TOKENS, startLocalModel } from './local-model';
 import { createLockTable } from './lock-table';
 import { STANDIN_MODEL, startModelStandin } from './model-standin';
 import { startOffline } from './offline';
+import { processRef } from './processes';
 import { freePort, type RunningServer, startMlflow, startMoto, warmTraceIngestion } from './servers';
-import { claimStack, describeHolder, processRef } from './stack-state';
+import { claimStack, describeHolder } from './stack-state';
 import { LOCAL_BUCKET, LOCAL_PREFIX, LOCAL_SECRET_ID, registerThroughS3 } from './through-s3';
 import { type PromptWatch, watchPrompts } from './watch-prompts';
 
@@ -88,20 +89,25 @@ if (claim.stoppedLeftovers > 0)
 // Ctrl-C at any point stops what was started: the servers run in process groups of their own,
 // which the terminal's interrupt does not reach. A second Ctrl-C (or a crash) does not wait for
 // them to stop in turn: it kills their groups at once, so nothing keeps holding the store.
-const started: { stop(): Promise<void>; readonly group?: number | undefined }[] = [];
-const track = <T extends { stop(): Promise<void>; readonly group?: number | undefined }>(server: T): T => {
+const started: { stop(): Promise<void> }[] = [];
+const track = <T extends { stop(): Promise<void> }>(server: T): T => {
   started.push(server);
-  if (server.group !== undefined) claim.started([processRef(server.group)]);
   return server;
+};
+/** Every server's process group, recorded as soon as it is spawned (before it is up). */
+const groups: number[] = [];
+const spawned = (group: number) => {
+  groups.push(group);
+  claim.started([processRef(group)]);
 };
 const interrupt = new AbortController();
 const interrupted = new Promise<void>((resolve) =>
   interrupt.signal.addEventListener('abort', () => resolve()),
 );
-function stopAtOnce(why: string): never {
-  for (const { group } of started) {
+function stopAtOnce(why: string, code: number): never {
+  for (const group of groups) {
     try {
-      if (group !== undefined) process.kill(-group, 'SIGKILL');
+      process.kill(-group, 'SIGKILL');
     } catch {
       // already gone
     }
@@ -112,14 +118,16 @@ function stopAtOnce(why: string): never {
   } catch {
     // no terminal left to tell
   }
-  process.exit(130);
+  process.exit(code);
 }
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => (interrupt.signal.aborted ? stopAtOnce(`${signal} again`) : interrupt.abort()));
+  process.on(signal, () =>
+    interrupt.signal.aborted ? stopAtOnce(`${signal} again`, 130) : interrupt.abort(),
+  );
 }
-process.on('uncaughtException', (error) => stopAtOnce(`unexpected error: ${error.message}`));
+process.on('uncaughtException', (error) => stopAtOnce(`unexpected error: ${error.message}`, 1));
 process.on('unhandledRejection', (error) =>
-  stopAtOnce(`unexpected error: ${(error as Error)?.message ?? error}`),
+  stopAtOnce(`unexpected error: ${(error as Error)?.message ?? error}`, 1),
 );
 const stopAll = async () => {
   const stopped = await Promise.allSettled(started.map((server) => server.stop()));
@@ -155,8 +163,9 @@ const starting = await Promise.allSettled([
     dataDir: mlflowDir,
     port: values.port ? Number(values.port) : await portOr(5000),
     signal: interrupt.signal,
+    onSpawn: spawned,
   }).then(track),
-  startMoto({ dataDir: motoDir, signal: interrupt.signal }).then(track),
+  startMoto({ dataDir: motoDir, signal: interrupt.signal, onSpawn: spawned }).then(track),
   // `--once` answers no question: no model.
   ...(values.once ? [] : [startModel().then(track)]),
 ]);
@@ -217,12 +226,15 @@ try {
         }
         const [row] = await register([change.file]);
         if (row) say(`[${clock()}] ${shown(change.file)} saved: ${describeRow(row)}\n`);
+        // Not registered: the same content saved again is tried again.
+        return row?.status !== 'failed';
       },
       onError: (error) => say(`[${clock()}] watching prompts: ${(error as Error).message}\n`),
     });
   }
   let rows: SummaryRow[];
   try {
+    interrupt.signal.throwIfAborted();
     rows = await register(files);
   } finally {
     firstUploadDone();
@@ -234,6 +246,7 @@ try {
   for (const row of rows) if (row.status === 'failed') say(`  ${row.name}: ${row.reason}\n`);
   if (rows.some((row) => row.status === 'failed')) exitCode = 1;
   // The checks the scheduled verify function runs, once, as `promptops verify` prints them.
+  interrupt.signal.throwIfAborted();
   const local = createRegistryClient({ trackingUri: mlflow.url });
   const verified = await verifyThrough(
     { withRegistry: (work) => work(local) },
@@ -276,6 +289,7 @@ try {
       httpPort: await portOr(3000),
       logFile: apiLog,
       onLine: scheduledVerify,
+      onSpawn: spawned,
       signal: interrupt.signal,
     });
     track(api);

@@ -24,7 +24,8 @@ export interface PromptWatchOptions {
   readonly known?: readonly string[];
   /** How long a file must stay unwritten before it is read. */
   readonly settleMs?: number;
-  readonly onChange: (change: PromptChange) => Promise<void>;
+  /** Resolves `false` when the change was not handled (then the same content saved again is handed on again). */
+  readonly onChange: (change: PromptChange) => Promise<unknown>;
   readonly onError?: (error: unknown) => void;
 }
 
@@ -68,9 +69,8 @@ export async function watchPrompts(options: PromptWatchOptions): Promise<PromptW
         }
         const hash = digest(content);
         if (hashes.get(file) === hash) return;
-        await options.onChange({ kind: 'saved', file });
         // Only once handled: after a failure, the same content saved again is tried again.
-        hashes.set(file, hash);
+        if ((await options.onChange({ kind: 'saved', file })) !== false) hashes.set(file, hash);
       })
       .catch(report);
   };

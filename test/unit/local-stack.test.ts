@@ -8,7 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, unlinkSync, utimesSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { claimStack, describeHolder, processRef } from '../../local/stack-state';
+import { groupRuns, type ProcessRef, processRef } from '../../local/processes';
+import { claimStack, describeHolder } from '../../local/stack-state';
 import { type PromptChange, type PromptWatch, watchPrompts } from '../../local/watch-prompts';
 
 const dirs: string[] = [];
@@ -26,6 +27,12 @@ async function deadPid(): Promise<number> {
   const child = spawn(process.execPath, ['-e', '0']);
   await new Promise((resolve) => child.once('exit', resolve));
   return child.pid as number;
+}
+
+/** The record of a stack killed outright, with the server groups it had started. */
+async function staleRecordIn(data: string, groups: readonly ProcessRef[]): Promise<void> {
+  const record = { pid: await deadPid(), startedAt: 'then', state: 'running', addresses: {}, groups };
+  writeFileSync(join(data, 'stack.json'), JSON.stringify(record));
 }
 
 describe('one local stack per data folder', () => {
@@ -115,25 +122,43 @@ describe('one local stack per data folder', () => {
     const data = scratch();
     const leftover = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
     const exited = new Promise((resolve) => leftover.once('exit', (_code, signal) => resolve(signal)));
-    writeFileSync(
-      join(data, 'stack.json'),
-      JSON.stringify({
-        pid: await deadPid(),
-        startedAt: 'then',
-        state: 'running',
-        addresses: {},
-        groups: [processRef(leftover.pid as number)],
-      }),
-    );
+    await staleRecordIn(data, [processRef(leftover.pid as number)]);
     const claim = claimStack(data);
     expect(claim).toMatchObject({ claimed: true, stoppedLeftovers: 1 });
     expect(await exited).toBe('SIGKILL');
+  });
+
+  it('stops a leftover group whose leader is gone but whose workers still run', async () => {
+    const data = scratch();
+    // The leader starts a worker in its group and exits: the group outlives it.
+    const leader = spawn('sh', ['-c', 'sleep 60 & exit 0'], { detached: true, stdio: 'ignore' });
+    const group = processRef(leader.pid as number);
+    await new Promise((resolve) => leader.once('exit', resolve));
+    expect(groupRuns(group.pid)).toBe(true);
+    await staleRecordIn(data, [group]);
+    expect(claimStack(data)).toMatchObject({ claimed: true, stoppedLeftovers: 1 });
+    await expect.poll(() => groupRuns(group.pid)).toBe(false);
   });
 });
 
 describe('watching the prompt folder', () => {
   let watch: PromptWatch | undefined;
   afterEach(() => watch?.stop());
+
+  /** Watches `dir`, recording each file handed on; `handle` answers for the nth. */
+  async function recordChanges(dir: string, handle: (count: number) => unknown, errors?: string[]) {
+    const seen: string[] = [];
+    watch = await watchPrompts({
+      dirs: [dir],
+      settleMs: 50,
+      onChange: async (change) => {
+        seen.push(change.file);
+        return handle(seen.length);
+      },
+      ...(errors ? { onError: (error: unknown) => errors.push((error as Error).message) } : {}),
+    });
+    return seen;
+  }
 
   it('hands on a changed save once, skips a save without change and other files, and reports a deletion', async () => {
     const dir = scratch();
@@ -170,23 +195,34 @@ describe('watching the prompt folder', () => {
   it('keeps watching after a change whose handling failed, and says so', async () => {
     const dir = scratch();
     const errors: string[] = [];
-    const seen: string[] = [];
-    watch = await watchPrompts({
-      dirs: [dir],
-      settleMs: 50,
-      onChange: async (change) => {
-        seen.push(change.file);
-        if (seen.length === 1) throw new Error('registry down');
+    const seen = await recordChanges(
+      dir,
+      (count) => {
+        if (count === 1) throw new Error('registry down');
       },
-      onError: (error) => errors.push((error as Error).message),
-    });
+      errors,
+    );
     writeFileSync(join(dir, 'a.md'), 'one');
     await expect.poll(() => errors).toEqual(['registry down']);
     writeFileSync(join(dir, 'b.md'), 'two');
     await expect.poll(() => seen).toEqual([join(dir, 'a.md'), join(dir, 'b.md')]);
-    // The failed one, saved again as it was: tried again.
+    // The failed one, saved again as it was: tried again (a thrown error or an answer of false).
     writeFileSync(join(dir, 'a.md'), 'one');
     await expect.poll(() => seen).toEqual([join(dir, 'a.md'), join(dir, 'b.md'), join(dir, 'a.md')]);
+  });
+
+  it('hands on again a save its handler said it did not handle', async () => {
+    const dir = scratch();
+    const seen = await recordChanges(dir, (count) => count > 1);
+    writeFileSync(join(dir, 'a.md'), 'one');
+    await expect.poll(() => seen.length).toBe(1);
+    writeFileSync(join(dir, 'a.md'), 'one');
+    await expect.poll(() => seen.length).toBe(2);
+    // Handled now: the same content again is nothing new.
+    writeFileSync(join(dir, 'a.md'), 'one');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await watch?.idle();
+    expect(seen).toHaveLength(2);
   });
 
   it('watches a file given alone without its neighbours, and hands nothing on once stopped', async () => {
