@@ -46,6 +46,11 @@ const databricksRegistry = z
   .refine((r) => r.token !== undefined || r.clientId !== undefined, {
     message: 'set a token, or clientId and clientSecret',
     path: ['token'],
+  })
+  // Two credentials would leave which one is used to a rule nobody reads: one, named.
+  .refine((r) => r.token === undefined || (r.clientId === undefined && r.clientSecret === undefined), {
+    message: 'set a token, or clientId and clientSecret, not both',
+    path: ['token'],
   });
 
 export const registrySecretSchema = z.strictObject({

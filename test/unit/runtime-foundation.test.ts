@@ -68,6 +68,16 @@ describe('parseEnv', () => {
   });
 });
 
+/** The SecretError a secret's text is refused with (undefined when it is accepted). */
+function refusal(id: string, text: string): SecretError | undefined {
+  try {
+    parseRegistrySecret(id, text);
+  } catch (error) {
+    return error as SecretError;
+  }
+  return undefined;
+}
+
 describe('parseRegistrySecret', () => {
   it('accepts the documented shapes', () => {
     expect(parseRegistrySecret('s', secretJson()).registry).toMatchObject({
@@ -90,13 +100,7 @@ describe('parseRegistrySecret', () => {
       registry: { type: 'mlflow', trackingUri: SECRET_TOKEN, username: 'u' },
       [SECRET_TOKEN]: 1,
     });
-    const error = (() => {
-      try {
-        parseRegistrySecret('promptops/dev/registry', bad);
-      } catch (e) {
-        return e as SecretError;
-      }
-    })();
+    const error = refusal('promptops/dev/registry', bad);
     expect(error).toBeInstanceOf(SecretError);
     expect(error?.message).toContain("Secret 'promptops/dev/registry' has the wrong shape");
     expect(error?.issues.map((i) => i.path)).toEqual(
@@ -105,6 +109,29 @@ describe('parseRegistrySecret', () => {
     expect(
       JSON.stringify({ message: error?.message, issues: error?.issues, cause: error?.cause }),
     ).not.toContain(SECRET_TOKEN.slice(4));
+  });
+
+  it('refuses a Databricks registry with both a token and client credentials, naming the fields only', () => {
+    const both = JSON.stringify({
+      registry: {
+        type: 'databricks',
+        host: 'https://adb.example.net',
+        token: SECRET_TOKEN,
+        clientId: 'id',
+        clientSecret: 'cs',
+      },
+    });
+    const error = refusal('s', both);
+    expect(error).toBeInstanceOf(SecretError);
+    expect(error?.issues).toEqual([
+      expect.objectContaining({
+        path: 'registry.token',
+        message: 'set a token, or clientId and clientSecret, not both',
+      }),
+    ]);
+    expect(JSON.stringify({ message: error?.message, issues: error?.issues })).not.toContain(
+      SECRET_TOKEN.slice(4),
+    );
   });
 
   it('refuses JSON errors without quoting the input', () => {
