@@ -4,8 +4,9 @@
  * characters so it always fits MLflow's tag limit.
  */
 import * as z from 'zod';
+import { TAG_KEYS } from '../registry/tag-keys';
 
-export const HISTORY_TAG_PREFIX = 'promptops.alias_history.';
+export const HISTORY_TAG_PREFIX = TAG_KEYS.oss.aliasHistoryPrefix;
 export const MAX_HISTORY_ENTRIES = 50;
 /** Well under MLflow's 100,000-character tag value limit. */
 export const MAX_HISTORY_CHARS = 20_000;

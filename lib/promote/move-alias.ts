@@ -15,9 +15,10 @@ import {
 } from '../errors';
 import { validateTagKey } from '../prompts/metadata';
 import type { RegistryClient } from '../registry';
+import { TAG_KEYS } from '../registry/tag-keys';
 import { type AliasMoveRecord, appendHistory, historyTag, parseHistory } from './history';
 
-export const MOVED_TAG_PREFIX = 'promptops.moved_to.';
+export const MOVED_TAG_PREFIX = TAG_KEYS.oss.movedToPrefix;
 
 export interface MoveRequest {
   readonly name: string;

@@ -21,6 +21,7 @@
 import { parseDocument } from 'yaml';
 import * as z from 'zod';
 import { InvalidInputError, InvalidPromptFileError, zodIssues } from '../errors';
+import { TAG_KEYS } from '../registry/tag-keys';
 import { pythonJsonDumps } from '../util/python-json';
 import { type JsonObject, serialiseModelConfig, validateUserTags } from './metadata';
 import { validatePromptName } from './names';
@@ -33,7 +34,7 @@ import {
 } from './template';
 
 /** Tags this project writes itself; refused in prompt files. */
-export const OWN_TAG_PREFIX = 'promptops.';
+export const OWN_TAG_PREFIX = TAG_KEYS.oss.ownPrefix;
 
 /** Larger files are refused before parsing: a prompt is text, not a data set. */
 export const MAX_PROMPT_FILE_BYTES = 256 * 1024;

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { PromptFile } from '../prompts/file';
+import { TAG_KEYS } from '../registry/tag-keys';
 import { type PyJsonValue, pythonJsonDumps } from '../util/python-json';
 
 /** The version tag that records what a version was registered from, to skip unchanged uploads. */
-export const CONTENT_HASH_TAG = 'promptops.content_hash';
+export const CONTENT_HASH_TAG = TAG_KEYS.oss.contentHash;
 
 /**
  * A digest of what a version carries: template, tags, model config and response format. The

@@ -8,15 +8,16 @@ import { InvalidPromptFileError, isPromptOpsError, UnavailableError } from '../e
 import { MAX_PROMPT_FILE_BYTES, parsePromptFile } from '../prompts/file';
 import type { NamingOptions } from '../prompts/naming';
 import type { RegistryClient } from '../registry';
+import { TAG_KEYS } from '../registry/tag-keys';
 import { isCredentialRefusal } from '../runtime/registry-provider';
 import { type RegisterOutcome, registerPromptFile } from './register-prompt-file';
 import type { Upload } from './s3-event';
 
 export const PROVENANCE_TAGS = {
-  bucket: 'promptops.source.bucket',
-  key: 'promptops.source.key',
-  etag: 'promptops.source.etag',
-  versionId: 'promptops.source.version_id',
+  bucket: TAG_KEYS.oss.sourceBucket,
+  key: TAG_KEYS.oss.sourceKey,
+  etag: TAG_KEYS.oss.sourceEtag,
+  versionId: TAG_KEYS.oss.sourceVersionId,
 } as const;
 
 export type UploadResult =

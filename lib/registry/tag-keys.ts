@@ -1,0 +1,47 @@
+/**
+ * Every tag key this project writes to the registry, in one table, in both dialects' spelling.
+ * The tracking server takes the dotted keys this project has always written (and must keep
+ * reading: they are on every version registered so far). Unity Catalog refuses dots in tag keys
+ * (MLflow's own newer keys are `_mlflow_...` for that reason), so there each dot becomes an
+ * underscore. A key's two spellings never meet: a registry is one dialect or the other.
+ */
+
+/** The registry dialects, by their tag key rules. */
+export type TagDialect = 'oss' | 'uc';
+
+/** The dotted keys, as the tracking server has them. Prefixes end with the separator. */
+const OSS = {
+  /** On a version: the digest of the prompt file it was registered from (lib/register/content-hash). */
+  contentHash: 'promptops.content_hash',
+  /** On a version: where the register function read its file (bucket, key, ETag, S3 version id). */
+  sourceBucket: 'promptops.source.bucket',
+  sourceKey: 'promptops.source.key',
+  sourceEtag: 'promptops.source.etag',
+  sourceVersionId: 'promptops.source.version_id',
+  /** On a prompt, `<prefix><alias>`: the alias's move history (lib/promote/history). */
+  aliasHistoryPrefix: 'promptops.alias_history.',
+  /** On a prompt, `<prefix><alias>`: a move in progress (lib/promote/move-alias). */
+  movedToPrefix: 'promptops.moved_to.',
+  /** Every key above starts with it; prompt files may not set such tags themselves. */
+  ownPrefix: 'promptops.',
+} as const;
+
+export type TagKeyName = keyof typeof OSS;
+export type TagKeys = { readonly [name in TagKeyName]: string };
+
+/** The spelling Unity Catalog accepts: the dotted key with each dot an underscore. */
+export function ucTagKey(key: string): string {
+  return key.replaceAll('.', '_');
+}
+
+export const TAG_KEYS: { readonly [dialect in TagDialect]: TagKeys } = {
+  oss: OSS,
+  uc: Object.fromEntries(Object.entries(OSS).map(([name, key]) => [name, ucTagKey(key)])) as TagKeys,
+};
+
+/** Why Unity Catalog would refuse the tag key, or undefined when it would not. */
+export function ucTagKeyProblem(key: string): string | undefined {
+  if (key === '') return 'it is empty';
+  if (key.includes('.')) return 'Unity Catalog tag keys cannot contain dots';
+  return undefined;
+}
