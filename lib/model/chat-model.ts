@@ -11,7 +11,7 @@
  */
 import type { Dispatcher } from 'undici';
 import * as z from 'zod';
-import { BRIEFLY, InvalidInputError, ModelError, zodIssues } from '../errors';
+import { BRIEFLY, InvalidInputError, isPromptOpsError, ModelError, zodIssues } from '../errors';
 import { normaliseBaseUrl } from '../http/base-url';
 import type { Attempt, RetryOptions, RetryPolicy } from '../http/retries';
 import { callWithRetries, DEFAULT_RETRY, parseRetryAfter, retryClock } from '../http/retries';
@@ -55,11 +55,22 @@ export interface ChatModel {
   readonly requestCount: number;
 }
 
+/**
+ * Credentials whose token is renewed (a Databricks service principal's OAuth token, for a serving
+ * endpoint): a header for each request, and a 401 drops the token it was sent with.
+ */
+export interface ModelCredentials {
+  authorization(signal?: AbortSignal): Promise<string>;
+  refused(header: string): void;
+}
+
 export interface ChatModelOptions extends RetryOptions {
   /** e.g. `https://api.openai.com/v1`, `https://<workspace>/serving-endpoints`, `http://127.0.0.1:8080/v1`. */
   readonly baseUrl: string;
   readonly name: string;
   readonly apiKey?: string | undefined;
+  /** Instead of `apiKey`: a renewed token (a 401 renews it, and the request is sent again once). */
+  readonly credentials?: ModelCredentials | undefined;
   readonly provider?: string | undefined;
   readonly dispatcher?: Dispatcher | undefined;
   /** The most one attempt may take (default 60 s); the caller's deadline bounds it further. */
@@ -124,6 +135,9 @@ export function requestBody(name: string, request: CompletionRequest): Record<st
 export function createChatModel(options: ChatModelOptions): ChatModel {
   const baseUrl = normaliseBaseUrl(options.baseUrl, 'model base URL');
   if (options.name.trim() === '') throw new InvalidInputError('The model name is empty.');
+  if (options.apiKey && options.credentials)
+    throw new InvalidInputError('Give the model an API key or renewed credentials, not both.');
+  const credentials = options.credentials;
   const url = new URL(`${baseUrl}/chat/completions`);
   const dispatcher = options.dispatcher ?? sharedAgent();
   const policy: RetryPolicy = { ...DEFAULT_RETRY, maxElapsedMs: 120_000, ...options.retry };
@@ -146,22 +160,41 @@ export function createChatModel(options: ChatModelOptions): ChatModel {
     });
   }
 
+  /** `renewed`: whether this completion already renewed its token after a 401 (once only). */
   async function attempt(
     body: string,
     timeoutMs: number,
-    signal?: AbortSignal,
+    signal: AbortSignal | undefined,
+    renewal: { renewed: boolean },
   ): Promise<Attempt<Completion>> {
+    let sent = headers;
+    let header: string | undefined;
+    if (credentials) {
+      try {
+        header = await credentials.authorization(signal);
+      } catch (cause) {
+        if (!isPromptOpsError(cause)) throw cause;
+        return { error: cause, retryable: cause.retryable };
+      }
+      sent = { ...headers, authorization: header };
+    }
     requestCount += 1;
     let answer: Exchange;
     try {
       answer = await exchange(
         dispatcher,
-        { origin: url.origin, path: url.pathname, method: 'POST', headers, body },
+        { origin: url.origin, path: url.pathname, method: 'POST', headers: sent, body },
         timeoutMs,
         signal,
       );
     } catch (cause) {
       return { error: failure(`no answer (${noAnswerReason(cause)})`, undefined, cause), retryable: true };
+    }
+    if (answer.status === 401 && credentials && header !== undefined && !renewal.renewed) {
+      // The token may have been revoked or have expired early: a new one, and one more try.
+      credentials.refused(header);
+      renewal.renewed = true;
+      return { error: failure('HTTP 401: the token was refused', 401), retryable: true };
     }
     if (answer.status < 200 || answer.status >= 300) {
       const retryAfterMs = parseRetryAfter(answer.retryAfter, clock.now());
@@ -221,12 +254,13 @@ export function createChatModel(options: ChatModelOptions): ChatModel {
     },
     complete(request) {
       const body = JSON.stringify(requestBody(options.name, request));
+      const renewal = { renewed: false };
       return callWithRetries<Completion>({
         operation: `model ${options.name}`,
         policy,
         clock,
         attemptTimeoutMs: options.timeoutMs ?? 60_000,
-        attempt: (timeoutMs, signal) => attempt(body, timeoutMs, signal),
+        attempt: (timeoutMs, signal) => attempt(body, timeoutMs, signal, renewal),
       });
     },
   };

@@ -343,3 +343,61 @@ describe('createChatModel: credentials', () => {
     expect(() => model({ name: '  ' })).toThrow(InvalidInputError);
   });
 });
+
+describe('a model behind renewed credentials (a Databricks serving endpoint with OAuth M2M)', () => {
+  /** Hands out tok-1, tok-2, ... and drops the current one when it is refused. */
+  function renewing() {
+    let issued = 0;
+    let current: string | undefined;
+    const refused: string[] = [];
+    return {
+      refused,
+      credentials: {
+        authorization: async () => {
+          current ??= `Bearer tok-${++issued}`;
+          return current;
+        },
+        refused: (header: string) => {
+          refused.push(header);
+          if (header === current) current = undefined;
+        },
+      },
+    };
+  }
+
+  const answered = (status: number, seen: string[], body: object = completion('served')) =>
+    pool()
+      .intercept({ path: PATH, method: 'POST' })
+      .reply((sent) => {
+        seen.push(String((sent.headers as Record<string, string>).authorization));
+        return { statusCode: status, data: body };
+      });
+
+  it('sends the current token, and after a 401 renews it and sends the request once more', async () => {
+    const { credentials, refused } = renewing();
+    const seen: string[] = [];
+    answered(401, seen, { error: { message: 'token expired' } });
+    answered(200, seen);
+    const chat = model({ apiKey: undefined, credentials });
+    expect((await chat.complete(REQUEST)).content).toBe('served');
+    expect(seen).toEqual(['Bearer tok-1', 'Bearer tok-2']);
+    expect(refused).toEqual(['Bearer tok-1']);
+  });
+
+  it('renews once per completion: a second 401 is the answer', async () => {
+    const { credentials } = renewing();
+    const seen: string[] = [];
+    answered(401, seen);
+    answered(401, seen);
+    const error = await model({ apiKey: undefined, credentials })
+      .complete(REQUEST)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ModelError);
+    expect((error as ModelError).message).toMatch(/HTTP 401/);
+    expect(seen).toEqual(['Bearer tok-1', 'Bearer tok-2']);
+  });
+
+  it('takes an API key or renewed credentials, not both', () => {
+    expect(() => model({ credentials: renewing().credentials })).toThrow(/not both/);
+  });
+});
