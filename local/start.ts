@@ -120,10 +120,19 @@ function stopAtOnce(why: string, code: number): never {
   }
   process.exit(code);
 }
+// One signal sent to the whole process group (a supervisor's SIGTERM) arrives twice: directly and
+// passed on by the wrapper (scripts/lib/run-ts.mjs). The same signal within this window is one.
+const SAME_SIGNAL_MS = 250;
+let lastSignal: { name: string; at: number } | undefined;
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () =>
-    interrupt.signal.aborted ? stopAtOnce(`${signal} again`, 130) : interrupt.abort(),
-  );
+  process.on(signal, () => {
+    const at = Date.now();
+    const repeated = lastSignal?.name === signal && at - lastSignal.at < SAME_SIGNAL_MS;
+    lastSignal = { name: signal, at };
+    if (repeated) return;
+    if (interrupt.signal.aborted) stopAtOnce(`${signal} again`, 130);
+    interrupt.abort();
+  });
 }
 process.on('uncaughtException', (error) => stopAtOnce(`unexpected error: ${error.message}`, 1));
 process.on('unhandledRejection', (error) =>
