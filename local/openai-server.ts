@@ -111,7 +111,7 @@ async function readJson(request: IncomingMessage): Promise<unknown> {
 }
 
 /** The engine's request from the API's, or a ClientError naming what is wrong. */
-export function engineRequest(body: unknown, cap: number, signal?: AbortSignal): EngineRequest {
+function engineRequest(body: unknown, cap: number, signal?: AbortSignal): EngineRequest {
   const parsed = requestSchema.safeParse(body);
   if (!parsed.success) throw new ClientError(zodIssues(parsed.error, BRIEFLY).line, 'invalid_request');
   const chat: ChatRequest = parsed.data;

@@ -27,12 +27,19 @@ export function procStat(pid: number): { state: string; group: number; start: nu
   }
 }
 
-export function startTimeOf(pid: number): number | undefined {
-  return procStat(pid)?.start;
+export function processRef(pid: number): ProcessRef {
+  return { pid, start: procStat(pid)?.start };
 }
 
-export function processRef(pid: number): ProcessRef {
-  return { pid, start: startTimeOf(pid) };
+/** The pids /proc lists, or undefined where there is no /proc. */
+export function procPids(): number[] | undefined {
+  try {
+    return readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .map(Number);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether that very process still runs (not another one that got its pid). */
@@ -51,10 +58,8 @@ export function isAlive(ref: ProcessRef): boolean {
 
 /** Whether a process of the group still runs (zombies aside, where /proc tells them apart). */
 export function groupRuns(group: number): boolean {
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
-  } catch {
+  const pids = procPids();
+  if (pids === undefined) {
     try {
       process.kill(-group, 0);
       return true;
@@ -63,7 +68,7 @@ export function groupRuns(group: number): boolean {
     }
   }
   return pids.some((pid) => {
-    const stat = procStat(Number(pid));
+    const stat = procStat(pid);
     return stat !== undefined && stat.group === group && stat.state !== 'Z';
   });
 }

@@ -63,6 +63,12 @@ function readRecord(file: string): StackRecord | 'unreadable' | undefined {
   }
 }
 
+/** The data folder's stack record, when it has a readable one. */
+export function readStackRecord(dataDir: string): StackRecord | undefined {
+  const record = readRecord(join(dataDir, 'stack.json'));
+  return typeof record === 'object' ? record : undefined;
+}
+
 function stopLeftovers(record: StackRecord | 'unreadable'): number {
   if (record === 'unreadable') return 0;
   let stopped = 0;

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { PROMPT_FILE_EXTENSION } from '../lib/prompts/directory';
+import { isPromptFileName } from '../lib/prompts/directory';
 
 export type PromptChange =
   | { readonly kind: 'saved'; readonly file: string }
@@ -37,7 +37,6 @@ export interface PromptWatch {
 }
 
 const digest = (content: Buffer) => createHash('sha256').update(content).digest('hex');
-const isPromptFile = (name: string) => name.endsWith(PROMPT_FILE_EXTENSION) && name !== 'README.md';
 
 export async function watchPrompts(options: PromptWatchOptions): Promise<PromptWatch> {
   const settleMs = options.settleMs ?? 300;
@@ -76,7 +75,7 @@ export async function watchPrompts(options: PromptWatchOptions): Promise<PromptW
   };
 
   const onEvent = (dir: string, only?: string) => (_event: string, name: string | Buffer | null) => {
-    if (stopped || !name || !isPromptFile(basename(name.toString()))) return;
+    if (stopped || !name || !isPromptFileName(basename(name.toString()))) return;
     const file = resolve(join(dir, name.toString()));
     if (only !== undefined && file !== only) return;
     clearTimeout(timers.get(file));

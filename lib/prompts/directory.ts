@@ -5,6 +5,11 @@ import { type PromptFile, parsePromptFile } from './file';
 
 export const PROMPT_FILE_EXTENSION = '.md';
 
+/** Whether a file name in a prompt folder is a prompt file (a folder's README is not). */
+export function isPromptFileName(name: string): boolean {
+  return name.endsWith(PROMPT_FILE_EXTENSION) && name !== 'README.md';
+}
+
 /** Expands directories to their prompt files (sorted, not recursive) and keeps files as given. */
 export async function listPromptFiles(paths: readonly string[]): Promise<string[]> {
   const files: string[] = [];
@@ -13,9 +18,7 @@ export async function listPromptFiles(paths: readonly string[]): Promise<string[
       throw new InvalidPromptFileError(path, 'no such file or directory.', { cause });
     });
     if (info.isDirectory()) {
-      const entries = (await readdir(path)).filter(
-        (f) => f.endsWith(PROMPT_FILE_EXTENSION) && f !== 'README.md',
-      );
+      const entries = (await readdir(path)).filter(isPromptFileName);
       files.push(...entries.sort().map((f) => join(path, f)));
     } else {
       files.push(path);

@@ -30,7 +30,7 @@ export type TagKeyName = keyof typeof OSS;
 export type TagKeys = { readonly [name in TagKeyName]: string };
 
 /** The spelling Unity Catalog accepts: the dotted key with each dot an underscore. */
-export function ucTagKey(key: string): string {
+function ucTagKey(key: string): string {
   return key.replaceAll('.', '_');
 }
 
