@@ -7,7 +7,7 @@
  *
  * The prompts are a copy of prompts/, so the watcher's test edits never touch the checkout.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,10 +15,11 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DOMAINS } from '../../lib/agent/domains';
 import type { PredictJson } from '../../lib/cli/predict';
-import { groupRuns, isAlive, type ProcessRef } from '../../local/processes';
-import type { StackRecord } from '../../local/stack-state';
+import { groupRuns, type ProcessRef } from '../../local/processes';
+import { readStackRecord } from '../../local/stack-state';
 import { runCli } from '../support/cli';
 import { type Oracle, startOracle } from '../support/oracle';
+import { type RunningStack, spawnStack } from '../support/running-stack';
 import { freePort } from '../support/servers';
 
 const exec = promisify(execFile);
@@ -33,28 +34,14 @@ interface OracleSpan {
 
 let data: string;
 let prompts: string;
-let stack: ChildProcess;
-let output = '';
-let exitCode: Promise<number | null>;
+let stack: RunningStack;
 let oracle: Oracle | undefined;
 
-/** Resolves with the output once `pattern` appears in it (from `from` on); fails naming what was seen. */
-async function printed(pattern: RegExp, timeoutMs: number, from = 0): Promise<RegExpExecArray> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const match = pattern.exec(output.slice(from));
-    if (match) return match;
-    if (stack.exitCode !== null)
-      throw new Error(`npm start exited (${stack.exitCode}) before ${pattern}:\n${output}`);
-    if (Date.now() > deadline)
-      throw new Error(`npm start did not print ${pattern} in ${timeoutMs} ms:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
 const address = (label: string) => {
-  const match = new RegExp(`^ {2}${label}\\s+(http://127\\.0\\.0\\.1:\\d+(?:/v1)?)`, 'm').exec(output);
-  if (!match?.[1]) throw new Error(`no ${label} address in:\n${output}`);
+  const match = new RegExp(`^ {2}${label}\\s+(http://127\\.0\\.0\\.1:\\d+(?:/v1)?)`, 'm').exec(
+    stack.output(),
+  );
+  if (!match?.[1]) throw new Error(`no ${label} address in:\n${stack.output()}`);
   return match[1];
 };
 
@@ -72,45 +59,30 @@ beforeAll(async () => {
   prompts = join(data, 'prompts');
   cpSync('prompts', prompts, { recursive: true });
   // Its own process group, as a terminal runs it: the interrupt below goes to the whole group.
-  stack = spawn(
-    process.execPath,
-    ['scripts/start.mjs', '--data', data, '--port', String(await freePort()), prompts],
-    { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  stack.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    output += chunk;
-  });
-  stack.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    output += chunk;
-  });
-  exitCode = new Promise((resolve) => stack.once('exit', (code) => resolve(code)));
-  await printed(/The local stack is up/, 240_000);
+  stack = spawnStack(['--data', data, '--port', String(await freePort()), prompts]);
+  await stack.printed(/The local stack is up/, 240_000);
 }, 300_000);
 
 /** The server process groups the stack recorded (MLflow, moto, serverless-offline). */
 function recordedGroups(): readonly ProcessRef[] {
-  try {
-    return (JSON.parse(readFileSync(join(data, 'stack.json'), 'utf8')) as StackRecord).groups;
-  } catch {
-    return [];
-  }
+  return readStackRecord(data)?.groups ?? [];
 }
 
 afterAll(async () => {
   await oracle?.close();
   // A test that failed before Ctrl-C: stop it as a user would, then make sure.
   const groups = recordedGroups();
-  if (stack.exitCode === null && stack.pid) {
-    process.kill(-stack.pid, 'SIGINT');
+  if (stack.child.exitCode === null) {
+    stack.signal('SIGINT');
     const stopped = await Promise.race([
-      exitCode,
+      stack.exited,
       new Promise((resolve) => setTimeout(resolve, 30_000, 'late')),
     ]);
-    if (stopped === 'late') process.kill(-stack.pid, 'SIGKILL');
+    if (stopped === 'late') stack.signal('SIGKILL');
   }
   for (const group of groups) {
     try {
-      if (isAlive(group)) process.kill(-group.pid, 'SIGKILL');
+      if (groupRuns(group.pid)) process.kill(-group.pid, 'SIGKILL');
     } catch {
       // gone
     }
@@ -120,19 +92,19 @@ afterAll(async () => {
 
 describe('npm start with the real local model', () => {
   it('prints every address and the commands to try, and a second start names it and exits 0', async () => {
-    expect(output).toMatch(/Model\s+http:\/\/127\.0\.0\.1:\d+\/v1\s+SmolLM2-135M-Instruct/);
-    expect(output).toContain(`Watching    ${prompts}`);
-    expect(output).toContain('npx promptops predict --local --alias staging');
+    expect(stack.output()).toMatch(/Model\s+http:\/\/127\.0\.0\.1:\d+\/v1\s+SmolLM2-135M-Instruct/);
+    expect(stack.output()).toContain(`Watching    ${prompts}`);
+    expect(stack.output()).toContain('npx promptops predict --local --alias staging');
     const second = await exec(process.execPath, ['scripts/start.mjs', '--data', data], { timeout: 60_000 });
-    const firstPid = /The local stack is up \(pid (\d+)\)/.exec(output)?.[1];
+    const firstPid = /The local stack is up \(pid (\d+)\)/.exec(stack.output())?.[1];
     expect(second.stdout).toContain(`A local stack is already running on ${data} (pid ${firstPid},`);
     expect(second.stdout).toContain(`${address('MLflow UI')}/#/prompts`);
     expect(second.stdout).toContain(address('HTTP API'));
     expect(second.stdout).toContain(address('Model'));
     // It started nothing: the claim is still the first stack's, with its three server groups.
-    const record = JSON.parse(readFileSync(join(data, 'stack.json'), 'utf8')) as StackRecord;
-    expect(String(record.pid)).toBe(firstPid);
-    expect(record.groups).toHaveLength(3);
+    const record = readStackRecord(data);
+    expect(String(record?.pid)).toBe(firstPid);
+    expect(record?.groups).toHaveLength(3);
     // And a script's --once is told it did nothing.
     await expect(
       exec(process.execPath, ['scripts/start.mjs', '--once', '--data', data], { timeout: 60_000 }),
@@ -140,10 +112,14 @@ describe('npm start with the real local model', () => {
   }, 90_000);
 
   it('registers a saved prompt on staging, answers with it on the real model, and traces the model calls', async () => {
-    const from = output.length;
+    const from = stack.output().length;
     const file = join(prompts, 'cost_worker.md');
     writeFileSync(file, `${readFileSync(file, 'utf8')}\nName the three biggest cost drivers first.\n`);
-    await printed(/cost_worker\.md saved: registered cost_worker version 2; staging v1 -> v2/, 60_000, from);
+    await stack.printed(
+      /cost_worker\.md saved: registered cost_worker version 2; staging v1 -> v2/,
+      60_000,
+      from,
+    );
 
     const env = {
       MLFLOW_TRACKING_URI: address('MLflow UI'),
@@ -180,7 +156,7 @@ describe('npm start with the real local model', () => {
   }, 180_000);
 
   it('serves the promote API and runs the verify function on its schedule', async () => {
-    const from = output.length;
+    const from = stack.output().length;
     const promoted = await runCli(
       [
         'promote',
@@ -197,16 +173,18 @@ describe('npm start with the real local model', () => {
     expect(promoted.stderr).toBe('');
     expect(promoted.stdout).toMatch(/production .*→ 2/);
     // Scheduled every minute, on the minute.
-    await printed(/verify \(scheduled\): passed, \d+ checks/, 75_000, from);
+    await stack.printed(/verify \(scheduled\): passed, \d+ checks/, 75_000, from);
   }, 120_000);
 
   it('stops everything it started on Ctrl-C', async () => {
     const urls = [address('MLflow UI'), address('HTTP API'), address('Model'), address('Local AWS')];
     const groups = recordedGroups();
     expect(groups).toHaveLength(3);
-    process.kill(-(stack.pid as number), 'SIGINT');
-    expect(await exitCode).toBe(0);
-    expect(output).toContain('Stopping the HTTP API, the local model, MLflow and the local AWS emulator');
+    stack.signal('SIGINT');
+    expect(await stack.exited).toBe(0);
+    expect(stack.output()).toContain(
+      'Stopping the HTTP API, the local model, MLflow and the local AWS emulator',
+    );
     for (const url of urls) expect(await answers(url), url).toBe(false);
     // No process left in any of the groups (a server's workers included).
     for (const group of groups) expect(groupRuns(group.pid), `process group ${group.pid}`).toBe(false);

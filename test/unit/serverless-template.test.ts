@@ -253,6 +253,21 @@ function grantsOf(template: CfnTemplate, role: string) {
     .sort((a, b) => a.action.localeCompare(b.action));
 }
 
+/** A function's grants on its own log group, as `grantsOf` lists them. */
+function logGrants(logGroup: string) {
+  return ['logs:CreateLogStream', 'logs:PutLogEvents'].map((action) => ({
+    action,
+    resources: [getAtt(logGroup, 'Arn')],
+  }));
+}
+
+/** The functions whose role is `role`. */
+function functionsWithRole(template: CfnTemplate, role: string): string[] {
+  return resourcesOfType(template, 'AWS::Lambda::Function')
+    .filter(([, fn]) => JSON.stringify(prop(fn, 'Role')) === JSON.stringify(getAtt(role, 'Arn')))
+    .map(([id]) => id);
+}
+
 type AlarmMetric = { Namespace?: CfnValue; MetricName?: CfnValue; Dimensions?: CfnValue };
 
 /** Every metric an alarm watches: its own, or each of its metric math's metrics. */
@@ -800,8 +815,7 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
         [existing, EXISTING_SECRET_ARN],
       ] as const) {
         expect(grantsOf(pkg.template, 'VerifyRole')).toEqual([
-          { action: 'logs:CreateLogStream', resources: [getAtt('VerifyLogGroup', 'Arn')] },
-          { action: 'logs:PutLogEvents', resources: [getAtt('VerifyLogGroup', 'Arn')] },
+          ...logGrants('VerifyLogGroup'),
           { action: 'secretsmanager:GetSecretValue', resources: [secret] },
           ...XRAY_GRANTS,
         ]);
@@ -890,14 +904,8 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
     });
 
     it('grants register exactly what it calls, each on its own resource', () => {
-      const conds = conditions(created.template);
-      const statements = iamStatements(created.template).filter((s) => s.role === 'RegisterRole');
-      const grants = statements.flatMap((s) =>
-        s.actions.map((action) => ({ action, resources: s.resources.map((r) => resolveIfs(r, conds)) })),
-      );
-      expect(grants.sort((a, b) => a.action.localeCompare(b.action))).toEqual([
-        { action: 'logs:CreateLogStream', resources: [getAtt('RegisterLogGroup', 'Arn')] },
-        { action: 'logs:PutLogEvents', resources: [getAtt('RegisterLogGroup', 'Arn')] },
+      expect(grantsOf(created.template, 'RegisterRole')).toEqual([
+        ...logGrants('RegisterLogGroup'),
         {
           action: 's3:GetObject',
           resources: [
@@ -913,10 +921,7 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
         `/aws/lambda/promptops-${STAGE}-register`,
       );
       // The role is register's alone.
-      const users = resourcesOfType(created.template, 'AWS::Lambda::Function').filter(
-        ([, fn]) => JSON.stringify(prop(fn, 'Role')) === JSON.stringify(getAtt('RegisterRole', 'Arn')),
-      );
-      expect(users.map(([id]) => id)).toEqual(['RegisterLambdaFunction']);
+      expect(functionsWithRole(created.template, 'RegisterRole')).toEqual(['RegisterLambdaFunction']);
     });
 
     it('grants promote exactly what it calls: its logs, the secret, conditional writes to the lock table', () => {
@@ -924,26 +929,17 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
         [created, { Ref: 'RegistrySecret' }],
         [existing, EXISTING_SECRET_ARN],
       ] as const) {
-        const conds = conditions(pkg.template);
-        const statements = iamStatements(pkg.template).filter((s) => s.role === 'PromoteRole');
-        const grants = statements.flatMap((s) =>
-          s.actions.map((action) => ({ action, resources: s.resources.map((r) => resolveIfs(r, conds)) })),
-        );
-        expect(grants.sort((a, b) => a.action.localeCompare(b.action))).toEqual([
+        expect(grantsOf(pkg.template, 'PromoteRole')).toEqual([
           { action: 'dynamodb:DeleteItem', resources: [getAtt('PromoteLockTable', 'Arn')] },
           { action: 'dynamodb:PutItem', resources: [getAtt('PromoteLockTable', 'Arn')] },
-          { action: 'logs:CreateLogStream', resources: [getAtt('PromoteLogGroup', 'Arn')] },
-          { action: 'logs:PutLogEvents', resources: [getAtt('PromoteLogGroup', 'Arn')] },
+          ...logGrants('PromoteLogGroup'),
           { action: 'secretsmanager:GetSecretValue', resources: [secret] },
           ...XRAY_GRANTS,
         ]);
         expect(prop(resource(pkg.template, 'PromoteLogGroup'), 'LogGroupName')).toBe(
           `/aws/lambda/promptops-${STAGE}-promote`,
         );
-        const users = resourcesOfType(pkg.template, 'AWS::Lambda::Function').filter(
-          ([, fn]) => JSON.stringify(prop(fn, 'Role')) === JSON.stringify(getAtt('PromoteRole', 'Arn')),
-        );
-        expect(users.map(([id]) => id)).toEqual(['PromoteLambdaFunction']);
+        expect(functionsWithRole(pkg.template, 'PromoteRole')).toEqual(['PromoteLambdaFunction']);
       }
     });
 
@@ -953,15 +949,11 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
         [existing, EXISTING_SECRET_ARN],
       ] as const) {
         expect(grantsOf(pkg.template, 'PredictRole')).toEqual([
-          { action: 'logs:CreateLogStream', resources: [getAtt('PredictLogGroup', 'Arn')] },
-          { action: 'logs:PutLogEvents', resources: [getAtt('PredictLogGroup', 'Arn')] },
+          ...logGrants('PredictLogGroup'),
           { action: 'secretsmanager:GetSecretValue', resources: [secret] },
           ...XRAY_GRANTS,
         ]);
-        const users = resourcesOfType(pkg.template, 'AWS::Lambda::Function').filter(
-          ([, fn]) => JSON.stringify(prop(fn, 'Role')) === JSON.stringify(getAtt('PredictRole', 'Arn')),
-        );
-        expect(users.map(([id]) => id)).toEqual(['PredictLambdaFunction']);
+        expect(functionsWithRole(pkg.template, 'PredictRole')).toEqual(['PredictLambdaFunction']);
       }
     });
 
