@@ -117,35 +117,48 @@ function checkTarget(target: PromptTarget): PromptTarget {
   return target;
 }
 
-/** A prompt-level tag a user may write: MLflow's own marker is not one. */
-function userTagKey(key: string): string {
-  validateTagKey(key);
-  if (key === IS_PROMPT_TAG) throw new InvalidInputError(`The tag '${key}' is reserved by MLflow.`);
-  return key;
-}
-
 export function createRegistryClient(options: RegistryClientOptions): RegistryClient {
   const http = createHttpClient(options);
   const dialect = (options.dialect ?? createOssDialect)(http);
 
+  /** Keys this registry takes, checked before any request (Unity Catalog refuses dots). */
+  function checkKeys<T extends Readonly<Record<string, string>>>(tags: T): T {
+    for (const key of Object.keys(tags)) {
+      const problem = dialect.tagKeyProblem(key);
+      if (problem) throw new InvalidInputError(`Invalid tag key '${key}': ${problem}.`);
+    }
+    return tags;
+  }
+
+  /** A prompt-level tag a user may write: MLflow's own marker is not one. */
+  function userTagKey(key: string): string {
+    validateTagKey(key);
+    if (key === IS_PROMPT_TAG) throw new InvalidInputError(`The tag '${key}' is reserved by MLflow.`);
+    checkKeys({ [key]: '' });
+    return key;
+  }
+
   async function createPrompt(input: CreatePromptInput): Promise<Prompt> {
     validatePromptName(input.name);
-    const tags = validateUserTags(input.tags ?? {});
+    const tags = checkKeys(validateUserTags(input.tags ?? {}));
     return dialect.createPrompt({ name: input.name, description: input.description, tags });
   }
 
   async function registerPrompt(input: RegisterPromptInput): Promise<PromptVersion> {
     const operation = 'registerPrompt';
     const version = encodeVersion(input);
+    checkKeys(version.tags);
 
     let knownLatest = 0;
     let isNew = false;
     try {
       const prompt = await dialect.getPrompt(input.name, operation);
       knownLatest = prompt.latestVersion ?? 0;
-      // MLflow's SDK copies the user tags of every registration onto the prompt as well.
-      for (const [key, value] of Object.entries(version.tags)) {
-        await setPromptTag(input.name, key, value);
+      // MLflow's SDK copies the user tags of every registration onto the prompt as well (not on UC).
+      if (dialect.copiesVersionTagsToPrompt) {
+        for (const [key, value] of Object.entries(version.tags)) {
+          await setPromptTag(input.name, key, value);
+        }
       }
     } catch (error) {
       if (!(error instanceof NotFoundError)) throw error;
@@ -173,6 +186,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     options: { latestVersion?: number } = {},
   ): Promise<PromptVersion> {
     const version = encodeVersion(input);
+    checkKeys(version.tags);
     const latest =
       options.latestVersion ??
       (await dialect.getPrompt(input.name, 'createPromptVersion')).latestVersion ??
@@ -269,7 +283,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     },
     async setVersionTag(name, version, key, value) {
       validatePromptName(name);
-      validateUserTags({ [key]: value });
+      checkKeys(validateUserTags({ [key]: value }));
       await dialect.setVersionTag(name, validateVersion(version), key, value);
     },
     deletePrompt,

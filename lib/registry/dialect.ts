@@ -75,6 +75,10 @@ export interface PageRequest {
 export interface RegistryDialect {
   /** The largest page each search may ask for. */
   readonly maxResults: { readonly prompts: number; readonly versions: number };
+  /** Whether registering a version also sets its user tags on the prompt (MLflow's SDK: tracking server only). */
+  readonly copiesVersionTagsToPrompt: boolean;
+  /** Why this registry would refuse a tag key the client's own rules let through, or undefined. */
+  tagKeyProblem(key: string): string | undefined;
 
   /**
    * The prompt, with its latest version number; NotFoundError when there is none, and an

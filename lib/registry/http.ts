@@ -4,7 +4,14 @@
  */
 import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
-import { BRIEFLY, type PromptOpsError, UnavailableError, zodIssues } from '../errors';
+import {
+  BRIEFLY,
+  InvalidInputError,
+  isPromptOpsError,
+  type PromptOpsError,
+  UnavailableError,
+  zodIssues,
+} from '../errors';
 import { normaliseBaseUrl } from '../http/base-url';
 import {
   type Attempt,
@@ -16,7 +23,7 @@ import {
   retryClock,
 } from '../http/retries';
 import { type Exchange, exchange, noAnswerReason, sharedAgent } from '../http/undici-parts';
-import type { RegistryAuth } from './auth';
+import type { RegistryAuth, RenewedAuth } from './auth';
 import { errorFromResponse, malformedResponse } from './failures';
 
 /** MLflow's own client retries these statuses (plus connection errors). */
@@ -53,6 +60,11 @@ export interface HttpClientOptions extends RetryOptions {
   /** The tracking server's base URL, e.g. `http://127.0.0.1:5000`; a path prefix is kept. */
   readonly trackingUri: string;
   readonly auth?: RegistryAuth | undefined;
+  /**
+   * Instead of `auth`: a header asked for before each request; a 401 tells the credentials and
+   * the request is sent once more at once with the next header (a 401 means nothing was done).
+   */
+  readonly credentials?: RenewedAuth | undefined;
   readonly dispatcher?: Dispatcher | undefined;
   readonly timeoutMs?: number | undefined;
 }
@@ -75,6 +87,10 @@ function networkError(operation: string, baseUrl: string, cause: unknown): Unava
 }
 
 export function createHttpClient(options: HttpClientOptions): HttpClient {
+  if (options.auth && options.credentials) {
+    throw new InvalidInputError('Give the registry client static auth or renewed credentials, not both.');
+  }
+  const credentials = options.credentials;
   const baseUrl = normaliseBaseUrl(options.trackingUri, 'MLflow tracking URI');
   const dispatcher = options.dispatcher ?? sharedAgent();
   const timeoutMs = options.timeoutMs ?? 10_000;
@@ -89,7 +105,12 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   let requestCount = 0;
   // Secrets shorter than this would blank out ordinary words; no real credential is that short.
   const secrets = (options.auth?.secrets ?? []).filter((secret) => secret.length >= 6);
-  const scrub = (text: string) => secrets.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
+  const scrub = (text: string, header?: string) => {
+    // A renewed token is not known in advance: the one just sent is scrubbed too.
+    const sent = header?.split(' ').at(-1);
+    const all = sent && sent.length >= 6 ? [...secrets, sent] : secrets;
+    return all.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
+  };
 
   const base = new URL(baseUrl);
   const basePath = base.pathname.replace(/\/+$/, '');
@@ -115,22 +136,39 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     signal: AbortSignal | undefined,
   ): Promise<Attempt<T>> {
     const { body, type } = requestBody(spec);
-    requestCount += 1;
-    let answer: Exchange;
-    try {
-      answer = await exchange(
+    const send = async (authorization: string | undefined): Promise<Exchange> => {
+      requestCount += 1;
+      return exchange(
         dispatcher,
         {
           origin: base.origin,
           path: pathFor(spec),
           method: spec.method,
-          headers: { ...baseHeaders, ...spec.headers, ...(type ? { 'content-type': type } : {}) },
+          headers: {
+            ...baseHeaders,
+            ...(authorization ? { authorization } : {}),
+            ...spec.headers,
+            ...(type ? { 'content-type': type } : {}),
+          },
           body,
         },
         deadlineMs,
         signal,
       );
+    };
+    let answer: Exchange;
+    let header: string | undefined;
+    try {
+      header = credentials ? await credentials.authorization(signal) : undefined;
+      answer = await send(header);
+      if (answer.status === 401 && credentials && header !== undefined) {
+        credentials.refused(header);
+        header = await credentials.authorization(signal);
+        answer = await send(header);
+      }
     } catch (cause) {
+      // Getting a token failed with its own error (refused client credentials, discovery): kept.
+      if (isPromptOpsError(cause)) return { error: cause, retryable: cause.retryable === true };
       return { error: networkError(spec.operation, baseUrl, cause), retryable: true };
     }
     const { status, text, retryAfter: retryAfterHeader } = answer;
@@ -141,7 +179,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     const retryAfterMs = parseRetryAfter(retryAfterHeader, now());
     return {
       // A server (or a proxy before it) may echo the request: its words lose our credential.
-      error: errorFromResponse(spec.operation, status, scrub(text), retryAfterMs),
+      error: errorFromResponse(spec.operation, status, scrub(text, header), retryAfterMs),
       retryable: RETRYABLE_STATUS.has(status),
       retryAfterMs,
     };

@@ -45,3 +45,31 @@ export function ucTagKeyProblem(key: string): string | undefined {
   if (key.includes('.')) return 'Unity Catalog tag keys cannot contain dots';
   return undefined;
 }
+
+/** Our own keys by their tracking-server spelling and Unity Catalog's, longest first (prefixes last among equals). */
+const OWN_KEYS = (Object.keys(OSS) as TagKeyName[])
+  .filter((name) => name !== 'ownPrefix')
+  .map((name) => ({ oss: OSS[name], uc: TAG_KEYS.uc[name], prefix: OSS[name].endsWith('.') }))
+  .sort((a, b) => b.uc.length - a.uc.length);
+
+/**
+ * A key as the dialect's wire spells it. The code names our keys in the tracking server's
+ * spelling (TAG_KEYS.oss, and prefixes followed by an alias, which holds no dot); on Unity Catalog
+ * each becomes its underscored form. Other keys (a user's, MLflow's) pass as given.
+ */
+export function wireTagKey(dialect: TagDialect, key: string): string {
+  if (dialect === 'oss') return key;
+  for (const own of OWN_KEYS) {
+    if (own.prefix ? key.startsWith(own.oss) : key === own.oss) return own.uc + key.slice(own.oss.length);
+  }
+  return key;
+}
+
+/** The reverse of wireTagKey: a key read from the dialect's wire, in the spelling the code uses. */
+export function codeTagKey(dialect: TagDialect, key: string): string {
+  if (dialect === 'oss') return key;
+  for (const own of OWN_KEYS) {
+    if (own.prefix ? key.startsWith(own.uc) : key === own.uc) return own.oss + key.slice(own.uc.length);
+  }
+  return key;
+}

@@ -9,7 +9,7 @@ import { MOVED_TAG_PREFIX } from '../../lib/promote/move-alias';
 import { OWN_TAG_PREFIX } from '../../lib/prompts/file';
 import { CONTENT_HASH_TAG } from '../../lib/register/content-hash';
 import { PROVENANCE_TAGS } from '../../lib/register/process-upload';
-import { TAG_KEYS, ucTagKeyProblem } from '../../lib/registry/tag-keys';
+import { codeTagKey, TAG_KEYS, ucTagKeyProblem, wireTagKey } from '../../lib/registry/tag-keys';
 
 describe('registry tag keys', () => {
   it('keeps the tracking server keys every registered version already carries', () => {
@@ -52,5 +52,25 @@ describe('registry tag keys', () => {
     // As Unity Catalog answers the keys the tracking server takes.
     expect(ucTagKeyProblem(TAG_KEYS.oss.contentHash)).toMatch(/cannot contain dots/);
     expect(ucTagKeyProblem('')).toBe('it is empty');
+  });
+
+  it('translates our keys to the Unity Catalog wire and back; other keys pass as given', () => {
+    const cases: [string, string][] = [
+      ['promptops.content_hash', 'promptops_content_hash'],
+      ['promptops.source.version_id', 'promptops_source_version_id'],
+      ['promptops.alias_history.production', 'promptops_alias_history_production'],
+      ['promptops.alias_history.canary_2', 'promptops_alias_history_canary_2'],
+      ['promptops.moved_to.staging', 'promptops_moved_to_staging'],
+    ];
+    for (const [code, wire] of cases) {
+      expect(wireTagKey('uc', code)).toBe(wire);
+      expect(codeTagKey('uc', wire)).toBe(code);
+      expect(wireTagKey('oss', code)).toBe(code);
+      expect(codeTagKey('oss', code)).toBe(code);
+    }
+    for (const other of ['team', '_mlflow_experiment_ids', 'team.owner', 'promptops_unknown']) {
+      expect(wireTagKey('uc', other)).toBe(other);
+      expect(codeTagKey('uc', other)).toBe(other);
+    }
   });
 });

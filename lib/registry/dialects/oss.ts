@@ -74,6 +74,8 @@ export function createOssDialect(http: HttpClient): RegistryDialect {
 
   return {
     maxResults: { prompts: 1000, versions: 200_000 },
+    copiesVersionTagsToPrompt: true,
+    tagKeyProblem: () => undefined,
 
     getPrompt: async (name, operation) => toPrompt(await getPromptModel(operation, name)),
 
