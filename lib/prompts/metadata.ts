@@ -81,8 +81,15 @@ const modelConfigSchema = z.object({
 });
 const KNOWN_MODEL_CONFIG_FIELDS = Object.keys(modelConfigSchema.shape);
 
-/** Validates a model config as MLflow does and serialises it byte-for-byte as MLflow would. */
-export function serialiseModelConfig(config: Readonly<Record<string, unknown>>): string {
+/**
+ * Validates a model config as MLflow does and serialises it byte-for-byte as MLflow would: on the
+ * tracking server normalised (known fields in MLflow's order, floats as floats, extras last); with
+ * `asGiven`, as MLflow's Unity Catalog store writes it, the dict dumped as it came.
+ */
+export function serialiseModelConfig(
+  config: Readonly<Record<string, unknown>>,
+  { asGiven = false }: { asGiven?: boolean } = {},
+): string {
   const known = Object.fromEntries(
     Object.entries(config).filter(
       ([key, value]) => KNOWN_MODEL_CONFIG_FIELDS.includes(key) && value !== null,
@@ -93,6 +100,7 @@ export function serialiseModelConfig(config: Readonly<Record<string, unknown>>):
     const { issues, line } = zodIssues(parsed.error, { at: 'modelConfig' });
     throw new InvalidInputError(`Invalid model config: ${line}`, { issues });
   }
+  if (asGiven) return pythonJsonDumps(config as PyJsonValue);
   const ordered: Record<string, PyJsonValue> = {};
   for (const key of KNOWN_MODEL_CONFIG_FIELDS) {
     const value = (parsed.data as Record<string, PyJsonValue | undefined>)[key];

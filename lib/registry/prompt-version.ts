@@ -60,6 +60,8 @@ export interface EncodedVersion {
   readonly responseFormat: string | undefined;
   /** The model config as MLflow normalises and serialises it, when one is given. */
   readonly modelConfig: string | undefined;
+  /** The model config dumped as given, as MLflow's Unity Catalog store writes it. */
+  readonly modelConfigAsGiven: string | undefined;
 }
 
 /** Checks a new version (name, template, tags, then the JSON fields) before any request is made. */
@@ -70,6 +72,7 @@ export function encodeVersion(
   validateTemplate(input.template);
   const tags = validateUserTags(input.tags ?? {});
   const { responseFormat, modelConfig } = input;
+  const hasModelConfig = modelConfig !== undefined && Object.keys(modelConfig).length > 0;
   return {
     name: input.name,
     commitMessage: input.commitMessage,
@@ -79,9 +82,7 @@ export function encodeVersion(
       responseFormat !== undefined && Object.keys(responseFormat).length > 0
         ? pythonJsonDumps(responseFormat)
         : undefined,
-    modelConfig:
-      modelConfig !== undefined && Object.keys(modelConfig).length > 0
-        ? serialiseModelConfig(modelConfig)
-        : undefined,
+    modelConfig: hasModelConfig ? serialiseModelConfig(modelConfig) : undefined,
+    modelConfigAsGiven: hasModelConfig ? serialiseModelConfig(modelConfig, { asGiven: true }) : undefined,
   };
 }

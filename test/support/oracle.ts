@@ -17,7 +17,8 @@ export interface Oracle {
   close(): Promise<void>;
 }
 
-export function startOracle(trackingUri?: string): Oracle {
+/** `env` adds to (or, set to '', removes from) the SDK's environment: Databricks settings, for one. */
+export function startOracle(trackingUri?: string, env: Readonly<Record<string, string>> = {}): Oracle {
   const child: ChildProcessWithoutNullStreams = spawn(venvBin('python'), ['test/support/oracle.py'], {
     env: {
       ...process.env,
@@ -26,6 +27,7 @@ export function startOracle(trackingUri?: string): Oracle {
       MLFLOW_ALIAS_PROMPT_CACHE_TTL_SECONDS: '0',
       MLFLOW_VERSION_PROMPT_CACHE_TTL_SECONDS: '0',
       PYTHONUNBUFFERED: '1',
+      ...env,
     },
   });
   let stderr = '';

@@ -81,7 +81,9 @@ export function versionBody(version: EncodedVersion): {
   const tags = toWireTags(version.tags);
   if (version.responseFormat !== undefined)
     tags.push({ key: RESPONSE_FORMAT_TAG, value: version.responseFormat });
-  if (version.modelConfig !== undefined) tags.push({ key: MODEL_CONFIG_TAG, value: version.modelConfig });
+  // MLflow's UC store dumps the config as given, where the tracking server's normalises it.
+  if (version.modelConfigAsGiven !== undefined)
+    tags.push({ key: MODEL_CONFIG_TAG, value: version.modelConfigAsGiven });
   tags.push({ key: PROMPT_TYPE_TAG, value: isChatTemplate(version.template) ? 'chat' : 'text' });
   return {
     name: version.name,

@@ -49,6 +49,7 @@ export interface DatabricksContract {
   close(): Promise<void>;
 }
 
+export const WORKSPACE_ID = '1234567890123456';
 const DISCOVERY = '/oidc/.well-known/oauth-authorization-server';
 const TOKEN_PATH = '/oidc/v1/token';
 
@@ -72,6 +73,13 @@ export async function startDatabricksContract(options: ContractOptions = {}): Pr
   const self = { url: '' };
 
   const oauthRoutes: ContractRoute[] = [
+    {
+      // What the Databricks SDK for Python (0.167) reads first: its OAuth discovery starts at oidc_endpoint.
+      method: 'GET',
+      path: '/.well-known/databricks-config',
+      open: true,
+      handle: () => ({ oidc_endpoint: `${self.url}/oidc`, workspace_id: WORKSPACE_ID, cloud: 'aws' }),
+    },
     {
       method: 'GET',
       path: DISCOVERY,
