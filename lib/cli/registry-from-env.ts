@@ -1,6 +1,9 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import * as z from 'zod';
 import { parseEnv } from '../config/env';
+import { databricksSettings } from '../databricks/config';
+import { m2mCredentials, patCredentials } from '../databricks/credentials';
+import { createDatabricksRegistryClient } from '../databricks/registry';
 import { ConfigError } from '../errors';
 import { createRegistryClient, type RegistryClient } from '../registry';
 import { authFromEnv } from '../registry/auth';
@@ -23,12 +26,61 @@ export function httpTimeoutFromEnv(env: NodeJS.ProcessEnv): number | undefined {
   return timeout;
 }
 
+/**
+ * Whether the registry is Unity Catalog, chosen as MLflow chooses: MLFLOW_REGISTRY_URI
+ * `databricks-uc` (or `databricks-uc://<profile>`), or a tracking URI `databricks` /
+ * `databricks://<profile>`, which defaults the registry to Unity Catalog. The profile, if named,
+ * is the `~/.databrickscfg` profile to read.
+ */
+export function databricksTarget(
+  env: NodeJS.ProcessEnv,
+  trackingUri: string | undefined,
+): { readonly profile: string | undefined } | undefined {
+  const registryUri = env.MLFLOW_REGISTRY_URI?.trim();
+  const uri = (trackingUri ?? env.MLFLOW_TRACKING_URI)?.trim();
+  const match = (value: string | undefined, scheme: string) =>
+    value === undefined ? undefined : new RegExp(`^${scheme}(?:://(.*))?$`).exec(value);
+  const byRegistry = match(registryUri, 'databricks-uc');
+  if (registryUri && !byRegistry && registryUri !== uri) {
+    throw new UsageError(
+      `MLFLOW_REGISTRY_URI '${registryUri}' is not supported: use databricks-uc, or leave it unset to use the tracking server.`,
+    );
+  }
+  const byTracking = registryUri ? undefined : match(uri, 'databricks');
+  const found = byRegistry ?? byTracking;
+  if (!found) return undefined;
+  return { profile: found[1]?.trim() || undefined };
+}
+
 /** The registry a CLI command talks to: `--tracking-uri` or MLFLOW_TRACKING_URI, auth from the env. */
 export function registryFromEnv(env: NodeJS.ProcessEnv, trackingUri: string | undefined): RegistryClient {
+  const databricks = databricksTarget(env, trackingUri);
+  if (databricks) {
+    let settings: ReturnType<typeof databricksSettings>;
+    try {
+      settings = databricksSettings(
+        databricks.profile ? { ...env, DATABRICKS_CONFIG_PROFILE: databricks.profile } : env,
+      );
+    } catch (error) {
+      if (error instanceof ConfigError) throw new UsageError(error.message);
+      throw error;
+    }
+    const timeoutMs = httpTimeoutFromEnv(env);
+    const auth = settings.auth;
+    return createDatabricksRegistryClient({
+      credentials:
+        auth.kind === 'pat'
+          ? patCredentials(settings.host, auth.token)
+          : m2mCredentials({ host: settings.host, clientId: auth.clientId, clientSecret: auth.clientSecret }),
+      catalog: env.PROMPT_CATALOG || undefined,
+      schema: env.PROMPT_SCHEMA || undefined,
+      timeoutMs,
+    });
+  }
   const uri = trackingUri ?? env.MLFLOW_TRACKING_URI;
   if (!uri) {
     throw new UsageError(
-      'No registry: set MLFLOW_TRACKING_URI (e.g. http://127.0.0.1:5000) or pass --tracking-uri.',
+      'No registry: set MLFLOW_TRACKING_URI (e.g. http://127.0.0.1:5000, or databricks) or pass --tracking-uri.',
     );
   }
   return createRegistryClient({
@@ -56,7 +108,7 @@ export interface CliRegistry extends RegistryProvider {
  */
 export function cliRegistryFromEnv(env: NodeJS.ProcessEnv, options: RegistrySourceOptions): CliRegistry {
   if (options.secretId === undefined) {
-    if (!options.trackingUri && !env.MLFLOW_TRACKING_URI) {
+    if (!options.trackingUri && !env.MLFLOW_TRACKING_URI && !env.MLFLOW_REGISTRY_URI) {
       throw new UsageError(
         'No registry: set MLFLOW_TRACKING_URI (e.g. http://127.0.0.1:5000), or pass --tracking-uri or --secret-id.',
       );

@@ -48,6 +48,8 @@ export interface RegistryClient extends Tracking {
   readonly trackingUri: string;
   /** HTTP requests sent so far. */
   readonly requestCount: number;
+  /** Where trace spans go on this registry's server (RegistryDialect.traceStore). */
+  readonly traceStore: 'otlp' | 'artifacts';
 
   /** Creates a prompt without versions; AlreadyExistsError if the name is taken. */
   createPrompt(input: CreatePromptInput): Promise<Prompt>;
@@ -228,6 +230,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
 
   return {
     trackingUri: http.baseUrl,
+    traceStore: dialect.traceStore,
     get requestCount() {
       return http.requestCount;
     },

@@ -77,6 +77,11 @@ export interface RegistryDialect {
   readonly maxResults: { readonly prompts: number; readonly versions: number };
   /** Whether registering a version also sets its user tags on the prompt (MLflow's SDK: tracking server only). */
   readonly copiesVersionTagsToPrompt: boolean;
+  /**
+   * Where a trace's spans go: `otlp` (`/v1/traces`, the tracking server) or `artifacts` (the trace
+   * info, then `traces.json` to a signed URL, as MLflow's SDK does on Databricks).
+   */
+  readonly traceStore: 'otlp' | 'artifacts';
   /** Why this registry would refuse a tag key the client's own rules let through, or undefined. */
   tagKeyProblem(key: string): string | undefined;
 

@@ -74,6 +74,10 @@ export interface HttpClient {
   /** Number of HTTP requests sent so far (benchmarks and tests count them). */
   readonly requestCount: number;
   readonly baseUrl: string;
+  /** The connection pool, for a request outside the API (a signed upload URL). */
+  readonly dispatcher: Dispatcher;
+  /** The most one attempt may take. */
+  readonly timeoutMs: number;
 }
 
 function networkError(operation: string, baseUrl: string, cause: unknown): UnavailableError {
@@ -226,6 +230,8 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   return {
     call,
     baseUrl,
+    dispatcher,
+    timeoutMs,
     get requestCount() {
       return requestCount;
     },

@@ -4,7 +4,8 @@
  * registry calls.
  */
 import * as z from 'zod';
-import { InvalidInputError, NotFoundError } from '../errors';
+import { InvalidInputError, NotFoundError, UnavailableError, UnsupportedError } from '../errors';
+import { exchange, noAnswerReason } from '../http/undici-parts';
 import type { HttpClient } from './http';
 
 export interface Tracking {
@@ -17,6 +18,16 @@ export interface Tracking {
   getExperimentIdByName(name: string): Promise<string | undefined>;
   /** Creates an experiment; ALREADY_EXISTS when the name is taken. */
   createExperiment(name: string): Promise<string>;
+  /**
+   * StartTraceV3 (`POST /api/3.0/mlflow/traces`): the trace's info, sent once it has ended, as
+   * MLflow's SDK does on Databricks. Answers the trace's tags as the server stored them.
+   */
+  startTraceV3(body: object): Promise<{ readonly tags: Readonly<Record<string, string>> }>;
+  /**
+   * The trace's spans (`traces.json`) to where the server keeps trace data: a signed URL from
+   * `credentials-for-data-upload`, PUT with only the headers the server named (no credential).
+   */
+  uploadTraceData(traceId: string, json: string): Promise<void>;
 }
 
 const EXPERIMENT_ID = /^[0-9]+$/;
@@ -30,6 +41,21 @@ const experimentResponse = z.object({
   experiment: z.looseObject({ experiment_id: z.string().regex(EXPERIMENT_ID) }),
 });
 const createdResponse = z.object({ experiment_id: z.string().regex(EXPERIMENT_ID) });
+const startTraceResponse = z.object({
+  trace: z.object({
+    trace_info: z.looseObject({ tags: z.record(z.string(), z.string()).default({}) }),
+  }),
+});
+const uploadCredentials = z.object({
+  credential_info: z.looseObject({
+    signed_uri: z.url({ protocol: /^https?$/ }),
+    type: z.string().optional(),
+    headers: z.array(z.object({ name: z.string(), value: z.string() })).default([]),
+  }),
+});
+/** Signed URLs MLflow's SDK uploads to with one PUT; Azure's take block uploads, not done here. */
+const SINGLE_PUT = new Set(['AWS_PRESIGNED_URL', 'GCP_SIGNED_URL']);
+const TRACE_ID = /^tr-[0-9a-f]{32}$/;
 
 export function createTracking(http: HttpClient): Tracking {
   return {
@@ -58,6 +84,61 @@ export function createTracking(http: HttpClient): Tracking {
       } catch (error) {
         if (error instanceof NotFoundError) return undefined;
         throw error;
+      }
+    },
+    async startTraceV3(body) {
+      const response = await http.call({
+        operation: 'startTrace',
+        method: 'POST',
+        path: '/3.0/mlflow/traces',
+        body,
+        schema: startTraceResponse,
+      });
+      return { tags: response.trace.trace_info.tags };
+    },
+    async uploadTraceData(traceId, json) {
+      if (!TRACE_ID.test(traceId)) throw new InvalidInputError(`Invalid trace id '${traceId}'.`);
+      const operation = 'uploadTraceData';
+      const { credential_info: info } = await http.call({
+        operation,
+        method: 'GET',
+        path: `/2.0/mlflow/traces/${traceId}/credentials-for-data-upload`,
+        schema: uploadCredentials,
+      });
+      if (!SINGLE_PUT.has(info.type ?? '')) {
+        throw new UnsupportedError(
+          `${operation}: the workspace stores trace data behind a '${info.type ?? 'unnamed'}' URL, which takes a block upload this client does not do.`,
+          { registry: { operation } },
+        );
+      }
+      const url = new URL(info.signed_uri);
+      let answer: Awaited<ReturnType<typeof exchange>>;
+      try {
+        answer = await exchange(
+          http.dispatcher,
+          {
+            origin: url.origin,
+            path: `${url.pathname}${url.search}`,
+            method: 'PUT',
+            headers: Object.fromEntries(info.headers.map((h) => [h.name, h.value])),
+            body: json,
+          },
+          http.timeoutMs,
+        );
+      } catch (cause) {
+        // The signed URL is a credential of its own: it is not in the message.
+        throw new UnavailableError(
+          `${operation}: the trace data store did not answer (${noAnswerReason(cause)}).`,
+          {
+            registry: { operation },
+            cause,
+          },
+        );
+      }
+      if (answer.status < 200 || answer.status >= 300) {
+        throw new UnavailableError(`${operation}: the trace data store answered HTTP ${answer.status}.`, {
+          registry: { operation, httpStatus: answer.status },
+        });
       }
     },
     async createExperiment(name) {

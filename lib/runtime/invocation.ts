@@ -72,6 +72,8 @@ export function createRuntime(env: CommonEnv, deps: RuntimeDeps): Runtime {
       secretId: env.PROMPTOPS_SECRET_ID,
       timeoutMs: env.PROMPTOPS_HTTP_TIMEOUT_MS,
       dispatcher: deps.dispatcher,
+      catalog: env.PROMPT_CATALOG,
+      schema: env.PROMPT_SCHEMA,
     }),
     logger: loggerOver(instruments.logger, { function: deps.functionName }),
     instruments,

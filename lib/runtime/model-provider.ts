@@ -3,9 +3,10 @@
  * is, so a rotated key takes effect when the secret cache refetches it.
  */
 import type { Dispatcher } from 'undici';
+import { credentialsOfSecret } from '../databricks/from-secret';
 import { SecretError } from '../errors';
 import { type ChatModel, createChatModel } from '../model/chat-model';
-import type { RegistrySecret } from '../secrets/registry-secret';
+import type { DatabricksRegistrySecret, RegistrySecret } from '../secrets/registry-secret';
 import type { SecretCache } from '../secrets/secret-cache';
 
 export interface ModelProviderOptions {
@@ -22,10 +23,24 @@ export function createModelProvider(options: ModelProviderOptions): () => Promis
     if (!model) {
       if (!secret.model) {
         throw new SecretError(
-          `Secret '${options.secretId}' names no model: add "model": {"baseUrl", "name", "apiKey"?} (see README, "The secret").`,
+          `Secret '${options.secretId}' names no model: add "model": {"baseUrl", "name", "apiKey"?} or {"servingEndpoint"} (see README, "The secret").`,
         );
       }
-      model = createChatModel({ ...secret.model, dispatcher: options.dispatcher });
+      const configured = secret.model;
+      if ('servingEndpoint' in configured) {
+        // The schema allows a serving endpoint only with a Databricks registry.
+        const registry = secret.registry as DatabricksRegistrySecret;
+        const credentials = credentialsOfSecret(registry, options);
+        model = createChatModel({
+          baseUrl: `${credentials.host}/serving-endpoints`,
+          name: configured.servingEndpoint,
+          credentials,
+          provider: configured.provider ?? 'databricks',
+          dispatcher: options.dispatcher,
+        });
+      } else {
+        model = createChatModel({ ...configured, dispatcher: options.dispatcher });
+      }
       models.set(secret, model);
     }
     return model;

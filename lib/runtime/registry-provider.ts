@@ -6,7 +6,9 @@
  */
 
 import type { Dispatcher } from 'undici';
-import { UnauthorizedError, UnsupportedError } from '../errors';
+import { credentialsOfSecret } from '../databricks/from-secret';
+import { createDatabricksRegistryClient } from '../databricks/registry';
+import { UnauthorizedError } from '../errors';
 import { createRegistryClient, type RegistryClient, resolveAuth } from '../registry';
 import type { RegistrySecret } from '../secrets/registry-secret';
 import type { SecretCache } from '../secrets/secret-cache';
@@ -16,6 +18,9 @@ export interface RegistryProviderOptions {
   readonly secretId: string;
   readonly timeoutMs?: number | undefined;
   readonly dispatcher?: Dispatcher | undefined;
+  /** On Unity Catalog, where searches look (PROMPT_CATALOG, PROMPT_SCHEMA). */
+  readonly catalog?: string | undefined;
+  readonly schema?: string | undefined;
 }
 
 export interface WithRegistryOptions {
@@ -39,6 +44,7 @@ export interface RegistryProvider {
 const ACCESS = {
   trackingUri: 'read',
   requestCount: 'read',
+  traceStore: 'read',
   createPrompt: 'write',
   registerPrompt: 'write',
   createPromptVersion: 'write',
@@ -62,6 +68,8 @@ const ACCESS = {
   logSpans: 'write',
   getExperimentIdByName: 'read',
   createExperiment: 'write',
+  startTraceV3: 'write',
+  uploadTraceData: 'write',
 } as const satisfies Record<keyof RegistryClient, 'read' | 'write'>;
 
 const isWrite = (key: string) => (ACCESS as Readonly<Record<string, string>>)[key] === 'write';
@@ -83,9 +91,13 @@ function watchingWrites(registry: RegistryClient, onWrite: () => void): Registry
 function clientFor(secret: RegistrySecret, options: RegistryProviderOptions): RegistryClient {
   const registry = secret.registry;
   if (registry.type === 'databricks') {
-    throw new UnsupportedError(
-      'Databricks registries (Unity Catalog prompts) are not supported yet; use an MLflow tracking server.',
-    );
+    return createDatabricksRegistryClient({
+      credentials: credentialsOfSecret(registry, options),
+      catalog: options.catalog,
+      schema: options.schema,
+      timeoutMs: options.timeoutMs,
+      dispatcher: options.dispatcher,
+    });
   }
   return createRegistryClient({
     trackingUri: registry.trackingUri,

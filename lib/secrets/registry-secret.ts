@@ -8,7 +8,11 @@
  *     "model": { "baseUrl": "https://api.openai.com/v1", "name": "gpt-4o-mini", "apiKey": "..." } }
  *
  *   { "registry": { "type": "databricks", "host": "https://adb-123.azuredatabricks.net",
- *                   "token": "..." | "clientId": "...", "clientSecret": "..." } }
+ *                   "token": "..." | "clientId": "...", "clientSecret": "..." },
+ *     "model": { "servingEndpoint": "databricks-claude-sonnet-4" } }
+ *
+ * A serving endpoint is called at `{host}/serving-endpoints` (OpenAI-compatible) with the
+ * registry's Databricks credentials: it needs a `databricks` registry.
  *
  * Errors name the secret id and the field, never a value.
  */
@@ -53,21 +57,37 @@ const databricksRegistry = z
     path: ['token'],
   });
 
-export const registrySecretSchema = z.strictObject({
-  registry: z.discriminatedUnion('type', [mlflowRegistry, databricksRegistry], {
-    error: "expected 'type' to be 'mlflow' or 'databricks'",
-  }),
-  /** The agent's model: `{baseUrl}/chat/completions` is called with model `name`. */
-  model: z
-    .strictObject({
-      baseUrl: httpUrl,
-      name: text,
-      apiKey: text.optional(),
-      /** MLflow's provider name (`openai`, `databricks`, ...), on the model spans: MLflow prices tokens by it. */
-      provider: text.optional(),
-    })
-    .optional(),
-});
+/** MLflow's provider name (`openai`, `databricks`, ...), on the model spans: MLflow prices tokens by it. */
+const provider = text.optional();
+
+/** Any OpenAI-compatible chat-completions API: `{baseUrl}/chat/completions` is called with model `name`. */
+const openAiModel = z.strictObject({ baseUrl: httpUrl, name: text, apiKey: text.optional(), provider });
+
+/** A Databricks model serving endpoint, by name, reached with the registry's Databricks credentials. */
+const servingModel = z.strictObject({ servingEndpoint: text, provider });
+
+export const registrySecretSchema = z
+  .strictObject({
+    registry: z.discriminatedUnion('type', [mlflowRegistry, databricksRegistry], {
+      error: "expected 'type' to be 'mlflow' or 'databricks'",
+    }),
+    /** The agent's model. */
+    model: z
+      .union([openAiModel, servingModel], {
+        error: 'expected {baseUrl, name, apiKey?} or {servingEndpoint}',
+      })
+      .optional(),
+  })
+  .refine(
+    (s) => s.model === undefined || !('servingEndpoint' in s.model) || s.registry.type === 'databricks',
+    {
+      message:
+        "a servingEndpoint needs a 'databricks' registry (its host and credentials reach the endpoint)",
+      path: ['model', 'servingEndpoint'],
+    },
+  );
+
+export type DatabricksRegistrySecret = z.infer<typeof databricksRegistry>;
 
 export type RegistrySecret = z.infer<typeof registrySecretSchema>;
 

@@ -1,6 +1,7 @@
 /**
  * Sends a finished trace to MLflow before the invocation answers: its spans over OTLP (the server
- * creates the trace from them), then the links to the prompt versions it used, which are what
+ * creates the trace from them), or on Databricks its info and then its spans as MLflow's SDK
+ * sends them there (databricks-trace.ts), then the links to the prompt versions it used, which are what
  * `search_traces("prompt = 'name/version'")` and a prompt's Traces tab read. MLflow's Python SDK
  * sends the links from a background thread after the response, which a short-lived process (a
  * script, a frozen Lambda) loses; here both are awaited, within a budget, and a failure is
@@ -11,6 +12,7 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { DeadlineExceededError, InternalError } from '../errors';
 import type { RegistryClient, VersionRef } from '../registry';
 import { deadlineIn, settleWithin, withDeadline } from '../runtime/deadline';
+import { traceDataJson, traceInfoBody } from './databricks-trace';
 
 export interface TraceExport {
   readonly traceId: string;
@@ -30,16 +32,24 @@ export interface ExportOutcome {
 }
 
 export async function exportTrace(
-  registry: Pick<RegistryClient, 'logSpans' | 'linkPromptsToTrace'>,
+  registry: Pick<
+    RegistryClient,
+    'traceStore' | 'logSpans' | 'startTraceV3' | 'uploadTraceData' | 'linkPromptsToTrace'
+  >,
   job: TraceExport,
   budgetMs: number,
 ): Promise<ExportOutcome> {
   let exported = false;
   let linked = job.prompts.length === 0;
   const work = withDeadline(deadlineIn(budgetMs), async () => {
-    const body = ProtobufTraceSerializer.serializeRequest([...job.spans]);
-    if (body === undefined) throw new InternalError('The spans could not be serialised to OTLP.');
-    await registry.logSpans(job.experimentId, body);
+    if (registry.traceStore === 'artifacts') {
+      await registry.startTraceV3(traceInfoBody(job.traceId, job.experimentId, job.spans));
+      await registry.uploadTraceData(job.traceId, traceDataJson(job.traceId, job.spans));
+    } else {
+      const body = ProtobufTraceSerializer.serializeRequest([...job.spans]);
+      if (body === undefined) throw new InternalError('The spans could not be serialised to OTLP.');
+      await registry.logSpans(job.experimentId, body);
+    }
     exported = true;
     // The link needs the trace to exist, so it waits for the spans' answer.
     if (!linked) linked = (await registry.linkPromptsToTrace(job.traceId, job.prompts)).linked;

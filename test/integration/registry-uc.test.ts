@@ -50,7 +50,12 @@ describe('the registry suite, on Unity Catalog (contract server)', () => {
     // No batch read on Unity Catalog: the prompt (its tags) and the version, per prompt, in one round trip.
     batchRequests: { allLatest: (n) => 2 * n, oneLagging: (n) => 2 * n, allLagging: (n) => 2 * n },
     traces: () => ({
-      start: async () => `tr-${randomUUID().replaceAll('-', '')}`,
+      start: async () => {
+        // A trace the workspace has (links to unknown traces are refused).
+        const id = `tr-${randomUUID().replaceAll('-', '')}`;
+        contract.traces.traces.set(id, { info: { tags: {} } });
+        return id;
+      },
       linked: async (traceId, name, version) =>
         contract.prompts.traceLinks.get(traceId)?.has(`${name}/${version}`) ?? false,
       close: async () => {},

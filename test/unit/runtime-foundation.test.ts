@@ -134,6 +134,33 @@ describe('parseRegistrySecret', () => {
     );
   });
 
+  it('takes a Databricks serving endpoint as the model, with a Databricks registry only', () => {
+    const serving = (registry: object) =>
+      JSON.stringify({ registry, model: { servingEndpoint: 'databricks-claude' } });
+    const databricks = { type: 'databricks', host: 'https://adb.example.net', token: SECRET_TOKEN };
+    expect(parseRegistrySecret('s', serving(databricks)).model).toEqual({
+      servingEndpoint: 'databricks-claude',
+    });
+    const error = refusal('s', serving({ type: 'mlflow', trackingUri: 'https://mlflow.example.net' }));
+    expect(error?.issues).toEqual([
+      expect.objectContaining({
+        path: 'model.servingEndpoint',
+        message: expect.stringMatching(/needs a 'databricks' registry/),
+      }),
+    ]);
+    const mixed = refusal(
+      's',
+      JSON.stringify({
+        registry: databricks,
+        model: { servingEndpoint: 'x', baseUrl: 'https://a.example.net' },
+      }),
+    );
+    expect(mixed?.message).toMatch(/model/);
+    expect(JSON.stringify({ message: mixed?.message, issues: mixed?.issues })).not.toContain(
+      SECRET_TOKEN.slice(4),
+    );
+  });
+
   it('refuses JSON errors without quoting the input', () => {
     expect(() => parseRegistrySecret('s', `{"token": "${SECRET_TOKEN}"`)).toThrow(/not valid JSON/);
     try {

@@ -75,6 +75,7 @@ export function createOssDialect(http: HttpClient): RegistryDialect {
   return {
     maxResults: { prompts: 1000, versions: 200_000 },
     copiesVersionTagsToPrompt: true,
+    traceStore: 'otlp',
     tagKeyProblem: () => undefined,
 
     getPrompt: async (name, operation) => toPrompt(await getPromptModel(operation, name)),

@@ -143,6 +143,7 @@ export function createUcDialect(http: HttpClient, options: UcDialectOptions = {}
   return {
     maxResults: { prompts: 1000, versions: 1000 },
     copiesVersionTagsToPrompt: false,
+    traceStore: 'artifacts',
     tagKeyProblem: (key) => ucTagKeyProblem(wireTagKey('uc', key)),
 
     getPrompt: async (name, operation) => (await promptState(name, operation)).prompt,

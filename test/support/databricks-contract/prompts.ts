@@ -8,7 +8,8 @@
  * Behaviours no MLflow code shows, chosen here and listed in the README as unconfirmed:
  * `@latest` resolves to the highest version; version searches answer highest first; a prompt
  * that has versions cannot be deleted; deleting a missing alias is RESOURCE_DOES_NOT_EXIST; the
- * remaining search filter understands `name LIKE '…'` only; ALREADY_EXISTS is HTTP 409.
+ * remaining search filter understands `name LIKE '…'` only; ALREADY_EXISTS is HTTP 409; a link
+ * to a trace the workspace does not have is RESOURCE_DOES_NOT_EXIST.
  */
 import * as z from 'zod';
 import { type ContractRoute, fail } from './http';
@@ -127,7 +128,8 @@ export interface PromptStore {
   deleteVersion(name: string, version: number): void;
 }
 
-export function createPromptStore(): PromptStore {
+/** `traceExists`: links to a trace the workspace does not have are refused (RESOURCE_DOES_NOT_EXIST). */
+export function createPromptStore(traceExists: (traceId: string) => boolean = () => true): PromptStore {
   const prompts = new Map<string, PromptRecord>();
   const traceLinks = new Map<string, Set<string>>();
   const now = () => new Date().toISOString();
@@ -411,6 +413,10 @@ export function createPromptStore(): PromptStore {
         if (req.prompt_versions.length > 25)
           fail(400, 'INVALID_PARAMETER_VALUE', 'At most 25 prompt versions per request.');
         for (const entry of req.prompt_versions) findVersion(find(entry.name), entry.version);
+        for (const traceId of req.trace_ids) {
+          if (!traceExists(traceId))
+            fail(404, 'RESOURCE_DOES_NOT_EXIST', `Trace '${traceId}' does not exist.`);
+        }
         for (const traceId of req.trace_ids) {
           const links = traceLinks.get(traceId) ?? new Set<string>();
           for (const entry of req.prompt_versions) links.add(`${entry.name}/${entry.version}`);

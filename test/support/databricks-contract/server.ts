@@ -9,7 +9,8 @@
  *   expired or revoked; anything else is 401 UNAUTHENTICATED.
  * - OAuth M2M: `GET /oidc/.well-known/oauth-authorization-server` and `POST /oidc/v1/token`
  *   (client credentials as HTTP Basic, `grant_type=client_credentials`, `scope=all-apis`).
- * - The Unity Catalog prompt API (prompts.ts) and the parts given as `extraRoutes`.
+ * - The Unity Catalog prompt API (prompts.ts), experiments and traces (traces.ts), and the parts
+ *   given as `extraRoutes`.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -17,6 +18,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { ContractFailure, type ContractRoute, compileRoutes, isAnswer } from './http';
 import { createPromptStore, type PromptStore } from './prompts';
+import { createTraceStore, type TraceStore } from './traces';
 
 export interface LoggedRequest {
   readonly method: string;
@@ -40,6 +42,7 @@ export interface ContractOptions {
 export interface DatabricksContract {
   readonly url: string;
   readonly prompts: PromptStore;
+  readonly traces: TraceStore;
   /** Every request, in order of arrival. */
   readonly log: LoggedRequest[];
   /** Tokens the token endpoint issued so far. */
@@ -69,8 +72,9 @@ export async function startDatabricksContract(options: ContractOptions = {}): Pr
   const issued = new Map<string, number>();
   let tokensIssued = 0;
   const log: LoggedRequest[] = [];
-  const prompts = createPromptStore();
   const self = { url: '' };
+  const traces = createTraceStore(self);
+  const prompts = createPromptStore((id) => traces.traces.has(id));
 
   const oauthRoutes: ContractRoute[] = [
     {
@@ -202,11 +206,17 @@ export async function startDatabricksContract(options: ContractOptions = {}): Pr
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   self.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  route = compileRoutes([...oauthRoutes, ...prompts.routes, ...(options.extraRoutes?.(self) ?? [])]);
+  route = compileRoutes([
+    ...oauthRoutes,
+    ...prompts.routes,
+    ...traces.routes,
+    ...(options.extraRoutes?.(self) ?? []),
+  ]);
 
   return {
     url: self.url,
     prompts,
+    traces,
     log,
     get tokensIssued() {
       return tokensIssued;
