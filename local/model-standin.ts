@@ -92,6 +92,24 @@ function answerFor(body: Record<string, unknown>): string {
 
 const tokens = (text: string) => Math.ceil(text.length / 4);
 
+/** A chat-completions answer to `body` (content given, or the stand-in's own), with usage counted. */
+export function standinCompletion(
+  body: Record<string, unknown>,
+  id: string,
+  content: string = answerFor(body),
+): Record<string, unknown> {
+  const prompt = tokens(JSON.stringify(body.messages ?? []));
+  const completion = tokens(content);
+  return {
+    id,
+    object: 'chat.completion',
+    created: 0,
+    model: STANDIN_MODEL,
+    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+  };
+}
+
 export async function startModelStandin(
   options: { port?: number; host?: string; apiKey?: string } = {},
 ): Promise<ModelStandin> {
@@ -144,16 +162,7 @@ export async function startModelStandin(
     const isClassifier = (body.response_format as { type?: string } | undefined)?.type !== undefined;
     const content =
       isClassifier && state.classifierReply !== undefined ? state.classifierReply : answerFor(body);
-    const prompt = tokens(JSON.stringify(body.messages ?? []));
-    const completion = tokens(content);
-    return send(200, {
-      id: `standin-${requests.length}`,
-      object: 'chat.completion',
-      created: 0,
-      model: STANDIN_MODEL,
-      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
-      usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
-    });
+    return send(200, standinCompletion(body, `standin-${requests.length}`, content));
   }
 
   const server = createServer((req, res) => {

@@ -9,8 +9,8 @@
  *   expired or revoked; anything else is 401 UNAUTHENTICATED.
  * - OAuth M2M: `GET /oidc/.well-known/oauth-authorization-server` and `POST /oidc/v1/token`
  *   (client credentials as HTTP Basic, `grant_type=client_credentials`, `scope=all-apis`).
- * - The Unity Catalog prompt API (prompts.ts), experiments and traces (traces.ts), and the parts
- *   given as `extraRoutes`.
+ * - The Unity Catalog prompt API (prompts.ts), experiments and traces (traces.ts), model serving
+ *   (serving.ts), and the parts given as `extraRoutes`.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -18,6 +18,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { ContractFailure, type ContractRoute, compileRoutes, isAnswer } from './http';
 import { createPromptStore, type PromptStore } from './prompts';
+import { createServingEndpoints, type ServingEndpoints } from './serving';
 import { createTraceStore, type TraceStore } from './traces';
 
 export interface LoggedRequest {
@@ -34,6 +35,8 @@ export interface LoggedRequest {
 export interface ContractOptions {
   readonly pats?: readonly string[];
   readonly clients?: Readonly<Record<string, string>>;
+  /** Model serving endpoints by name (default `databricks-claude-sonnet-4`). */
+  readonly servingEndpoints?: readonly string[];
   /** The `expires_in` of issued tokens, seconds (default 3600). */
   readonly tokenLifetimeSeconds?: number;
   readonly extraRoutes?: (server: { readonly url: string }) => ContractRoute[];
@@ -43,6 +46,7 @@ export interface DatabricksContract {
   readonly url: string;
   readonly prompts: PromptStore;
   readonly traces: TraceStore;
+  readonly serving: ServingEndpoints;
   /** Every request, in order of arrival. */
   readonly log: LoggedRequest[];
   /** Tokens the token endpoint issued so far. */
@@ -75,6 +79,7 @@ export async function startDatabricksContract(options: ContractOptions = {}): Pr
   const self = { url: '' };
   const traces = createTraceStore(self);
   const prompts = createPromptStore((id) => traces.traces.has(id));
+  const serving = createServingEndpoints(options.servingEndpoints ?? ['databricks-claude-sonnet-4']);
 
   const oauthRoutes: ContractRoute[] = [
     {
@@ -210,6 +215,7 @@ export async function startDatabricksContract(options: ContractOptions = {}): Pr
     ...oauthRoutes,
     ...prompts.routes,
     ...traces.routes,
+    ...serving.routes,
     ...(options.extraRoutes?.(self) ?? []),
   ]);
 
@@ -217,6 +223,7 @@ export async function startDatabricksContract(options: ContractOptions = {}): Pr
     url: self.url,
     prompts,
     traces,
+    serving,
     log,
     get tokensIssued() {
       return tokensIssued;
