@@ -35,7 +35,7 @@ import { deadlineIn } from '../runtime/deadline';
 import { createTracer } from '../tracing/recorder';
 import { asUsage, type CliIo, oneLine, UsageError } from './io';
 import { COMMON, clientFrom, reportFailure } from './promote';
-import { cliRegistryFromEnv } from './registry-from-env';
+import { cliRegistryFromEnv, databricksCredentialsFromEnv } from './registry-from-env';
 
 /** In-process, the command's whole run may take this long (the deployed function has 29 s). */
 const LOCAL_DEADLINE_MS = 120_000;
@@ -52,7 +52,14 @@ export interface PredictJson {
 interface Answered {
   readonly answer: ChatAgentAnswer;
   /** Where MLflow's UI is, when known, for the links printed after the answer. */
-  readonly ui: { readonly base: string; readonly experimentId: string } | undefined;
+  readonly ui:
+    | {
+        readonly base: string;
+        readonly experimentId: string;
+        /** A Databricks workspace's UI (`/ml/experiments/...`) rather than MLflow's (`/#/experiments/...`). */
+        readonly workspace?: boolean;
+      }
+    | undefined;
 }
 
 function readData(file: string | undefined): unknown {
@@ -117,20 +124,33 @@ async function predictLocally(
   const settings = predictSettings(asUsage(() => parseEnv(predictSettingsSchema, env)));
   const alias =
     values.alias === undefined ? settings.alias : asUsage(() => validateAliasName(values.alias as string));
-  if (!env.OPENAI_BASE_URL && !env.OPENAI_API_KEY) {
+  const databricks = databricksCredentialsFromEnv(env, undefined);
+  // On Databricks, with no other endpoint named, the model is a serving endpoint of the workspace.
+  const workspace = env.OPENAI_BASE_URL || env.OPENAI_API_KEY ? undefined : databricks;
+  if (!env.OPENAI_BASE_URL && !env.OPENAI_API_KEY && !workspace) {
     throw new UsageError(
-      'No model: set OPENAI_BASE_URL (an OpenAI-compatible endpoint, with /v1) or OPENAI_API_KEY (for OpenAI).',
+      'No model: set OPENAI_BASE_URL (an OpenAI-compatible endpoint, with /v1) or OPENAI_API_KEY (for OpenAI), or use a Databricks workspace (its serving endpoints).',
     );
   }
   const modelName = values.model ?? env.PROMPTOPS_MODEL;
-  if (!modelName) throw new UsageError('No model name: pass --model NAME or set PROMPTOPS_MODEL.');
+  if (!modelName)
+    throw new UsageError(
+      `No model name: pass --model NAME or set PROMPTOPS_MODEL${workspace ? ' (the serving endpoint)' : ''}.`,
+    );
   const model = asUsage(() =>
-    createChatModel({
-      baseUrl: env.OPENAI_BASE_URL || OPENAI_DEFAULT_BASE_URL,
-      name: modelName,
-      apiKey: env.OPENAI_API_KEY || undefined,
-      provider: env.PROMPTOPS_MODEL_PROVIDER || undefined,
-    }),
+    workspace
+      ? createChatModel({
+          baseUrl: `${workspace.host}/serving-endpoints`,
+          name: modelName,
+          credentials: workspace,
+          provider: env.PROMPTOPS_MODEL_PROVIDER || 'databricks',
+        })
+      : createChatModel({
+          baseUrl: env.OPENAI_BASE_URL || OPENAI_DEFAULT_BASE_URL,
+          name: modelName,
+          apiKey: env.OPENAI_API_KEY || undefined,
+          provider: env.PROMPTOPS_MODEL_PROVIDER || undefined,
+        }),
   );
   const dir = values.prompts ?? 'prompts';
   if (values.prompts !== undefined && !existsSync(dir))
@@ -157,6 +177,7 @@ async function predictLocally(
       deadline: deadlineIn(LOCAL_DEADLINE_MS),
     });
     const experimentId = await service.experimentId().catch(() => '0');
+    if (databricks) return { answer, ui: { base: databricks.host, experimentId, workspace: true } };
     const base = uiBase(env.MLFLOW_TRACKING_URI);
     return { answer, ui: base ? { base, experimentId } : undefined };
   } finally {
@@ -202,16 +223,15 @@ export function predictJson(answer: ChatAgentAnswer): PredictJson {
 /** The answer for people, then where to see its trace and each prompt in MLflow's UI. */
 export function describeAnswer(answer: ChatAgentAnswer, ui: Answered['ui']): string {
   const lines = [answer.answer.trim(), ''];
+  const experiment = ui && `${ui.base}${ui.workspace ? '/ml' : '/#'}/experiments/${ui.experimentId}`;
   lines.push(
-    ui
-      ? `trace:   ${ui.base}/#/experiments/${ui.experimentId}/traces?selectedEvaluationId=${answer.traceId}`
+    experiment
+      ? `trace:   ${experiment}/traces?selectedEvaluationId=${answer.traceId}`
       : `trace:   ${answer.traceId}`,
   );
   for (const p of answer.prompts) {
     const version = p.version === null ? 'unversioned' : `v${p.version}`;
-    const where = ui
-      ? `  ${ui.base}/#/experiments/${ui.experimentId}/prompts/${encodeURIComponent(p.name)}`
-      : '';
+    const where = experiment ? `  ${experiment}/prompts/${encodeURIComponent(p.name)}` : '';
     lines.push(`prompt:  ${p.name} ${version}${p.alias ? ` @${p.alias}` : ''} (${p.source})${where}`);
   }
   return `${lines.join('\n')}\n`;

@@ -2,7 +2,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import * as z from 'zod';
 import { parseEnv } from '../config/env';
 import { databricksSettings } from '../databricks/config';
-import { m2mCredentials, patCredentials } from '../databricks/credentials';
+import { type DatabricksCredentials, m2mCredentials, patCredentials } from '../databricks/credentials';
 import { createDatabricksRegistryClient } from '../databricks/registry';
 import { ConfigError } from '../errors';
 import { createRegistryClient, type RegistryClient } from '../registry';
@@ -52,29 +52,50 @@ export function databricksTarget(
   return { profile: found[1]?.trim() || undefined };
 }
 
+/** One credentials object per workspace identity in this process: the registry and the model share a token. */
+const credentialsMemo = new Map<string, DatabricksCredentials>();
+
+/**
+ * The Databricks credentials the environment names when the registry is Unity Catalog
+ * (databricksTarget), else undefined: the DATABRICKS_* variables, then the profile.
+ */
+export function databricksCredentialsFromEnv(
+  env: NodeJS.ProcessEnv,
+  trackingUri: string | undefined,
+): DatabricksCredentials | undefined {
+  const target = databricksTarget(env, trackingUri);
+  if (!target) return undefined;
+  let settings: ReturnType<typeof databricksSettings>;
+  try {
+    settings = databricksSettings(
+      target.profile ? { ...env, DATABRICKS_CONFIG_PROFILE: target.profile } : env,
+    );
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message);
+    throw error;
+  }
+  const auth = settings.auth;
+  const key = JSON.stringify([settings.host, auth]);
+  let credentials = credentialsMemo.get(key);
+  if (!credentials) {
+    credentials =
+      auth.kind === 'pat'
+        ? patCredentials(settings.host, auth.token)
+        : m2mCredentials({ host: settings.host, clientId: auth.clientId, clientSecret: auth.clientSecret });
+    credentialsMemo.set(key, credentials);
+  }
+  return credentials;
+}
+
 /** The registry a CLI command talks to: `--tracking-uri` or MLFLOW_TRACKING_URI, auth from the env. */
 export function registryFromEnv(env: NodeJS.ProcessEnv, trackingUri: string | undefined): RegistryClient {
-  const databricks = databricksTarget(env, trackingUri);
-  if (databricks) {
-    let settings: ReturnType<typeof databricksSettings>;
-    try {
-      settings = databricksSettings(
-        databricks.profile ? { ...env, DATABRICKS_CONFIG_PROFILE: databricks.profile } : env,
-      );
-    } catch (error) {
-      if (error instanceof ConfigError) throw new UsageError(error.message);
-      throw error;
-    }
-    const timeoutMs = httpTimeoutFromEnv(env);
-    const auth = settings.auth;
+  const credentials = databricksCredentialsFromEnv(env, trackingUri);
+  if (credentials) {
     return createDatabricksRegistryClient({
-      credentials:
-        auth.kind === 'pat'
-          ? patCredentials(settings.host, auth.token)
-          : m2mCredentials({ host: settings.host, clientId: auth.clientId, clientSecret: auth.clientSecret }),
+      credentials,
       catalog: env.PROMPT_CATALOG || undefined,
       schema: env.PROMPT_SCHEMA || undefined,
-      timeoutMs,
+      timeoutMs: httpTimeoutFromEnv(env),
     });
   }
   const uri = trackingUri ?? env.MLFLOW_TRACKING_URI;
