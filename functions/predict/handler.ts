@@ -4,6 +4,7 @@ import { parsePredictEnv } from '../../lib/config/predict-env';
 
 import { createPredictService } from '../../lib/predict/service';
 import { predictSettings } from '../../lib/predict/settings';
+import { dataProviderFor, secretStatementRunner } from '../../lib/runtime/data-provider';
 import { createRuntime } from '../../lib/runtime/invocation';
 import { createModelProvider } from '../../lib/runtime/model-provider';
 import { createTracer } from '../../lib/tracing/recorder';
@@ -26,5 +27,9 @@ export const handler = createPredictHandler({
     model: createModelProvider({ secrets: runtime.secrets, secretId: env.PROMPTOPS_SECRET_ID }),
     snapshot: () => bundledSnapshot,
     tracer: createTracer({ content: settings.content }),
+    dataProvider: dataProviderFor(
+      settings.data,
+      secretStatementRunner({ secrets: runtime.secrets, secretId: env.PROMPTOPS_SECRET_ID }),
+    ),
   }),
 });

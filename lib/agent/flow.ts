@@ -203,12 +203,31 @@ export async function runAgent(
     'system',
   );
 
+  /**
+   * The provider's data for a domain, in a span of its own. A provider that fails leaves the
+   * worker with no data (it says so) and the run goes on; the failure is on that span.
+   */
+  async function provided(domain: Domain): Promise<unknown> {
+    const provider = deps.dataProvider;
+    if (!provider) return undefined;
+    try {
+      return await deps.trace.inSpan(`data.${domain}`, 'RETRIEVER', async (span) => {
+        span.setInputs({ domain });
+        const data = await provider(domain, input);
+        span.setOutputs(data ?? null);
+        return data;
+      });
+    } catch {
+      return undefined;
+    }
+  }
+
   // Every worker is awaited, failed or not, before a failure is passed on: none is left running
   // (or recording spans) after the invocation has answered.
   const settled = await Promise.allSettled(
     domains.map(async (domain) => {
       const worker = promptOf(prompts, WORKER_OF[domain]);
-      const supplied = input.data[domain] ?? (await deps.dataProvider?.(domain, input));
+      const supplied = input.data[domain] ?? (await provided(domain));
       const completion = await call(`worker.${domain}`, {
         messages: [
           ...system,

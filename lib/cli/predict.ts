@@ -31,6 +31,7 @@ import { type PromptSnapshot, snapshotFromFiles } from '../prompt-loader/snapsho
 import { loadPromptFiles } from '../prompts/directory';
 import { validateAliasName } from '../prompts/names';
 import { namingFromEnv } from '../prompts/naming';
+import { dataProviderFor, statementRunnerFor } from '../runtime/data-provider';
 import { deadlineIn } from '../runtime/deadline';
 import { createTracer } from '../tracing/recorder';
 import { asUsage, type CliIo, oneLine, UsageError } from './io';
@@ -167,6 +168,13 @@ async function predictLocally(
     model: async () => model,
     snapshot: () => snapshot,
     tracer: createTracer({ content: settings.content }),
+    dataProvider: dataProviderFor(settings.data, async () => {
+      if (!databricks)
+        throw new UsageError(
+          'PREDICT_DATA_SOURCE=system-tables needs a Databricks workspace (MLFLOW_TRACKING_URI=databricks).',
+        );
+      return statementRunnerFor(databricks);
+    }),
   });
   // With --json, what was served (and how) is in the object's prompts; stderr stays for failures.
   const log = warningsTo(io, values.json === true);

@@ -95,6 +95,29 @@ export const predictSettingsShape = {
   PREDICT_TRACE_MAX_CHARS: int(16_000, { min: 100, max: 1_000_000 }),
   /** The experiment traces go to, by id or by name (created if missing); default MLflow's default, `0`. */
   ...experimentEnvShape,
+  /**
+   * Where a domain worker's data comes from when the request brings none: `request` (none: the
+   * worker says so) or `system-tables` (Databricks system tables on DATABRICKS_WAREHOUSE_ID).
+   */
+  PREDICT_DATA_SOURCE: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? 'request' : v.trim().toLowerCase()))
+    .pipe(z.enum(['request', 'system-tables'])),
+  DATABRICKS_WAREHOUSE_ID: z
+    .string()
+    .optional()
+    .transform((v) => (v?.trim() ? v.trim() : undefined))
+    .pipe(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9-]{1,64}$/, 'expected a SQL warehouse id (letters, digits, dashes)')
+        .optional(),
+    ),
+  /** Rows per domain from the system tables. */
+  PREDICT_DATA_MAX_ROWS: int(10, { max: 100 }),
+  /** The most one domain's statement may take (the invocation's deadline bounds it further). */
+  PREDICT_DATA_TIMEOUT_MS: int(15_000, { min: 1_000, max: 25_000 }),
 };
 
 /** Loading and the trace together may take at most this much of the function's 29 s: the model needs the rest. */
@@ -107,6 +130,8 @@ export function predictSettingsRefinement(
     MLFLOW_EXPERIMENT_NAME?: string | undefined;
     PREDICT_LOAD_BUDGET_MS: number;
     PREDICT_TRACE_BUDGET_MS: number;
+    PREDICT_DATA_SOURCE?: string;
+    DATABRICKS_WAREHOUSE_ID?: string | undefined;
   },
   ctx: z.RefinementCtx,
 ): void {
@@ -118,11 +143,33 @@ export function predictSettingsRefinement(
       message: `PREDICT_LOAD_BUDGET_MS and PREDICT_TRACE_BUDGET_MS together at most ${MAX_BUDGETS_MS}: the model needs the rest`,
     });
   }
+  if (env.PREDICT_DATA_SOURCE === 'system-tables' && !env.DATABRICKS_WAREHOUSE_ID) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['DATABRICKS_WAREHOUSE_ID'],
+      message: 'PREDICT_DATA_SOURCE=system-tables reads on a SQL warehouse: set its id',
+    });
+  }
 }
 
 const settingsSchema = z.object(predictSettingsShape).superRefine(predictSettingsRefinement);
 export type PredictEnv = z.infer<typeof settingsSchema>;
 export { settingsSchema as predictSettingsSchema };
+
+export interface DataSettings {
+  readonly source: 'request' | 'system-tables';
+  readonly warehouseId: string | undefined;
+  readonly maxRows: number;
+  readonly timeoutMs: number;
+}
+
+/** The default: the request brings the data. */
+export const REQUEST_DATA: DataSettings = {
+  source: 'request',
+  warehouseId: undefined,
+  maxRows: 10,
+  timeoutMs: 15_000,
+};
 
 export interface PredictSettings {
   readonly alias: string;
@@ -133,6 +180,7 @@ export interface PredictSettings {
   readonly maxTokens: number;
   readonly content: ContentPolicy;
   readonly experiment: ExperimentRef;
+  readonly data: DataSettings;
 }
 
 export function predictSettings(env: PredictEnv): PredictSettings {
@@ -145,5 +193,11 @@ export function predictSettings(env: PredictEnv): PredictSettings {
     maxTokens: env.PREDICT_MAX_TOKENS,
     content: { mode: env.PREDICT_TRACE_CONTENT, maxChars: env.PREDICT_TRACE_MAX_CHARS },
     experiment: experimentRef(env),
+    data: {
+      source: env.PREDICT_DATA_SOURCE,
+      warehouseId: env.DATABRICKS_WAREHOUSE_ID,
+      maxRows: env.PREDICT_DATA_MAX_ROWS,
+      timeoutMs: env.PREDICT_DATA_TIMEOUT_MS,
+    },
   };
 }

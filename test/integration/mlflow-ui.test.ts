@@ -13,6 +13,7 @@ import type { ChatAgentAnswer } from '../../lib/agent/chat-agent';
 import { createChatModel } from '../../lib/model/chat-model';
 import { PREDICT_METRICS } from '../../lib/observability/metric-names';
 import { createPredictService } from '../../lib/predict/service';
+import { REQUEST_DATA } from '../../lib/predict/settings';
 import type { NamingOptions } from '../../lib/prompts/naming';
 import { registerPromptFile } from '../../lib/register/register-prompt-file';
 import { createRegistryClient, type RegistryClient } from '../../lib/registry';
@@ -126,6 +127,7 @@ async function predictOnce(): Promise<void> {
       content: DEFAULT_CONTENT_POLICY,
       // Only this predict's trace on the experiment's pages, whatever other test files send.
       experiment: { name: `${naming.prefix}traces` },
+      data: REQUEST_DATA,
     },
     naming,
     registry: { withRegistry: (work) => work(registry) },

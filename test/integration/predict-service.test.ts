@@ -11,6 +11,7 @@ import { DeadlineExceededError, ModelError } from '../../lib/errors';
 import { createChatModel } from '../../lib/model/chat-model';
 import { createPredictService, type PredictServiceDeps } from '../../lib/predict/service';
 import type { PredictSettings } from '../../lib/predict/settings';
+import { REQUEST_DATA } from '../../lib/predict/settings';
 import { snapshotFromFiles, snapshotFromRegistry } from '../../lib/prompt-loader/snapshot';
 import type { NamingOptions } from '../../lib/prompts/naming';
 import { createRegistryClient, type RegistryClient } from '../../lib/registry';
@@ -41,6 +42,7 @@ const SETTINGS: PredictSettings = {
   maxTokens: 256,
   content: DEFAULT_CONTENT_POLICY,
   experiment: { id: '0' },
+  data: REQUEST_DATA,
 };
 
 const QUESTION: AgentInput = {

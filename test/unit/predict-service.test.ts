@@ -10,6 +10,7 @@ import { DeadlineExceededError, InternalError, InvalidInputError, UnavailableErr
 import type { ChatModel, Completion, CompletionRequest } from '../../lib/model/chat-model';
 import { asServerFailure, createPredictService, finalPhaseShareMs } from '../../lib/predict/service';
 import type { PredictSettings } from '../../lib/predict/settings';
+import { REQUEST_DATA } from '../../lib/predict/settings';
 import { type PromptSnapshot, snapshotFromFiles } from '../../lib/prompt-loader/snapshot';
 import type { PromptFile } from '../../lib/prompts/file';
 import type { PromptTarget, PromptVersion, RegistryClient, ResolvedPrompt } from '../../lib/registry';
@@ -34,6 +35,7 @@ const SETTINGS: PredictSettings = {
   maxTokens: 100,
   content: DEFAULT_CONTENT_POLICY,
   experiment: { id: '0' },
+  data: REQUEST_DATA,
 };
 
 const INPUT: AgentInput = {

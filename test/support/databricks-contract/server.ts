@@ -10,7 +10,7 @@
  * - OAuth M2M: `GET /oidc/.well-known/oauth-authorization-server` and `POST /oidc/v1/token`
  *   (client credentials as HTTP Basic, `grant_type=client_credentials`, `scope=all-apis`).
  * - The Unity Catalog prompt API (prompts.ts), experiments and traces (traces.ts), model serving
- *   (serving.ts), and the parts given as `extraRoutes`.
+ *   (serving.ts), SQL statements on a warehouse (sql.ts), and the parts given as `extraRoutes`.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -19,6 +19,7 @@ import type { AddressInfo } from 'node:net';
 import { ContractFailure, type ContractRoute, compileRoutes, isAnswer } from './http';
 import { createPromptStore, type PromptStore } from './prompts';
 import { createServingEndpoints, type ServingEndpoints } from './serving';
+import { createSqlWarehouse, type SqlWarehouse } from './sql';
 import { createTraceStore, type TraceStore } from './traces';
 
 export interface LoggedRequest {
@@ -37,6 +38,8 @@ export interface ContractOptions {
   readonly clients?: Readonly<Record<string, string>>;
   /** Model serving endpoints by name (default `databricks-claude-sonnet-4`). */
   readonly servingEndpoints?: readonly string[];
+  /** SQL warehouse ids (default `4b9c1e2f0a3d5e67`). */
+  readonly warehouses?: readonly string[];
   /** The `expires_in` of issued tokens, seconds (default 3600). */
   readonly tokenLifetimeSeconds?: number;
   readonly extraRoutes?: (server: { readonly url: string }) => ContractRoute[];
@@ -47,6 +50,7 @@ export interface DatabricksContract {
   readonly prompts: PromptStore;
   readonly traces: TraceStore;
   readonly serving: ServingEndpoints;
+  readonly sql: SqlWarehouse;
   /** Every request, in order of arrival. */
   readonly log: LoggedRequest[];
   /** Tokens the token endpoint issued so far. */
@@ -57,6 +61,7 @@ export interface DatabricksContract {
 }
 
 export const WORKSPACE_ID = '1234567890123456';
+export const DEFAULT_WAREHOUSE = '4b9c1e2f0a3d5e67';
 const DISCOVERY = '/oidc/.well-known/oauth-authorization-server';
 const TOKEN_PATH = '/oidc/v1/token';
 
@@ -80,6 +85,7 @@ export async function startDatabricksContract(options: ContractOptions = {}): Pr
   const traces = createTraceStore(self);
   const prompts = createPromptStore((id) => traces.traces.has(id));
   const serving = createServingEndpoints(options.servingEndpoints ?? ['databricks-claude-sonnet-4']);
+  const sql = createSqlWarehouse(options.warehouses ?? [DEFAULT_WAREHOUSE]);
 
   const oauthRoutes: ContractRoute[] = [
     {
@@ -216,6 +222,7 @@ export async function startDatabricksContract(options: ContractOptions = {}): Pr
     ...prompts.routes,
     ...traces.routes,
     ...serving.routes,
+    ...sql.routes,
     ...(options.extraRoutes?.(self) ?? []),
   ]);
 
@@ -224,6 +231,7 @@ export async function startDatabricksContract(options: ContractOptions = {}): Pr
     prompts,
     traces,
     serving,
+    sql,
     log,
     get tokensIssued() {
       return tokensIssued;

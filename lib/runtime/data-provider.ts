@@ -1,0 +1,65 @@
+/**
+ * Predict's data provider, as configured: none (`request`: the request brings the data, and a
+ * domain without any is told so), or Databricks system tables on a SQL warehouse, reached with
+ * the Databricks credentials of the secret (or, for the CLI, of the environment).
+ */
+import type { Dispatcher } from 'undici';
+import type { DataProvider } from '../agent/flow';
+import type { DatabricksCredentials } from '../databricks/credentials';
+import { credentialsOfSecret } from '../databricks/from-secret';
+import { createStatementRunner, type StatementRunner } from '../databricks/sql-statements';
+import { createSystemTableProvider } from '../databricks/system-tables';
+import { ConfigError } from '../errors';
+import type { DataSettings } from '../predict/settings';
+import { createHttpClient } from '../registry/http';
+import type { SecretCache } from '../secrets/secret-cache';
+
+/** A statement runner on the workspace these credentials reach. */
+export function statementRunnerFor(
+  credentials: DatabricksCredentials,
+  options: { dispatcher?: Dispatcher | undefined; timeoutMs?: number | undefined } = {},
+): StatementRunner {
+  return createStatementRunner(
+    createHttpClient({
+      trackingUri: credentials.host,
+      credentials,
+      dispatcher: options.dispatcher,
+      timeoutMs: options.timeoutMs,
+    }),
+  );
+}
+
+export function dataProviderFor(
+  settings: DataSettings,
+  runner: () => Promise<StatementRunner>,
+): DataProvider | undefined {
+  if (settings.source === 'request') return undefined;
+  return createSystemTableProvider(runner, {
+    warehouseId: settings.warehouseId as string,
+    maxRows: settings.maxRows,
+    timeoutMs: settings.timeoutMs,
+  });
+}
+
+/** In Lambda: the runner follows the secret (a rotated secret gets a new one). */
+export function secretStatementRunner(options: {
+  readonly secrets: SecretCache;
+  readonly secretId: string;
+  readonly dispatcher?: Dispatcher | undefined;
+}): () => Promise<StatementRunner> {
+  const runners = new WeakMap<object, StatementRunner>();
+  return async () => {
+    const secret = await options.secrets.get(options.secretId);
+    if (secret.registry.type !== 'databricks') {
+      throw new ConfigError(
+        `PREDICT_DATA_SOURCE=system-tables needs a Databricks workspace: secret '${options.secretId}' names an MLflow registry.`,
+      );
+    }
+    let runner = runners.get(secret.registry);
+    if (!runner) {
+      runner = statementRunnerFor(credentialsOfSecret(secret.registry, options), options);
+      runners.set(secret.registry, runner);
+    }
+    return runner;
+  };
+}
