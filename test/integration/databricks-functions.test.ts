@@ -12,7 +12,8 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createPredictHandler, ROUTE } from '../../functions/predict/core';
+import { assemblePredict } from '../../functions/predict/assemble';
+import { ROUTE } from '../../functions/predict/core';
 import { createPromoteHandler } from '../../functions/promote/core';
 import { createRegisterHandler } from '../../functions/register/core';
 import { createVerifyHandler } from '../../functions/verify/core';
@@ -22,13 +23,9 @@ import { parseRegisterEnv } from '../../lib/config/register-env';
 import { parseVerifyEnv } from '../../lib/config/verify-env';
 import { patCredentials } from '../../lib/databricks/credentials';
 import { createDatabricksRegistryClient } from '../../lib/databricks/registry';
-import { createPredictService } from '../../lib/predict/service';
-import { predictSettings } from '../../lib/predict/settings';
 import { historyTag, parseHistory } from '../../lib/promote/history';
 import type { RegistryClient } from '../../lib/registry';
 import { createRuntime } from '../../lib/runtime/invocation';
-import { createModelProvider } from '../../lib/runtime/model-provider';
-import { createTracer } from '../../lib/tracing/recorder';
 import { createLockTable } from '../../local/lock-table';
 import { STANDIN_LABEL } from '../../local/model-standin';
 import { agentPromptFiles } from '../support/agent-prompts';
@@ -226,19 +223,7 @@ describe.each(CREDENTIALS)('on Unity Catalog with $label', (credential) => {
       MLFLOW_EXPERIMENT_NAME: EXPERIMENT,
       ...naming,
     });
-    const runtime = runtimeFor(env, 'predict');
-    const settings = predictSettings(env);
-    const handler = createPredictHandler({
-      runtime,
-      service: createPredictService({
-        settings,
-        naming: runtime.naming,
-        registry: runtime.registry,
-        model: createModelProvider({ secrets: runtime.secrets, secretId }),
-        snapshot: () => undefined,
-        tracer: createTracer({ content: settings.content }),
-      }),
-    }) as never;
+    const handler = assemblePredict(env, runtimeFor(env, 'predict'), { snapshot: () => undefined }) as never;
     const served = contract.serving.requests.length;
     const response = await api<{ messages: { content: string }[]; custom_outputs: Record<string, unknown> }>(
       handler,

@@ -7,16 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createPredictHandler, ROUTE } from '../../functions/predict/core';
+import { assemblePredict } from '../../functions/predict/assemble';
+import { ROUTE } from '../../functions/predict/core';
 import { MAX_QUERY_CHARS } from '../../lib/agent/chat-agent';
 import { parsePredictEnv } from '../../lib/config/predict-env';
-import { createPredictService } from '../../lib/predict/service';
-import { predictSettings } from '../../lib/predict/settings';
 import type { NamingOptions } from '../../lib/prompts/naming';
 import { createRegistryClient } from '../../lib/registry';
 import { createRuntime } from '../../lib/runtime/invocation';
-import { createModelProvider } from '../../lib/runtime/model-provider';
-import { createTracer } from '../../lib/tracing/recorder';
 import { type ModelStandin, STANDIN_MODEL, startModelStandin } from '../../local/model-standin';
 import { registerAgentPrompts, uniqueNaming } from '../support/agent-prompts';
 import { httpApiEvent } from '../support/http-api-event';
@@ -63,18 +60,7 @@ function handlerFor(secret: string, extraEnv: Record<string, string> = {}) {
     ...extraEnv,
   });
   const runtime = createRuntime(env, { functionName: 'predict', secretsManager, write: (l) => logs.push(l) });
-  const settings = predictSettings(env);
-  return createPredictHandler({
-    runtime,
-    service: createPredictService({
-      settings,
-      naming: runtime.naming,
-      registry: runtime.registry,
-      model: createModelProvider({ secrets: runtime.secrets, secretId: secret }),
-      snapshot: () => undefined,
-      tracer: createTracer({ content: settings.content }),
-    }),
-  });
+  return assemblePredict(env, runtime, { snapshot: () => undefined });
 }
 
 interface Call {

@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createPredictHandler, ROUTE } from '../../functions/predict/core';
+import { assemblePredict } from '../../functions/predict/assemble';
+import { ROUTE } from '../../functions/predict/core';
 import { DOMAINS } from '../../lib/agent/domains';
 import { parsePredictEnv } from '../../lib/config/predict-env';
 import { patCredentials } from '../../lib/databricks/credentials';
@@ -16,12 +17,10 @@ import { createDatabricksRegistryClient } from '../../lib/databricks/registry';
 import { StatementFailedError } from '../../lib/databricks/sql-statements';
 import { createSystemTableProvider, SYSTEM_TABLE_STATEMENTS } from '../../lib/databricks/system-tables';
 import { DeadlineExceededError, NotFoundError } from '../../lib/errors';
-import { createPredictService } from '../../lib/predict/service';
 import { predictSettings } from '../../lib/predict/settings';
 import { registerPromptFile } from '../../lib/register/register-prompt-file';
-import { dataProviderFor, secretStatementRunner, statementRunnerFor } from '../../lib/runtime/data-provider';
+import { statementRunnerFor } from '../../lib/runtime/data-provider';
 import { createRuntime } from '../../lib/runtime/invocation';
-import { createModelProvider } from '../../lib/runtime/model-provider';
 import { createTracer, type Tracer } from '../../lib/tracing/recorder';
 import { agentPromptFiles } from '../support/agent-prompts';
 import {
@@ -160,21 +159,7 @@ describe('predict with PREDICT_DATA_SOURCE=system-tables', () => {
         };
       },
     };
-    const handler = createPredictHandler({
-      runtime,
-      service: createPredictService({
-        settings,
-        naming: runtime.naming,
-        registry: runtime.registry,
-        model: createModelProvider({ secrets: runtime.secrets, secretId }),
-        snapshot: () => undefined,
-        tracer: recording,
-        dataProvider: dataProviderFor(
-          settings.data,
-          secretStatementRunner({ secrets: runtime.secrets, secretId }),
-        ),
-      }),
-    });
+    const handler = assemblePredict(env, runtime, { snapshot: () => undefined, tracer: recording });
     contract.sql.failing.add('system.access.audit');
     const served = contract.serving.requests.length;
     const response = await handler(
