@@ -14,6 +14,7 @@ import {
   UnavailableError,
 } from '../../lib/errors';
 import { problemResponse } from '../../lib/http/problem';
+import { predictSettings, predictSettingsSchema, REQUEST_DATA } from '../../lib/predict/settings';
 import { compareSequencers, selectUploads } from '../../lib/register/s3-event';
 import type { RegistryClient } from '../../lib/registry';
 import { createRegistryProvider } from '../../lib/runtime/registry-provider';
@@ -65,6 +66,42 @@ describe('parseEnv', () => {
     const attempt = () =>
       parseEnv(commonEnvSchema, { PROMPTOPS_SECRET_ID: 'x', POWERTOOLS_LOGGER_SAMPLE_RATE: '5' });
     expect(attempt).toThrow(/POWERTOOLS_LOGGER_SAMPLE_RATE/);
+  });
+});
+
+describe('predict data source', () => {
+  it('is the request by default; system tables need a warehouse id, named, never echoed', () => {
+    const base = { PROMPTOPS_SECRET_ID: 'promptops/dev/registry' };
+    expect(predictSettings(parseEnv(predictSettingsSchema, base)).data).toEqual(REQUEST_DATA);
+    const missing = () => parseEnv(predictSettingsSchema, { ...base, PREDICT_DATA_SOURCE: 'system-tables' });
+    expect(missing).toThrow(
+      /DATABRICKS_WAREHOUSE_ID: PREDICT_DATA_SOURCE=system-tables reads on a SQL warehouse/,
+    );
+    const bad = () =>
+      parseEnv(predictSettingsSchema, {
+        ...base,
+        PREDICT_DATA_SOURCE: 'system-tables',
+        DATABRICKS_WAREHOUSE_ID: "x'; DROP",
+      });
+    expect(bad).toThrow(/DATABRICKS_WAREHOUSE_ID: expected a SQL warehouse id/);
+    expect(bad).not.toThrow(/DROP/);
+    expect(() => parseEnv(predictSettingsSchema, { ...base, PREDICT_DATA_SOURCE: 'lake' })).toThrow(
+      /PREDICT_DATA_SOURCE/,
+    );
+    const chosen = predictSettings(
+      parseEnv(predictSettingsSchema, {
+        ...base,
+        PREDICT_DATA_SOURCE: 'System-Tables',
+        DATABRICKS_WAREHOUSE_ID: '4b9c1e2f0a3d5e67',
+        PREDICT_DATA_MAX_ROWS: '25',
+      }),
+    );
+    expect(chosen.data).toEqual({
+      source: 'system-tables',
+      warehouseId: '4b9c1e2f0a3d5e67',
+      maxRows: 25,
+      timeoutMs: 15_000,
+    });
   });
 });
 

@@ -83,6 +83,8 @@ beforeAll(async () => {
       predictThrottleBurst: '4',
       mlflowExperimentName: 'health-monitor',
       predictTraceContent: 'metadata',
+      predictDataSource: 'system-tables',
+      databricksWarehouseId: '4b9c1e2f0a3d5e67',
     },
   });
 }, 240_000);
@@ -665,7 +667,11 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
           ...COMMON_ENV,
           'MLFLOW_EXPERIMENT_ID',
           'MLFLOW_EXPERIMENT_NAME',
+          'DATABRICKS_WAREHOUSE_ID',
           'PREDICT_ALIAS',
+          'PREDICT_DATA_MAX_ROWS',
+          'PREDICT_DATA_SOURCE',
+          'PREDICT_DATA_TIMEOUT_MS',
           'PREDICT_LOAD_BUDGET_MS',
           'PREDICT_MAX_TOKENS',
           'PREDICT_PROMPT_PINS',
@@ -691,12 +697,16 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
         PREDICT_TRACE_CONTENT: 'full',
         MLFLOW_EXPERIMENT_ID: undefined,
         MLFLOW_EXPERIMENT_NAME: undefined,
+        PREDICT_DATA_SOURCE: 'request',
+        DATABRICKS_WAREHOUSE_ID: undefined,
       });
       const given = parsePredictEnv(literal(environment(existing.template, 'PredictLambdaFunction')));
       expect(given).toMatchObject({
         PREDICT_ALIAS: 'staging',
         PREDICT_TRACE_CONTENT: 'metadata',
         MLFLOW_EXPERIMENT_NAME: 'health-monitor',
+        PREDICT_DATA_SOURCE: 'system-tables',
+        DATABRICKS_WAREHOUSE_ID: '4b9c1e2f0a3d5e67',
       });
       expect([...given.PREDICT_PROMPT_PINS]).toEqual([
         ['orchestrator', { version: 3 }],
