@@ -30,8 +30,12 @@ const USAGE = `Usage:
   promptops verify [--alias A ...] [--prompts DIR] [--json] [--secret-id ID]
 
 Options:
-  --tracking-uri URL   the MLflow server (default: $MLFLOW_TRACKING_URI)
-Auth: MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD.
+  --tracking-uri URL   the MLflow server (default: $MLFLOW_TRACKING_URI); databricks or
+                       databricks://<profile> for a workspace's Unity Catalog (or set
+                       MLFLOW_REGISTRY_URI=databricks-uc)
+Auth: MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD; on
+Databricks DATABRICKS_HOST with DATABRICKS_TOKEN, or with DATABRICKS_CLIENT_ID and
+DATABRICKS_CLIENT_SECRET, or a ~/.databrickscfg profile (DATABRICKS_CONFIG_PROFILE).
 
 register: prompt files (default: the directory prompts/) become new versions when their content
 changed; staging follows, production is set only for a new prompt. Exit 1 if any file failed.
