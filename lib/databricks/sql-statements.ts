@@ -13,6 +13,7 @@
 import * as z from 'zod';
 import { DeadlineExceededError, InvalidInputError, UnavailableError } from '../errors';
 import type { HttpClient } from '../registry/http';
+import { beyondDeadline, currentDeadline } from '../runtime/deadline';
 
 export type SqlParameterType = 'STRING' | 'INT' | 'BIGINT' | 'DOUBLE' | 'BOOLEAN' | 'DATE' | 'TIMESTAMP';
 
@@ -84,6 +85,8 @@ const statementResponse = z.looseObject({
 type Statement = z.infer<typeof statementResponse>;
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+/** What a cancel may take past the caller's deadline. */
+const CANCEL_MS = 1_000;
 const FLOAT_TYPES = new Set(['INT', 'SHORT', 'BYTE', 'FLOAT', 'DOUBLE']);
 const JSON_TYPES = new Set(['ARRAY', 'MAP', 'STRUCT']);
 
@@ -121,16 +124,17 @@ export function createStatementRunner(http: HttpClient) {
       schema: statementResponse,
     });
 
+  /** Best effort, and sent even when the caller's time is up (that is when it is needed). */
   async function cancel(statementId: string): Promise<void> {
-    await http
-      .call({
+    await beyondDeadline(CANCEL_MS, () =>
+      http.call({
         operation: 'cancelStatement',
         method: 'POST',
         path: `${path}/${statementId}/cancel`,
         body: {},
         schema: z.unknown(),
-      })
-      .catch(() => undefined);
+      }),
+    ).catch(() => undefined);
   }
 
   async function run(
@@ -143,7 +147,8 @@ export function createStatementRunner(http: HttpClient) {
     }
     const now = options.now ?? Date.now;
     const sleep = options.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
-    const endsAt = now() + options.timeoutMs;
+    // Our own bound, or the invocation's deadline when that comes first.
+    const endsAt = Math.min(now() + options.timeoutMs, currentDeadline()?.at ?? Number.POSITIVE_INFINITY);
     const left = () => endsAt - now();
 
     let current: Statement = await http.call({
@@ -168,17 +173,23 @@ export function createStatementRunner(http: HttpClient) {
       schema: statementResponse,
     });
     let pause = options.pollMs ?? 250;
-    while (current.status.state === 'PENDING' || current.status.state === 'RUNNING') {
-      if (left() <= 0) {
-        // Stopping the polls does not stop the statement: it is cancelled, so it costs nothing more.
-        await cancel(current.statement_id);
-        throw new DeadlineExceededError(
-          `The SQL statement did not finish within ${options.timeoutMs} ms; it was cancelled.`,
-        );
+    const timeUp = () =>
+      new DeadlineExceededError(
+        `The SQL statement did not finish in the time it had (at most ${options.timeoutMs} ms); it was cancelled.`,
+      );
+    const unfinished = () => current.status.state === 'PENDING' || current.status.state === 'RUNNING';
+    try {
+      while (unfinished()) {
+        if (left() <= 0) throw timeUp();
+        await sleep(Math.min(pause, left()));
+        pause = Math.min(pause * 2, 2_000);
+        if (left() <= 0) throw timeUp();
+        current = await get(current.statement_id);
       }
-      await sleep(Math.min(pause, Math.max(0, left())));
-      pause = Math.min(pause * 2, 2_000);
-      current = await get(current.statement_id);
+    } catch (error) {
+      // Stopping the polls does not stop the statement: it is cancelled, so it costs nothing more.
+      await cancel(current.statement_id);
+      throw error;
     }
     if (current.status.state !== 'SUCCEEDED') {
       const error = current.status.error;

@@ -112,6 +112,15 @@ export function createTracking(http: HttpClient): Tracking {
         );
       }
       const url = new URL(info.signed_uri);
+      // The spans may hold content: they go over TLS whenever the workspace itself is reached so.
+      if (url.protocol === 'http:' && new URL(http.baseUrl).protocol === 'https:') {
+        throw new UnsupportedError(
+          `${operation}: the workspace named a trace data store without TLS; nothing was sent.`,
+          {
+            registry: { operation },
+          },
+        );
+      }
       let answer: Awaited<ReturnType<typeof exchange>>;
       try {
         answer = await exchange(

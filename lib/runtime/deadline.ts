@@ -45,6 +45,15 @@ export function withDeadline<T>(deadline: Deadline, work: () => Promise<T>): Pro
   return storage.run(parent && parent.at < deadline.at ? parent : deadline, work);
 }
 
+/**
+ * Clean-up that must still happen when the current deadline has passed (cancelling a statement
+ * left running on a server): `work` runs under a deadline of its own, `ms` from now, outside the
+ * current one. Keep `ms` small: it is time spent past the caller's end.
+ */
+export function beyondDeadline<T>(ms: number, work: () => Promise<T>): Promise<T> {
+  return storage.exit(() => withDeadline(deadlineIn(ms), work));
+}
+
 /** The deadline of the work this call is part of, if any. */
 export function currentDeadline(): Deadline | undefined {
   return storage.getStore();

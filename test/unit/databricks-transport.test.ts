@@ -1,0 +1,157 @@
+/**
+ * The Databricks transports at the HTTP seam (undici's MockAgent): the registry's renewed
+ * credentials (a 401 re-sends once with a new token, a refused token never reaches a message), the
+ * trace data upload (only to where the workspace sent it, over TLS when the workspace is), and the
+ * SQL statements' time bound taken from the invocation's deadline.
+ */
+import { MockAgent } from 'undici';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createStatementRunner } from '../../lib/databricks/sql-statements';
+import { DeadlineExceededError, UnauthorizedError, UnsupportedError } from '../../lib/errors';
+import { createHttpClient } from '../../lib/registry/http';
+import { createTracking } from '../../lib/registry/tracking';
+import { deadlineIn, withDeadline } from '../../lib/runtime/deadline';
+
+const HOST = 'https://adb-1.example.net';
+let agent: MockAgent;
+
+beforeEach(() => {
+  agent = new MockAgent();
+  agent.disableNetConnect();
+});
+afterEach(async () => {
+  agent.assertNoPendingInterceptors();
+  await agent.close();
+});
+
+/** Credentials handing out numbered tokens; `refused` drops the current one. */
+function renewing() {
+  let n = 1;
+  const seen: string[] = [];
+  return {
+    seen,
+    authorization: async () => `Bearer tok-secret-${n}`,
+    refused: (header: string) => {
+      seen.push(header);
+      if (header === `Bearer tok-secret-${n}`) n += 1;
+    },
+  };
+}
+
+const http = (credentials = renewing()) =>
+  createHttpClient({ trackingUri: HOST, credentials, dispatcher: agent, retry: { maxAttempts: 1 } });
+
+describe('renewed credentials', () => {
+  it('re-sends once with a new token after a 401, and only once', async () => {
+    const credentials = renewing();
+    const pool = agent.get(HOST);
+    pool
+      .intercept({ path: '/api/2.0/x', method: 'GET', headers: { authorization: 'Bearer tok-secret-1' } })
+      .reply(401, { error_code: 'UNAUTHENTICATED', message: 'Invalid access token tok-secret-1' });
+    pool
+      .intercept({ path: '/api/2.0/x', method: 'GET', headers: { authorization: 'Bearer tok-secret-2' } })
+      .reply(200, { ok: true });
+    const client = http(credentials);
+    await expect(
+      client.call({ operation: 'x', method: 'GET', path: '/2.0/x', schema: (await import('zod')).unknown() }),
+    ).resolves.toEqual({ ok: true });
+    expect(credentials.seen).toEqual(['Bearer tok-secret-1']);
+    expect(client.requestCount).toBe(2);
+  });
+
+  it('a second 401 is UnauthorizedError, naming neither token', async () => {
+    const pool = agent.get(HOST);
+    for (const n of [1, 2]) {
+      pool
+        .intercept({
+          path: '/api/2.0/x',
+          method: 'GET',
+          headers: { authorization: `Bearer tok-secret-${n}` },
+        })
+        .reply(401, { error_code: 'UNAUTHENTICATED', message: `Invalid access token tok-secret-${n}` });
+    }
+    const error = await http()
+      .call({ operation: 'x', method: 'GET', path: '/2.0/x', schema: (await import('zod')).unknown() })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnauthorizedError);
+    expect(String((error as Error).message)).not.toMatch(/tok-secret/);
+  });
+});
+
+describe('trace data upload', () => {
+  const TRACE = `tr-${'a'.repeat(32)}`;
+  const credentialsPath = `/api/2.0/mlflow/traces/${TRACE}/credentials-for-data-upload`;
+
+  it('PUTs to the signed URL with only the headers the workspace named', async () => {
+    agent
+      .get(HOST)
+      .intercept({ path: credentialsPath, method: 'GET' })
+      .reply(200, {
+        credential_info: {
+          signed_uri: 'https://bucket.s3.example.com/traces/t.json?X-Amz-Signature=sig',
+          type: 'AWS_PRESIGNED_URL',
+          headers: [{ name: 'x-amz-server-side-encryption', value: 'AES256' }],
+        },
+      });
+    let sentHeaders: Record<string, string> = {};
+    agent
+      .get('https://bucket.s3.example.com')
+      .intercept({ path: '/traces/t.json?X-Amz-Signature=sig', method: 'PUT' })
+      .reply(200, (request) => {
+        sentHeaders = request.headers as Record<string, string>;
+        return '';
+      });
+    await createTracking(http()).uploadTraceData(TRACE, '{"spans": []}');
+    expect(sentHeaders['x-amz-server-side-encryption']).toBe('AES256');
+    expect(sentHeaders.authorization).toBeUndefined();
+  });
+
+  it('sends nothing to a store without TLS when the workspace has it, nor to an Azure block URL', async () => {
+    for (const [uri, type] of [
+      ['http://bucket.example.com/t.json', 'AWS_PRESIGNED_URL'],
+      ['https://acct.blob.core.windows.net/t.json?sig=1', 'AZURE_SAS_URI'],
+    ] as const) {
+      agent
+        .get(HOST)
+        .intercept({ path: credentialsPath, method: 'GET' })
+        .reply(200, { credential_info: { signed_uri: uri, type, headers: [] } });
+      const error = await createTracking(http())
+        .uploadTraceData(TRACE, '{}')
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UnsupportedError);
+      expect(String(error)).not.toContain('sig=1');
+    }
+  });
+});
+
+describe('SQL statements within the invocation deadline', () => {
+  it('stops polling and cancels when the invocation has less time than the statement', async () => {
+    const pool = agent.get(HOST);
+    pool
+      .intercept({ path: '/api/2.0/sql/statements', method: 'POST' })
+      .reply(200, { statement_id: 's-1', status: { state: 'RUNNING' } });
+    pool
+      .intercept({ path: '/api/2.0/sql/statements/s-1', method: 'GET' })
+      .reply(200, { statement_id: 's-1', status: { state: 'RUNNING' } })
+      .persist();
+    let cancelled = false;
+    pool.intercept({ path: '/api/2.0/sql/statements/s-1/cancel', method: 'POST' }).reply(200, () => {
+      cancelled = true;
+      return {};
+    });
+    const runner = createStatementRunner(http());
+    const started = Date.now();
+    const error = await withDeadline(deadlineIn(300), () =>
+      runner.run('SELECT 1', [], {
+        warehouseId: 'w',
+        maxRows: 1,
+        maxBytes: 1000,
+        timeoutMs: 60_000,
+        pollMs: 50,
+      }),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DeadlineExceededError);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(cancelled).toBe(true);
+  });
+});
