@@ -94,8 +94,12 @@ describe.each(CREDENTIALS)('on Unity Catalog with $label', (credential) => {
     tokensBefore = contract.tokensIssued;
   });
 
-  const runtimeFor = <E extends Parameters<typeof createRuntime>[0]>(env: E, functionName: string) =>
-    createRuntime(env, { functionName, secretsManager, write: (l) => logs.push(l) });
+  /** Function instances (cold starts) so far: each has its own secret cache, so its own credentials. */
+  let instances = 0;
+  const runtimeFor = <E extends Parameters<typeof createRuntime>[0]>(env: E, functionName: string) => {
+    instances += 1;
+    return createRuntime(env, { functionName, secretsManager, write: (l) => logs.push(l) });
+  };
 
   async function upload(files: readonly { name: string; text: string }[]) {
     const env = parseRegisterEnv({
@@ -280,11 +284,10 @@ describe.each(CREDENTIALS)('on Unity Catalog with $label', (credential) => {
     await reader.setAlias(uc('synthesizer'), 'production', 1);
   });
 
-  it('asked the token endpoint no more than the functions needed', () => {
+  it('asked the token endpoint once per function instance, however many requests it made', () => {
     const issued = contract.tokensIssued - tokensBefore;
-    if (credential.auth === 'bearer pat') expect(issued).toBe(0);
-    // One service principal token per function instance (register, promote, predict, verify: each its own runtime here).
-    else expect(issued).toBeLessThanOrEqual(8);
+    expect(instances).toBeGreaterThan(4);
+    expect(issued).toBe(credential.auth === 'bearer pat' ? 0 : instances);
   });
 });
 
