@@ -13,9 +13,10 @@ import type { Dispatcher } from 'undici';
 import * as z from 'zod';
 import { BRIEFLY, InvalidInputError, isPromptOpsError, ModelError, zodIssues } from '../errors';
 import { normaliseBaseUrl } from '../http/base-url';
+import { exchangeRenewing, type RenewedAuth, redact } from '../http/renewed-auth';
 import type { Attempt, RetryOptions, RetryPolicy } from '../http/retries';
 import { callWithRetries, DEFAULT_RETRY, parseRetryAfter, retryClock } from '../http/retries';
-import { type Exchange, exchange, noAnswerReason, sharedAgent } from '../http/undici-parts';
+import { type Exchange, noAnswerReason, sharedAgent } from '../http/undici-parts';
 import type { JsonObject } from '../registry';
 
 export interface ModelMessage {
@@ -55,22 +56,13 @@ export interface ChatModel {
   readonly requestCount: number;
 }
 
-/**
- * Credentials whose token is renewed (a Databricks service principal's OAuth token, for a serving
- * endpoint): a header for each request, and a 401 drops the token it was sent with.
- */
-export interface ModelCredentials {
-  authorization(signal?: AbortSignal): Promise<string>;
-  refused(header: string): void;
-}
-
 export interface ChatModelOptions extends RetryOptions {
   /** e.g. `https://api.openai.com/v1`, `https://<workspace>/serving-endpoints`, `http://127.0.0.1:8080/v1`. */
   readonly baseUrl: string;
   readonly name: string;
   readonly apiKey?: string | undefined;
   /** Instead of `apiKey`: a renewed token (a 401 renews it, and the request is sent again once). */
-  readonly credentials?: ModelCredentials | undefined;
+  readonly credentials?: RenewedAuth | undefined;
   readonly provider?: string | undefined;
   readonly dispatcher?: Dispatcher | undefined;
   /** The most one attempt may take (default 60 s); the caller's deadline bounds it further. */
@@ -148,8 +140,9 @@ export function createChatModel(options: ChatModelOptions): ChatModel {
     'user-agent': 'promptops',
     ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
   };
-  const apiKey = options.apiKey && options.apiKey.length >= 6 ? options.apiKey : undefined;
-  const scrub = (text: string) => (apiKey ? text.split(apiKey).join('[redacted]') : text);
+  const secrets = options.apiKey ? [options.apiKey] : [];
+  // A renewed token is not known in advance: the one just sent is scrubbed too.
+  const scrub = (text: string, header?: string) => redact(text, secrets, header);
   let requestCount = 0;
 
   function failure(message: string, status: number | undefined, cause?: unknown, retryAfterMs?: number) {
@@ -160,45 +153,33 @@ export function createChatModel(options: ChatModelOptions): ChatModel {
     });
   }
 
-  /** `renewed`: whether this completion already renewed its token after a 401 (once only). */
   async function attempt(
     body: string,
     timeoutMs: number,
     signal: AbortSignal | undefined,
-    renewal: { renewed: boolean },
   ): Promise<Attempt<Completion>> {
-    let sent = headers;
-    let header: string | undefined;
-    if (credentials) {
-      try {
-        header = await credentials.authorization(signal);
-      } catch (cause) {
-        if (!isPromptOpsError(cause)) throw cause;
-        return { error: cause, retryable: cause.retryable };
-      }
-      sent = { ...headers, authorization: header };
-    }
-    requestCount += 1;
     let answer: Exchange;
+    let header: string | undefined;
     try {
-      answer = await exchange(
+      const sent = await exchangeRenewing(
         dispatcher,
-        { origin: url.origin, path: url.pathname, method: 'POST', headers: sent, body },
+        { origin: url.origin, path: url.pathname, method: 'POST', headers, body },
+        credentials,
         timeoutMs,
         signal,
       );
+      requestCount += sent.sent;
+      answer = sent.answer;
+      header = sent.header;
     } catch (cause) {
+      requestCount += 1;
+      // Getting a token failed with its own error (refused client credentials): kept.
+      if (isPromptOpsError(cause)) return { error: cause, retryable: cause.retryable };
       return { error: failure(`no answer (${noAnswerReason(cause)})`, undefined, cause), retryable: true };
-    }
-    if (answer.status === 401 && credentials && header !== undefined && !renewal.renewed) {
-      // The token may have been revoked or have expired early: a new one, and one more try.
-      credentials.refused(header);
-      renewal.renewed = true;
-      return { error: failure('HTTP 401: the token was refused', 401), retryable: true };
     }
     if (answer.status < 200 || answer.status >= 300) {
       const retryAfterMs = parseRetryAfter(answer.retryAfter, clock.now());
-      const detail = refusalDetail(scrub(answer.text));
+      const detail = refusalDetail(scrub(answer.text, header));
       return {
         error: failure(
           `HTTP ${answer.status}${detail ? `: ${detail}` : ''}`,
@@ -254,13 +235,12 @@ export function createChatModel(options: ChatModelOptions): ChatModel {
     },
     complete(request) {
       const body = JSON.stringify(requestBody(options.name, request));
-      const renewal = { renewed: false };
       return callWithRetries<Completion>({
         operation: `model ${options.name}`,
         policy,
         clock,
         attemptTimeoutMs: options.timeoutMs ?? 60_000,
-        attempt: (timeoutMs, signal) => attempt(body, timeoutMs, signal, renewal),
+        attempt: (timeoutMs, signal) => attempt(body, timeoutMs, signal),
       });
     },
   };

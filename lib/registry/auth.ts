@@ -32,16 +32,6 @@ export function basicAuth(username: string, password: string): RegistryAuth {
   return sealed('basic', `Basic ${encoded}`, [password, encoded]);
 }
 
-/**
- * Credentials that change while the client lives (a Databricks service principal's OAuth token):
- * asked for the header before each request, told when the server refused it, so that the next
- * header is a new one. DatabricksCredentials is one.
- */
-export interface RenewedAuth {
-  authorization(signal?: AbortSignal): Promise<string>;
-  refused(header: string): void;
-}
-
 export interface AuthSettings {
   readonly token?: string | undefined;
   readonly username?: string | undefined;

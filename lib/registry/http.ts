@@ -13,6 +13,7 @@ import {
   zodIssues,
 } from '../errors';
 import { normaliseBaseUrl } from '../http/base-url';
+import { exchangeRenewing, type RenewedAuth, redact } from '../http/renewed-auth';
 import {
   type Attempt,
   callWithRetries,
@@ -22,8 +23,8 @@ import {
   type RetryPolicy,
   retryClock,
 } from '../http/retries';
-import { type Exchange, exchange, noAnswerReason, sharedAgent } from '../http/undici-parts';
-import type { RegistryAuth, RenewedAuth } from './auth';
+import { type Exchange, noAnswerReason, sharedAgent } from '../http/undici-parts';
+import type { RegistryAuth } from './auth';
 import { errorFromResponse, malformedResponse } from './failures';
 
 /** MLflow's own client retries these statuses (plus connection errors). */
@@ -107,14 +108,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     ...(options.auth ? { authorization: options.auth.header } : {}),
   };
   let requestCount = 0;
-  // Secrets shorter than this would blank out ordinary words; no real credential is that short.
-  const secrets = (options.auth?.secrets ?? []).filter((secret) => secret.length >= 6);
-  const scrub = (text: string, header?: string) => {
-    // A renewed token is not known in advance: the one just sent is scrubbed too.
-    const sent = header?.split(' ').at(-1);
-    const all = sent && sent.length >= 6 ? [...secrets, sent] : secrets;
-    return all.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
-  };
+  const secrets = options.auth?.secrets ?? [];
+  // A renewed token is not known in advance: the one just sent is scrubbed too.
+  const scrub = (text: string, header?: string) => redact(text, secrets, header);
 
   const base = new URL(baseUrl);
   const basePath = base.pathname.replace(/\/+$/, '');
@@ -140,37 +136,27 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     signal: AbortSignal | undefined,
   ): Promise<Attempt<T>> {
     const { body, type } = requestBody(spec);
-    const send = async (authorization: string | undefined): Promise<Exchange> => {
-      requestCount += 1;
-      return exchange(
+    let answer: Exchange;
+    let header: string | undefined;
+    try {
+      const sent = await exchangeRenewing(
         dispatcher,
         {
           origin: base.origin,
           path: pathFor(spec),
           method: spec.method,
-          headers: {
-            ...baseHeaders,
-            ...(authorization ? { authorization } : {}),
-            ...spec.headers,
-            ...(type ? { 'content-type': type } : {}),
-          },
+          headers: { ...baseHeaders, ...spec.headers, ...(type ? { 'content-type': type } : {}) },
           body,
         },
+        credentials,
         deadlineMs,
         signal,
       );
-    };
-    let answer: Exchange;
-    let header: string | undefined;
-    try {
-      header = credentials ? await credentials.authorization(signal) : undefined;
-      answer = await send(header);
-      if (answer.status === 401 && credentials && header !== undefined) {
-        credentials.refused(header);
-        header = await credentials.authorization(signal);
-        answer = await send(header);
-      }
+      requestCount += sent.sent;
+      answer = sent.answer;
+      header = sent.header;
     } catch (cause) {
+      requestCount += 1;
       // Getting a token failed with its own error (refused client credentials, discovery): kept.
       if (isPromptOpsError(cause)) return { error: cause, retryable: cause.retryable === true };
       return { error: networkError(spec.operation, baseUrl, cause), retryable: true };

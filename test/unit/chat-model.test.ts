@@ -397,6 +397,34 @@ describe('a model behind renewed credentials (a Databricks serving endpoint with
     expect(seen).toEqual(['Bearer tok-1', 'Bearer tok-2']);
   });
 
+  it('never carries the renewed token in an error, even when the endpoint echoes it', async () => {
+    let n = 1;
+    const credentials = {
+      authorization: async () => `Bearer oauth-token-${n}`,
+      refused: () => {
+        n += 1;
+      },
+    };
+    const seen: string[] = [];
+    answered(401, seen, { error: { message: 'bad header Bearer oauth-token-1' } });
+    answered(403, seen, { error: { message: 'no access for Bearer oauth-token-2' } });
+    const error = await model({ apiKey: undefined, credentials })
+      .complete(REQUEST)
+      .catch((e: unknown) => e);
+    expect((error as ModelError).message).toMatch(/HTTP 403: no access for Bearer \[redacted\]/);
+    expect(inspect(error, { showHidden: true, depth: null })).not.toMatch(/oauth-token-\d/);
+  });
+
+  it('does not send a token again that cannot change (a personal access token)', async () => {
+    const seen: string[] = [];
+    answered(401, seen, { error: { message: 'Invalid access token' } });
+    const pat = { authorization: async () => 'Bearer dapi-fixed-token', refused: () => {} };
+    const chat = model({ apiKey: undefined, credentials: pat });
+    await expect(chat.complete(REQUEST)).rejects.toBeInstanceOf(ModelError);
+    expect(seen).toEqual(['Bearer dapi-fixed-token']);
+    expect(chat.requestCount).toBe(1);
+  });
+
   it('takes an API key or renewed credentials, not both', () => {
     expect(() => model({ credentials: renewing().credentials })).toThrow(/not both/);
   });

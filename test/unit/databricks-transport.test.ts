@@ -78,6 +78,22 @@ describe('renewed credentials', () => {
   });
 });
 
+describe('a personal access token refused', () => {
+  it('is not sent again: one request, UnauthorizedError', async () => {
+    agent
+      .get(HOST)
+      .intercept({ path: '/api/2.0/x', method: 'GET' })
+      .reply(401, { error_code: 'UNAUTHENTICATED', message: 'Invalid access token' });
+    const pat = { authorization: async () => 'Bearer dapi-fixed-token-1', refused: () => {} };
+    const client = http(pat as never);
+    const error = await client
+      .call({ operation: 'x', method: 'GET', path: '/2.0/x', schema: (await import('zod')).unknown() })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnauthorizedError);
+    expect(client.requestCount).toBe(1);
+  });
+});
+
 describe('trace data upload', () => {
   const TRACE = `tr-${'a'.repeat(32)}`;
   const credentialsPath = `/api/2.0/mlflow/traces/${TRACE}/credentials-for-data-upload`;
