@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import type * as z from 'zod';
 import { InvalidInputError, isPromptOpsError, issueLines } from '../errors';
+import { isLoopbackUrl } from '../http/base-url';
 import { type ApiClient, createApiClient, problemOf, regionFromApiUrl } from '../http/signed-client';
 import {
   describeQuerySchema,
@@ -93,7 +94,7 @@ export function clientFrom(
   }
   if (region && !/^[a-z0-9-]+$/.test(region))
     throw new UsageError(`--region expects a region name, got '${region}'.`);
-  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  const loopback = isLoopbackUrl(api);
   if (localPrincipal !== undefined) {
     if (!/^arn:\S+$/.test(localPrincipal)) {
       throw new UsageError(`--local-principal expects an ARN, got '${localPrincipal}'.`);

@@ -1,9 +1,11 @@
 /**
  * Where the CLI finds Databricks credentials, as the Databricks CLI and SDKs do: the variables
- * `DATABRICKS_HOST`, `DATABRICKS_TOKEN`, `DATABRICKS_CLIENT_ID` and `DATABRICKS_CLIENT_SECRET`,
- * then the profile of `~/.databrickscfg` (`DATABRICKS_CONFIG_PROFILE`, default `DEFAULT`;
- * `DATABRICKS_CONFIG_FILE` for another file) for whatever the variables leave unset. A profile
- * named explicitly must exist; the default one may not.
+ * `DATABRICKS_HOST`, `DATABRICKS_TOKEN`, `DATABRICKS_CLIENT_ID` and `DATABRICKS_CLIENT_SECRET`;
+ * a profile of `~/.databrickscfg` (`DATABRICKS_CONFIG_FILE` for another file) fills in what they
+ * leave unset when it is named (`DATABRICKS_CONFIG_PROFILE`, which must exist), or, when none of
+ * those variables is set, the `DEFAULT` profile is read. As the SDK for Python does: with a host
+ * or a credential in the variables and no profile named, the file is not read at all, so a
+ * `[DEFAULT]` token never goes to a host the variables name.
  *
  * Exactly one kind of credential must result: a token, or a client id with its secret. Errors
  * name the variables and keys, never their values.
@@ -62,7 +64,8 @@ export function databricksSettings(
   const named = env.DATABRICKS_CONFIG_PROFILE?.trim() || undefined;
   const profileName = named ?? 'DEFAULT';
   const file = env.DATABRICKS_CONFIG_FILE?.trim() || join(homedir(), '.databrickscfg');
-  const text = readFile(file);
+  const fromVariables = Object.values(KEYS).some((variable) => env[variable]?.trim());
+  const text = named !== undefined || !fromVariables ? readFile(file) : undefined;
   const profile = text === undefined ? undefined : parseDatabricksCfg(text).get(profileName);
   if (named && !profile)
     throw new ConfigError(`DATABRICKS_CONFIG_PROFILE names profile '${named}', which ${file} does not have.`);

@@ -13,7 +13,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { InvalidInputError, MalformedResponseError, UnauthorizedError, UnavailableError } from '../errors';
-import { normaliseBaseUrl } from '../http/base-url';
+import { isLoopbackUrl, normaliseBaseUrl } from '../http/base-url';
 import { exchange, noAnswerReason, sharedAgent } from '../http/undici-parts';
 
 export interface DatabricksCredentials {
@@ -53,8 +53,14 @@ function sealed(credentials: DatabricksCredentials): DatabricksCredentials {
   return Object.freeze(credentials);
 }
 
+/** The workspace URL: https, as every workspace is (plain http only on loopback, for a local stand-in). */
 function workspaceHost(host: string): string {
-  return normaliseBaseUrl(host, 'Databricks host');
+  const url = normaliseBaseUrl(host, 'Databricks host');
+  if (url.startsWith('http:') && !isLoopbackUrl(url))
+    throw new InvalidInputError(
+      'The Databricks host must be https: its credentials are not sent in clear text.',
+    );
+  return url;
 }
 
 export function patCredentials(host: string, token: string): DatabricksCredentials {

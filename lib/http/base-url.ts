@@ -24,3 +24,12 @@ export function normaliseBaseUrl(uri: string, what: string): string {
 }
 
 export const normaliseTrackingUri = (uri: string) => normaliseBaseUrl(uri, 'MLflow tracking URI');
+
+/** Hosts that never leave the machine: the one place a credential may travel without TLS. */
+export function isLoopbackUrl(url: string): boolean {
+  try {
+    return ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+}

@@ -18,6 +18,7 @@
  */
 import * as z from 'zod';
 import { orRoot, SecretError, zodIssues } from '../errors';
+import { isLoopbackUrl } from '../http/base-url';
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
 const text = z.string({ error: 'expected a string' }).min(1, 'expected a non-empty string');
@@ -38,7 +39,8 @@ const mlflowRegistry = z
 const databricksRegistry = z
   .strictObject({
     type: z.literal('databricks'),
-    host: httpUrl,
+    // The token or client secret goes to it: https (plain http on loopback only, for tests).
+    host: httpUrl.refine((url) => url.startsWith('https:') || isLoopbackUrl(url), 'expected an https URL'),
     token: text.optional(),
     clientId: text.optional(),
     clientSecret: text.optional(),

@@ -161,6 +161,16 @@ describe('Databricks personal access token', () => {
   });
 });
 
+describe('the workspace host', () => {
+  it('must be https, but for loopback', () => {
+    expect(() => patCredentials('http://adb.example.net', 'dapi-x-123456')).toThrow(/must be https/);
+    expect(() =>
+      m2mCredentials({ host: 'http://adb.example.net', clientId: 'a', clientSecret: 'b' }),
+    ).toThrow(/must be https/);
+    expect(patCredentials('http://127.0.0.1:9', 'dapi-x-123456').host).toBe('http://127.0.0.1:9');
+  });
+});
+
 describe('Databricks settings for the CLI', () => {
   const cfg = [
     '; a comment',
@@ -221,9 +231,30 @@ describe('Databricks settings for the CLI', () => {
     expect(both).toMatch(/DATABRICKS_TOKEN.*DATABRICKS_CLIENT_ID.*keep one/);
     expect(both).not.toContain('dapi-SECRET-1');
     expect(refusal({ DATABRICKS_HOST: HOST, DATABRICKS_CLIENT_ID: 'id-1' })).toMatch(/without its secret/);
-    // The file's token with the variables' client credentials: ambiguous too, and said where.
-    expect(refusal({ DATABRICKS_CLIENT_ID: 'id', DATABRICKS_CLIENT_SECRET: 's' }, cfg)).toMatch(
-      /token in \[DEFAULT\] of .*databrickscfg/,
-    );
+    // A named profile's token with the variables' client credentials: ambiguous, and said where.
+    expect(
+      refusal(
+        { DATABRICKS_CONFIG_PROFILE: 'DEFAULT', DATABRICKS_CLIENT_ID: 'id', DATABRICKS_CLIENT_SECRET: 's' },
+        cfg,
+      ),
+    ).toMatch(/token in \[DEFAULT\] of .*databrickscfg/);
+  });
+
+  it('does not read the file when the variables name a host or a credential and no profile is named', () => {
+    // The [DEFAULT] token belongs to another workspace: it must not go to the host the variables name.
+    const error = (() => {
+      try {
+        databricksSettings({ DATABRICKS_HOST: 'https://other.example.net' }, files(cfg));
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(error?.message).toMatch(/No Databricks credentials/);
+    expect(
+      databricksSettings(
+        { DATABRICKS_CLIENT_ID: 'id', DATABRICKS_CLIENT_SECRET: 's', DATABRICKS_HOST: HOST },
+        files(cfg),
+      ),
+    ).toMatchObject({ host: HOST, auth: { kind: 'oauth-m2m', clientId: 'id' } });
   });
 });

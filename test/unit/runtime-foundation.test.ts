@@ -171,6 +171,15 @@ describe('parseRegistrySecret', () => {
     );
   });
 
+  it('takes a Databricks host over https only (plain http on loopback, for tests)', () => {
+    const secret = (host: string) =>
+      JSON.stringify({ registry: { type: 'databricks', host, token: SECRET_TOKEN } });
+    expect(refusal('s', secret('http://adb.example.net'))?.issues).toEqual([
+      expect.objectContaining({ path: 'registry.host', message: 'expected an https URL' }),
+    ]);
+    expect(refusal('s', secret('http://127.0.0.1:8080'))).toBeUndefined();
+  });
+
   it('takes a Databricks serving endpoint as the model, with a Databricks registry only', () => {
     const serving = (registry: object) =>
       JSON.stringify({ registry, model: { servingEndpoint: 'databricks-claude' } });
