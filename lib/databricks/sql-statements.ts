@@ -13,7 +13,7 @@
 import * as z from 'zod';
 import { DeadlineExceededError, InvalidInputError, UnavailableError } from '../errors';
 import type { HttpClient } from '../registry/http';
-import { beyondDeadline, currentDeadline } from '../runtime/deadline';
+import { beyondDeadline, currentDeadline, deadlineIn, withDeadline } from '../runtime/deadline';
 
 export type SqlParameterType = 'STRING' | 'INT' | 'BIGINT' | 'DOUBLE' | 'BOOLEAN' | 'DATE' | 'TIMESTAMP';
 
@@ -87,6 +87,10 @@ type Statement = z.infer<typeof statementResponse>;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 /** What a cancel may take past the caller's deadline. */
 const CANCEL_MS = 1_000;
+/** How much longer than the server's wait our request may take (the answer's travel, a slow start). */
+const WAIT_MARGIN_MS = 3_000;
+/** Chunks followed at most (the statements here are aggregates with a LIMIT: one chunk). */
+const MAX_CHUNKS = 16;
 const FLOAT_TYPES = new Set(['INT', 'SHORT', 'BYTE', 'FLOAT', 'DOUBLE']);
 const JSON_TYPES = new Set(['ARRAY', 'MAP', 'STRUCT']);
 
@@ -137,7 +141,16 @@ export function createStatementRunner(http: HttpClient) {
     ).catch(() => undefined);
   }
 
-  async function run(
+  /** The statement's result, every request of it within `options.timeoutMs` (and the caller's deadline). */
+  function run(
+    statement: string,
+    parameters: readonly SqlParameter[],
+    options: StatementOptions,
+  ): Promise<StatementResult> {
+    return withDeadline(deadlineIn(options.timeoutMs), () => runWithin(statement, parameters, options));
+  }
+
+  async function runWithin(
     statement: string,
     parameters: readonly SqlParameter[],
     options: StatementOptions,
@@ -163,7 +176,9 @@ export function createStatementRunner(http: HttpClient) {
           ...(p.value === null ? {} : { value: String(p.value) }),
           type: p.type,
         })),
-        wait_timeout: waitTimeout(Math.min(left(), 10_000)),
+        // The server holds the request at most this long; our attempt must outlast it, or it
+        // would give up on a statement that is running and know nothing of it.
+        wait_timeout: waitTimeout(Math.min(left(), http.timeoutMs - WAIT_MARGIN_MS, 10_000)),
         on_wait_timeout: 'CONTINUE',
         disposition: 'INLINE',
         format: 'JSON_ARRAY',
@@ -171,6 +186,7 @@ export function createStatementRunner(http: HttpClient) {
         byte_limit: options.maxBytes,
       },
       schema: statementResponse,
+      once: true,
     });
     let pause = options.pollMs ?? 250;
     const timeUp = () =>
@@ -210,7 +226,9 @@ export function createStatementRunner(http: HttpClient) {
     let bytes = 0;
     let truncated = statement.manifest?.truncated === true;
     let chunk = statement.result;
+    let chunks = 0;
     while (chunk) {
+      chunks += 1;
       for (const raw of chunk.data_array ?? []) {
         bytes += JSON.stringify(raw).length;
         if (rows.length >= options.maxRows || bytes > options.maxBytes) {
@@ -220,6 +238,10 @@ export function createStatementRunner(http: HttpClient) {
         rows.push(Object.fromEntries(columns.map((c, i) => [c.name, typed(raw[i] ?? null, c.type_name)])));
       }
       if (truncated || chunk.next_chunk_index === undefined) break;
+      if (chunks >= MAX_CHUNKS) {
+        truncated = true;
+        break;
+      }
       chunk = await http.call({
         operation: 'getStatementChunk',
         method: 'GET',

@@ -55,6 +55,11 @@ export interface CallSpec<T> {
   readonly reconcile?: () => Promise<T | undefined>;
   /** See RetryingCall.acceptOnResend: a refusal on a re-send that means the first attempt took effect. */
   readonly acceptOnResend?: (error: PromptOpsError) => T | undefined;
+  /**
+   * Never re-sent: a call that starts work on the server (a SQL statement) and has no way to find
+   * what a lost attempt started. One attempt; its failure is the answer.
+   */
+  readonly once?: boolean;
 }
 
 export interface HttpClientOptions extends RetryOptions {
@@ -68,6 +73,8 @@ export interface HttpClientOptions extends RetryOptions {
   readonly credentials?: RenewedAuth | undefined;
   readonly dispatcher?: Dispatcher | undefined;
   readonly timeoutMs?: number | undefined;
+  /** What the server is, in messages (default `registry`). */
+  readonly service?: string | undefined;
 }
 
 export interface HttpClient {
@@ -81,9 +88,9 @@ export interface HttpClient {
   readonly timeoutMs: number;
 }
 
-function networkError(operation: string, baseUrl: string, cause: unknown): UnavailableError {
+function networkError(operation: string, service: string, baseUrl: string, cause: unknown): UnavailableError {
   return new UnavailableError(
-    `${operation}: the registry at ${baseUrl} did not answer (${noAnswerReason(cause)}).`,
+    `${operation}: the ${service} at ${baseUrl} did not answer (${noAnswerReason(cause)}).`,
     {
       registry: { operation },
       cause,
@@ -99,6 +106,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   const baseUrl = normaliseBaseUrl(options.trackingUri, 'MLflow tracking URI');
   const dispatcher = options.dispatcher ?? sharedAgent();
   const timeoutMs = options.timeoutMs ?? 10_000;
+  const service = options.service ?? 'registry';
   const policy: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
   const clock = retryClock(options);
   const now = clock.now;
@@ -159,7 +167,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       requestCount += 1;
       // Getting a token failed with its own error (refused client credentials, discovery): kept.
       if (isPromptOpsError(cause)) return { error: cause, retryable: cause.retryable === true };
-      return { error: networkError(spec.operation, baseUrl, cause), retryable: true };
+      return { error: networkError(spec.operation, service, baseUrl, cause), retryable: true };
     }
     const { status, text, retryAfter: retryAfterHeader } = answer;
     if (status >= 200 && status < 300) {
@@ -194,7 +202,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   function call<T>(spec: CallSpec<T>): Promise<T> {
     return callWithRetries({
       operation: spec.operation,
-      policy,
+      policy: spec.once ? { ...policy, maxAttempts: 1 } : policy,
       clock,
       attemptTimeoutMs: timeoutMs,
       attempt: (deadlineMs, signal) => attempt(spec, deadlineMs, signal),

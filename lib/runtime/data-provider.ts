@@ -24,7 +24,9 @@ export function statementRunnerFor(
       trackingUri: credentials.host,
       credentials,
       dispatcher: options.dispatcher,
-      timeoutMs: options.timeoutMs,
+      // Longer than the server's longest wait (10 s) and our margin: see sql-statements.ts.
+      timeoutMs: options.timeoutMs ?? 15_000,
+      service: 'SQL warehouse API',
     }),
   );
 }

@@ -105,6 +105,25 @@ describe('the system-table statements', () => {
     contract.sql.runningPolls = 0;
   });
 
+  it('never asks the warehouse to hold the request longer than our attempt waits: one statement, never two', async () => {
+    // A starting warehouse holds the request as long as it may; with a 1 s attempt we must not ask it to wait.
+    contract.sql.holdMs = 1_500;
+    contract.sql.runningPolls = 1;
+    const before = contract.sql.statements.length;
+    const quick = createSystemTableProvider(
+      async () => statementRunnerFor(patCredentials(contract.url, PAT), { timeoutMs: 1_000 }),
+      { warehouseId: DEFAULT_WAREHOUSE },
+    );
+    await expect(quick('quality', input)).resolves.toMatchObject({
+      rows: [expect.objectContaining({ lineage_events: '48' })],
+    });
+    expect(contract.sql.statements.length - before).toBe(1);
+    const post = contract.log.filter((r) => r.path === '/api/2.0/sql/statements').at(-1);
+    expect(post?.body).toMatchObject({ wait_timeout: '0s' });
+    contract.sql.holdMs = 0;
+    contract.sql.runningPolls = 0;
+  });
+
   it('bounds the rows, and says a statement the warehouse refused failed, with its code', async () => {
     const one = (await provider({ maxRows: 1 })('cost', input)) as { rows: unknown[]; truncated: boolean };
     expect(one.rows).toHaveLength(1);

@@ -29,6 +29,11 @@ export interface SqlWarehouse {
   readonly failing: Set<string>;
   /** Polls a statement stays RUNNING before it succeeds (Infinity: it never finishes). */
   runningPolls: number;
+  /**
+   * How long a POST that asks to wait (`wait_timeout` > 0) is held before it answers, at most that
+   * wait: a warehouse that is starting holds the request as long as it was told it may.
+   */
+  holdMs: number;
 }
 
 const parameter = z.strictObject({
@@ -178,6 +183,7 @@ export function createSqlWarehouse(warehouses: readonly string[]): SqlWarehouse 
     cancelled: new Set(),
     failing: new Set(),
     runningPolls: 0,
+    holdMs: 0,
   };
 
   const response = (r: Running) => {
@@ -230,7 +236,7 @@ export function createSqlWarehouse(warehouses: readonly string[]): SqlWarehouse 
     {
       method: 'POST',
       path: '/api/2.0/sql/statements',
-      handle: ({ body }) => {
+      handle: async ({ body }) => {
         const parsed = request.safeParse(body);
         if (!parsed.success) {
           const issue = parsed.error.issues[0];
@@ -265,7 +271,11 @@ export function createSqlWarehouse(warehouses: readonly string[]): SqlWarehouse 
             error_code: 'BAD_REQUEST',
             message: `[TABLE_OR_VIEW_NOT_FOUND] The table or view \`${table}\` cannot be found.`,
           };
-        } else if (req.wait_timeout !== '0s') advance(r);
+        } else if (req.wait_timeout !== '0s') {
+          const waitMs = Number.parseInt(req.wait_timeout ?? '10s', 10) * 1000;
+          if (self.holdMs > 0) await new Promise((done) => setTimeout(done, Math.min(self.holdMs, waitMs)));
+          advance(r);
+        }
         return response(r);
       },
     },
