@@ -161,8 +161,10 @@ export function m2mCredentials(options: M2mOptions): DatabricksCredentials {
     });
     if (answer.status === 400 || answer.status === 401) {
       const code = oauthError(answer.text);
+      // A registry refusal of our credentials: the secret may have been rotated, and is read again.
       throw new UnauthorizedError(
         `Databricks refused the service principal's client credentials (${answer.status}${code ? ` ${code}` : ''}).`,
+        { registry: { operation: 'oauthToken', httpStatus: answer.status } },
       );
     }
     if (answer.status !== 200)

@@ -21,7 +21,7 @@
 import { parseDocument } from 'yaml';
 import * as z from 'zod';
 import { InvalidInputError, InvalidPromptFileError, zodIssues } from '../errors';
-import { TAG_KEYS } from '../registry/tag-keys';
+import { isOwnTagKey, TAG_KEYS } from '../registry/tag-keys';
 import { pythonJsonDumps } from '../util/python-json';
 import { type JsonObject, serialiseModelConfig, validateUserTags } from './metadata';
 import { validatePromptName } from './names';
@@ -158,10 +158,11 @@ export function parsePromptFile(source: string, content: Uint8Array | string): P
     validateUserTags(meta.tags ?? {});
     // This project's own tags (content hash, provenance, alias history) are written by it alone:
     // a file must not forge them.
-    const own = Object.keys(meta.tags ?? {}).filter((key) => key.startsWith(OWN_TAG_PREFIX));
+    // Both spellings: on Unity Catalog `promptops_content_hash` would read back as our own.
+    const own = Object.keys(meta.tags ?? {}).filter(isOwnTagKey);
     if (own.length > 0) {
       throw new InvalidInputError(
-        `the tag(s) ${own.join(', ')} are reserved: '${OWN_TAG_PREFIX}*' tags are set by promptops.`,
+        `the tag(s) ${own.join(', ')} are reserved: '${OWN_TAG_PREFIX}*' and '${TAG_KEYS.uc.ownPrefix}*' tags are set by promptops.`,
       );
     }
     // Checked here, so that a bad config fails the file before anything is written.

@@ -39,6 +39,11 @@ export const TAG_KEYS: { readonly [dialect in TagDialect]: TagKeys } = {
   uc: Object.fromEntries(Object.entries(OSS).map(([name, key]) => [name, ucTagKey(key)])) as TagKeys,
 };
 
+/** A key in either spelling of ours: what no user, and no prompt file, may set. */
+export function isOwnTagKey(key: string): boolean {
+  return key.startsWith(OSS.ownPrefix) || key.startsWith(TAG_KEYS.uc.ownPrefix);
+}
+
 /** Why Unity Catalog would refuse the tag key, or undefined when it would not. */
 export function ucTagKeyProblem(key: string): string | undefined {
   if (key === '') return 'it is empty';

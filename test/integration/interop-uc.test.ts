@@ -214,12 +214,9 @@ describe('with a service principal on both sides (OAuth M2M)', () => {
       await m2mOracle.call('register', { name, ...sdkInput(CASES[0] as Case) });
       const sdkToken = contract.log.slice(mark).find((r) => r.path === '/oidc/v1/token');
       expect(sdkToken?.body).toEqual({ grant_type: 'client_credentials', scope: 'all-apis' });
-      expect(
-        contract.log
-          .slice(mark)
-          .filter((r) => r.path.includes(name))
-          .every((r) => r.auth === 'bearer oauth'),
-      ).toBe(true);
+      const sdkRequests = contract.log.slice(mark).filter((r) => r.path.includes(name));
+      expect(sdkRequests.length).toBeGreaterThanOrEqual(2);
+      expect(sdkRequests.map((r) => r.auth)).toEqual(sdkRequests.map(() => 'bearer oauth'));
 
       const ours = createDatabricksRegistryClient({
         credentials: m2mCredentials({ host: contract.url, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET }),

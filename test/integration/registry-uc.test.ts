@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { m2mCredentials, patCredentials } from '../../lib/databricks/credentials';
 import { createDatabricksRegistryClient } from '../../lib/databricks/registry';
-import { InvalidInputError, UnauthorizedError } from '../../lib/errors';
+import { InvalidInputError, NotFoundError, UnauthorizedError } from '../../lib/errors';
 import { type DatabricksContract, startDatabricksContract } from '../support/databricks-contract/server';
 import { registrySuite } from '../support/registry-suite';
 
@@ -93,6 +93,28 @@ describe('only on Unity Catalog', () => {
     });
   });
 
+  it("refuses a caller's key in our underscored spelling: it would read back as ours", async () => {
+    const registry = patClient();
+    const name = ucName('forged');
+    await registry.registerPrompt({ name, template: 'x' });
+    const before = registry.requestCount;
+    await expect(registry.setPromptTag(name, 'promptops_moved_to_production', '1')).rejects.toThrow(
+      /promptops_\*/,
+    );
+    await expect(
+      registry.registerPrompt({ name, template: 'y', tags: { promptops_content_hash: 'sha256:forged' } }),
+    ).rejects.toBeInstanceOf(InvalidInputError);
+    expect(registry.requestCount).toBe(before);
+  });
+
+  it('deleting an alias that is not there is done; of a prompt that is not there, NotFoundError', async () => {
+    const registry = patClient();
+    const name = ucName('noalias');
+    await registry.registerPrompt({ name, template: 'x' });
+    await expect(registry.deleteAlias(name, 'canary')).resolves.toBeUndefined();
+    await expect(registry.deleteAlias(ucName('ghost'), 'canary')).rejects.toBeInstanceOf(NotFoundError);
+  });
+
   it('searches only within a catalog and schema', async () => {
     const registry = createDatabricksRegistryClient({ credentials: patCredentials(contract.url, PAT) });
     const error = await registry.searchPrompts({ filter: "name LIKE 'x%'" }).catch((e: unknown) => e);
@@ -157,10 +179,12 @@ describe('credentials', () => {
 
     // The workspace stops honouring the token: the request is refused once, then sent again with a new one.
     contract.revokeTokens();
+    const revokedAt = contract.log.length;
     await expect(registry.getPrompt(names[0] as string)).resolves.toMatchObject({ latestVersion: 1 });
     expect(contract.tokensIssued - before).toBe(2);
-    const refused = contract.log.filter((r) => r.auth === 'bearer unknown');
-    expect(refused.length).toBeGreaterThanOrEqual(1);
+    // Both requests of getPrompt (the prompt, its latest version) were refused once, then re-sent.
+    const refused = contract.log.slice(revokedAt).filter((r) => r.auth === 'bearer unknown');
+    expect(refused).toHaveLength(2);
 
     // An hour later the token is past its expiry (less the margin): a new one before any request.
     clock += 3600 * 1000;

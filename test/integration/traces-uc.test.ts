@@ -105,9 +105,11 @@ describe('a trace on Databricks', () => {
         'mlflow.trace.user': 'ana@example.com',
       },
     });
-    const ourSpan = ours?.data?.spans[0] ?? {};
-    const theirSpan = theirs?.data?.spans[0] ?? {};
-    expect(Object.keys(ourSpan).sort()).toEqual(Object.keys(theirSpan).sort());
+    const ourSpan = ours?.data?.spans[0];
+    const theirSpan = theirs?.data?.spans[0];
+    expect(ourSpan).toBeDefined();
+    expect(theirSpan).toBeDefined();
+    expect(Object.keys(ourSpan ?? {}).sort()).toEqual(Object.keys(theirSpan ?? {}).sort());
     expect(ours?.uploadHeaders?.authorization).toBeUndefined();
   });
 

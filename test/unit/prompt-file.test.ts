@@ -118,6 +118,11 @@ describe('parsePromptFile', () => {
       file('variables: [name]\ntags: {promptops.content_hash: x}'),
       /reserved: 'promptops/,
     ],
+    [
+      "the project's own tags as Unity Catalog spells them",
+      file('variables: [name]\ntags: {promptops_moved_to_production: x}'),
+      /promptops_moved_to_production are reserved/,
+    ],
   ])('refuses %s, naming the file', (_label, content, message) => {
     expect(() => parsePromptFile('prompts/p.md', content)).toThrow(InvalidPromptFileError);
     expect(() => parsePromptFile('prompts/p.md', content)).toThrow(message);

@@ -21,7 +21,7 @@ import type { MissingPrompt, RegistryDialect, ResolvedPrompt } from '../dialect'
 import type { HttpClient, HttpMethod } from '../http';
 import type { PromptVersion } from '../prompt-version';
 import { emptyResponse } from '../schemas';
-import { ucTagKeyProblem, wireTagKey } from '../tag-keys';
+import { TAG_KEYS, ucTagKeyProblem, wireTagKey } from '../tag-keys';
 import {
   sameVersion,
   toPrompt,
@@ -144,7 +144,12 @@ export function createUcDialect(http: HttpClient, options: UcDialectOptions = {}
     maxResults: { prompts: 1000, versions: 1000 },
     copiesVersionTagsToPrompt: false,
     traceStore: 'artifacts',
-    tagKeyProblem: (key) => ucTagKeyProblem(wireTagKey('uc', key)),
+    // Our own keys arrive dotted and travel underscored; an underscored one from a caller would
+    // read back as ours (a forged content hash, a move in progress): refused.
+    tagKeyProblem: (key) =>
+      key.startsWith(TAG_KEYS.uc.ownPrefix)
+        ? `'${TAG_KEYS.uc.ownPrefix}*' keys are promptops' own on Unity Catalog`
+        : ucTagKeyProblem(wireTagKey('uc', key)),
 
     getPrompt: async (name, operation) => (await promptState(name, operation)).prompt,
     inspectPrompt: (name) => promptState(name, 'inspectPrompt'),
@@ -294,8 +299,10 @@ export function createUcDialect(http: HttpClient, options: UcDialectOptions = {}
       try {
         await mutate('deleteAlias', 'DELETE', `${promptPath(name)}/aliases/${seg(alias)}`, { name, alias });
       } catch (error) {
-        // As on the tracking server, deleting an alias that is not there is done, not a failure.
+        // As on the tracking server, deleting an alias that is not there is done, not a failure;
+        // deleting one of a prompt that is not there is (the prompt's NotFoundError).
         if (!(error instanceof NotFoundError)) throw error;
+        await getPromptWire('deleteAlias', name);
       }
     },
     setPromptTag: (name, key, value) =>

@@ -119,7 +119,15 @@ export async function startDatabricksContract(options: ContractOptions = {}): Pr
     if (form.get('grant_type') !== 'client_credentials')
       return { status: 400, body: { error: 'unsupported_grant_type' } };
     if (form.get('scope') !== 'all-apis') return { status: 400, body: { error: 'invalid_scope' } };
-    if (!id || clients.get(id) !== secret) return { status: 401, body: { error: 'invalid_client' } };
+    // The description quotes what was presented, as careless servers do: clients must not repeat it.
+    if (!id || clients.get(id) !== secret)
+      return {
+        status: 401,
+        body: {
+          error: 'invalid_client',
+          error_description: `Client authentication failed for ${id}:${secret}`,
+        },
+      };
     const token = `dbc-oauth-${randomBytes(16).toString('hex')}`;
     issued.set(token, Date.now() + lifetime * 1000);
     tokensIssued += 1;
@@ -183,7 +191,8 @@ export async function startDatabricksContract(options: ContractOptions = {}): Pr
       return error(404, 'ENDPOINT_NOT_FOUND', `No API found for '${method} ${url.pathname}'.`);
     if (found === 'method') return error(405, 'ENDPOINT_NOT_FOUND', `Method ${method} not allowed here.`);
     if (!found.route.open && !(auth === 'bearer pat' || auth === 'bearer oauth')) {
-      return error(401, 'UNAUTHENTICATED', 'Invalid access token.');
+      // Echoes the header, as some proxies do: the client must redact it (tested).
+      return error(401, 'UNAUTHENTICATED', `Invalid access token: ${req.headers.authorization ?? 'none'}.`);
     }
     // On GET, MLflow's client repeats the path parameters as query parameters: only those.
     for (const [key, value] of url.searchParams) {
