@@ -34,6 +34,8 @@ export interface AgentDeps {
   /** The cap on every call's `max_tokens`, and its value when the prompt's model config has none. */
   readonly maxTokens: number;
   readonly dataProvider?: DataProvider | undefined;
+  /** Told when the provider failed for a domain (the worker goes on without data). */
+  readonly onDataUnavailable?: ((domain: Domain, error: unknown) => void) | undefined;
 }
 
 export interface AgentResult {
@@ -217,7 +219,8 @@ export async function runAgent(
         span.setOutputs(data ?? null);
         return data;
       });
-    } catch {
+    } catch (error) {
+      deps.onDataUnavailable?.(domain, error);
       return undefined;
     }
   }

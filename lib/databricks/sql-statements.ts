@@ -178,7 +178,7 @@ export function createStatementRunner(http: HttpClient) {
         })),
         // The server holds the request at most this long; our attempt must outlast it, or it
         // would give up on a statement that is running and know nothing of it.
-        wait_timeout: waitTimeout(Math.min(left(), http.timeoutMs - WAIT_MARGIN_MS, 10_000)),
+        wait_timeout: waitTimeout(Math.min(Math.min(left(), http.timeoutMs) - WAIT_MARGIN_MS, 10_000)),
         on_wait_timeout: 'CONTINUE',
         disposition: 'INLINE',
         format: 'JSON_ARRAY',

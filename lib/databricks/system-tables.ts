@@ -125,7 +125,7 @@ export interface SystemTableOptions {
   readonly maxRows?: number;
   /** Bytes of rows per domain (default 64 KiB): what the worker's prompt can carry. */
   readonly maxBytes?: number;
-  /** Per domain (default 15 s; the invocation's deadline bounds it further). */
+  /** Per domain (default 8 s; the invocation's deadline bounds it further). */
   readonly timeoutMs?: number;
   readonly windowHours?: Partial<Record<Domain, number>>;
 }
@@ -155,7 +155,7 @@ export function createSystemTableProvider(
       warehouseId: options.warehouseId,
       maxRows,
       maxBytes: options.maxBytes ?? 65_536,
-      timeoutMs: options.timeoutMs ?? 15_000,
+      timeoutMs: options.timeoutMs ?? 8_000,
     });
     return {
       source: 'databricks system tables',

@@ -46,6 +46,8 @@ export const PREDICT_METRICS = {
   linkFailed: 'PromptLinkFailed',
   experimentLinkFailed: 'PromptExperimentLinkFailed',
   classifierFallback: 'ClassifierFallback',
+  /** A domain's provided data (system tables) could not be read: its worker answered without. */
+  dataUnavailable: 'DataUnavailable',
   modelTokens: 'ModelTokens',
   requestRefused: 'RequestRefused',
   modelFailed: 'ModelFailed',

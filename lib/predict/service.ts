@@ -322,6 +322,13 @@ export function createPredictService(deps: PredictServiceDeps): PredictService {
           trace: recorder,
           maxTokens: settings.maxTokens,
           dataProvider: deps.dataProvider,
+          onDataUnavailable: (domain, error) => {
+            context.metrics.add(PREDICT_METRICS.dataUnavailable, 1);
+            context.log.warn('domain data unavailable; its worker answered without', {
+              domain,
+              cause: describeCause(error),
+            });
+          },
         });
         if (result.classification?.fallback) context.metrics.add(PREDICT_METRICS.classifierFallback, 1);
         if (result.usage) context.metrics.add(PREDICT_METRICS.modelTokens, result.usage.totalTokens);

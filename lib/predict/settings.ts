@@ -117,7 +117,7 @@ export const predictSettingsShape = {
   /** Rows per domain from the system tables. */
   PREDICT_DATA_MAX_ROWS: int(10, { max: 100 }),
   /** The most one domain's statement may take (the invocation's deadline bounds it further). */
-  PREDICT_DATA_TIMEOUT_MS: int(15_000, { min: 1_000, max: 25_000 }),
+  PREDICT_DATA_TIMEOUT_MS: int(8_000, { min: 1_000, max: 15_000 }),
 };
 
 /** Loading and the trace together may take at most this much of the function's 29 s: the model needs the rest. */
@@ -132,6 +132,7 @@ export function predictSettingsRefinement(
     PREDICT_TRACE_BUDGET_MS: number;
     PREDICT_DATA_SOURCE?: string;
     DATABRICKS_WAREHOUSE_ID?: string | undefined;
+    PREDICT_DATA_TIMEOUT_MS?: number;
   },
   ctx: z.RefinementCtx,
 ): void {
@@ -141,6 +142,15 @@ export function predictSettingsRefinement(
       code: 'custom',
       path: ['PREDICT_TRACE_BUDGET_MS'],
       message: `PREDICT_LOAD_BUDGET_MS and PREDICT_TRACE_BUDGET_MS together at most ${MAX_BUDGETS_MS}: the model needs the rest`,
+    });
+  }
+  // The domains' statements run before their workers' model calls: their time is the model's too.
+  const dataMs = env.PREDICT_DATA_SOURCE === 'system-tables' ? (env.PREDICT_DATA_TIMEOUT_MS ?? 0) : 0;
+  if (dataMs > 0 && env.PREDICT_LOAD_BUDGET_MS + env.PREDICT_TRACE_BUDGET_MS + dataMs > MAX_BUDGETS_MS) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['PREDICT_DATA_TIMEOUT_MS'],
+      message: `with system-tables, PREDICT_LOAD_BUDGET_MS, PREDICT_TRACE_BUDGET_MS and PREDICT_DATA_TIMEOUT_MS together at most ${MAX_BUDGETS_MS}: the model needs the rest`,
     });
   }
   if (env.PREDICT_DATA_SOURCE === 'system-tables' && !env.DATABRICKS_WAREHOUSE_ID) {
@@ -168,7 +178,7 @@ export const REQUEST_DATA: DataSettings = {
   source: 'request',
   warehouseId: undefined,
   maxRows: 10,
-  timeoutMs: 15_000,
+  timeoutMs: 8_000,
 };
 
 export interface PredictSettings {

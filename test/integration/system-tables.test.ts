@@ -66,7 +66,7 @@ describe('the system-table statements', () => {
     const post = contract.log.filter((r) => r.path === '/api/2.0/sql/statements').at(-1);
     expect(post?.body).toMatchObject({
       warehouse_id: DEFAULT_WAREHOUSE,
-      wait_timeout: '10s',
+      wait_timeout: '5s',
       on_wait_timeout: 'CONTINUE',
       disposition: 'INLINE',
       format: 'JSON_ARRAY',
@@ -161,7 +161,12 @@ describe('predict with PREDICT_DATA_SOURCE=system-tables', () => {
       PREDICT_DATA_SOURCE: 'system-tables',
       DATABRICKS_WAREHOUSE_ID: DEFAULT_WAREHOUSE,
     });
-    const runtime = createRuntime(env, { functionName: 'predict', secretsManager, write: () => {} });
+    const lines: Record<string, unknown>[] = [];
+    const runtime = createRuntime(env, {
+      functionName: 'predict',
+      secretsManager,
+      write: (line) => lines.push(JSON.parse(line) as Record<string, unknown>),
+    });
     const settings = predictSettings(env);
     const spans: ReadableSpan[] = [];
     const tracer = createTracer({ content: settings.content });
@@ -205,5 +210,10 @@ describe('predict with PREDICT_DATA_SOURCE=system-tables', () => {
       ['data.reliability', 1],
       ['data.security', 2],
     ]);
+    // Said in the log, with the statement's code, and counted.
+    const warning = lines.find((l) => l.message === 'domain data unavailable; its worker answered without');
+    expect(warning).toMatchObject({ level: 'WARN', domain: 'security' });
+    expect(JSON.stringify(warning)).toMatch(/INSUFFICIENT_PERMISSIONS|UNAVAILABLE/);
+    expect(lines.find((l) => 'DataUnavailable' in l)).toMatchObject({ DataUnavailable: 1 });
   });
 });

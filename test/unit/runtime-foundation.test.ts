@@ -85,6 +85,15 @@ describe('predict data source', () => {
       });
     expect(bad).toThrow(/DATABRICKS_WAREHOUSE_ID: expected a SQL warehouse id/);
     expect(bad).not.toThrow(/DROP/);
+    // Their time is the model's too: load, trace and data together are bounded.
+    expect(() =>
+      parseEnv(predictSettingsSchema, {
+        ...base,
+        PREDICT_DATA_SOURCE: 'system-tables',
+        DATABRICKS_WAREHOUSE_ID: 'w1',
+        PREDICT_DATA_TIMEOUT_MS: '15000',
+      }),
+    ).toThrow(/PREDICT_DATA_TIMEOUT_MS: with system-tables/);
     expect(() => parseEnv(predictSettingsSchema, { ...base, PREDICT_DATA_SOURCE: 'lake' })).toThrow(
       /PREDICT_DATA_SOURCE/,
     );
@@ -100,7 +109,7 @@ describe('predict data source', () => {
       source: 'system-tables',
       warehouseId: '4b9c1e2f0a3d5e67',
       maxRows: 25,
-      timeoutMs: 15_000,
+      timeoutMs: 8_000,
     });
   });
 });
