@@ -230,7 +230,7 @@ export function createStatementRunner(http: HttpClient) {
     while (chunk) {
       chunks += 1;
       for (const raw of chunk.data_array ?? []) {
-        bytes += JSON.stringify(raw).length;
+        bytes += Buffer.byteLength(JSON.stringify(raw));
         if (rows.length >= options.maxRows || bytes > options.maxBytes) {
           truncated = true;
           break;

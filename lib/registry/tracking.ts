@@ -6,6 +6,7 @@
 import * as z from 'zod';
 import { InvalidInputError, NotFoundError, UnavailableError, UnsupportedError } from '../errors';
 import { exchange, noAnswerReason } from '../http/undici-parts';
+import { currentDeadline } from '../runtime/deadline';
 import type { HttpClient } from './http';
 
 export interface Tracking {
@@ -56,6 +57,7 @@ const uploadCredentials = z.object({
 /** Signed URLs MLflow's SDK uploads to with one PUT; Azure's take block uploads, not done here. */
 const SINGLE_PUT = new Set(['AWS_PRESIGNED_URL', 'GCP_SIGNED_URL']);
 const TRACE_ID = /^tr-[0-9a-f]{32}$/;
+const UPLOAD_ATTEMPTS = 3;
 
 export function createTracking(http: HttpClient): Tracking {
   return {
@@ -121,34 +123,47 @@ export function createTracking(http: HttpClient): Tracking {
           },
         );
       }
-      let answer: Awaited<ReturnType<typeof exchange>>;
-      try {
-        answer = await exchange(
-          http.dispatcher,
-          {
-            origin: url.origin,
-            path: `${url.pathname}${url.search}`,
-            method: 'PUT',
-            headers: Object.fromEntries(info.headers.map((h) => [h.name, h.value])),
-            body: json,
-          },
-          http.timeoutMs,
-        );
-      } catch (cause) {
-        // The signed URL is a credential of its own: it is not in the message.
-        throw new UnavailableError(
-          `${operation}: the trace data store did not answer (${noAnswerReason(cause)}).`,
-          {
-            registry: { operation },
-            cause,
-          },
-        );
+      // As MLflow's SDK uploads it: a few tries on transient failures (it makes 5), all within
+      // the caller's deadline: the trace info is written already, the spans should follow it.
+      const request = {
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method: 'PUT' as const,
+        headers: Object.fromEntries(info.headers.map((h) => [h.name, h.value])),
+        body: json,
+      };
+      const deadline = currentDeadline();
+      let last: UnavailableError | undefined;
+      for (let attempt = 0; attempt < UPLOAD_ATTEMPTS; attempt += 1) {
+        const left = deadline ? deadline.remainingMs() : http.timeoutMs;
+        if (left <= 0) break;
+        if (attempt > 0) await new Promise((done) => setTimeout(done, Math.min(left, 200 * 2 ** attempt)));
+        try {
+          const answer = await exchange(
+            http.dispatcher,
+            request,
+            Math.min(http.timeoutMs, deadline ? deadline.remainingMs() : http.timeoutMs),
+            deadline?.signal,
+          );
+          if (answer.status >= 200 && answer.status < 300) return;
+          last = new UnavailableError(`${operation}: the trace data store answered HTTP ${answer.status}.`, {
+            registry: { operation, httpStatus: answer.status },
+          });
+          if (answer.status < 500 && answer.status !== 429) break;
+        } catch (cause) {
+          // The signed URL is a credential of its own: it is not in the message.
+          last = new UnavailableError(
+            `${operation}: the trace data store did not answer (${noAnswerReason(cause)}).`,
+            { registry: { operation }, cause },
+          );
+        }
       }
-      if (answer.status < 200 || answer.status >= 300) {
-        throw new UnavailableError(`${operation}: the trace data store answered HTTP ${answer.status}.`, {
-          registry: { operation, httpStatus: answer.status },
-        });
-      }
+      throw (
+        last ??
+        new UnavailableError(`${operation}: no time was left to upload the trace data.`, {
+          registry: { operation },
+        })
+      );
     },
     async createExperiment(name) {
       if (name.trim() === '') throw new InvalidInputError('An experiment name is required.');

@@ -6,7 +6,9 @@
  * `GET /api/2.0/mlflow/traces/{id}/credentials-for-data-upload` hands out. This module builds both
  * bodies from the OpenTelemetry spans the recorder collected.
  */
+import { randomBytes } from 'node:crypto';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { InternalError } from '../errors';
 import { ATTR, TRACE_TAG_PREFIX } from './attributes';
 
 /** MLflow's trace-level metadata keys (mlflow/tracing/constant.py). */
@@ -42,10 +44,12 @@ const STATUS = ['STATUS_CODE_UNSET', 'STATUS_CODE_OK', 'STATUS_CODE_ERROR'] as c
 
 /** `traces.json`: `{"spans": [...]}` with nanosecond times as exact integers (they exceed 2^53). */
 export function traceDataJson(traceId: string, spans: readonly ReadableSpan[]): string {
+  // Placeholders no span text can hold (a fresh random tag), replaced by the exact integers.
+  const tag = randomBytes(8).toString('hex');
   const times: string[] = [];
   const time = (t: HrTime) => {
     times.push(nanos(t).toString());
-    return `__ns${times.length - 1}__`;
+    return `__ns_${tag}_${times.length - 1}__`;
   };
   // In the order the spans started, a parent before its children when the clock cannot tell
   // (its resolution is a millisecond): as MLflow lists a trace's spans, the root first.
@@ -80,7 +84,7 @@ export function traceDataJson(traceId: string, spans: readonly ReadableSpan[]): 
     };
   });
   return JSON.stringify({ spans: dicts }).replace(
-    /"__ns(\d+)__"/g,
+    new RegExp(`"__ns_${tag}_(\\d+)__"`, 'g'),
     (_, i: string) => times[Number(i)] as string,
   );
 }
@@ -119,7 +123,7 @@ function tokenUsage(spans: readonly ReadableSpan[]): string | undefined {
 /** StartTraceV3's body: the trace info, as MLflow's SDK builds it when the trace ends. */
 export function traceInfoBody(traceId: string, experimentId: string, spans: readonly ReadableSpan[]) {
   const root = rootOf(spans);
-  if (root === undefined) throw new Error('A trace without spans has no trace info.');
+  if (root === undefined) throw new InternalError('A trace without spans has no trace info.');
   const attrs = root.attributes;
   const tags: Record<string, string> = { 'mlflow.traceName': root.name };
   for (const [key, value] of Object.entries(attrs)) {

@@ -7,7 +7,12 @@
 import { MockAgent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createStatementRunner } from '../../lib/databricks/sql-statements';
-import { DeadlineExceededError, UnauthorizedError, UnsupportedError } from '../../lib/errors';
+import {
+  DeadlineExceededError,
+  UnauthorizedError,
+  UnavailableError,
+  UnsupportedError,
+} from '../../lib/errors';
 import { createHttpClient } from '../../lib/registry/http';
 import { createTracking } from '../../lib/registry/tracking';
 import { deadlineIn, withDeadline } from '../../lib/runtime/deadline';
@@ -120,6 +125,30 @@ describe('trace data upload', () => {
     await createTracking(http()).uploadTraceData(TRACE, '{"spans": []}');
     expect(sentHeaders['x-amz-server-side-encryption']).toBe('AES256');
     expect(sentHeaders.authorization).toBeUndefined();
+  });
+
+  it('tries again when the store fails for a moment, as MLflow does; not when it refuses', async () => {
+    const signed = {
+      signed_uri: 'https://bucket.s3.example.com/t.json?X-Amz-Signature=s',
+      type: 'AWS_PRESIGNED_URL',
+      headers: [],
+    };
+    agent
+      .get(HOST)
+      .intercept({ path: credentialsPath, method: 'GET' })
+      .reply(200, { credential_info: signed })
+      .times(2);
+    const store = agent.get('https://bucket.s3.example.com');
+    store.intercept({ path: '/t.json?X-Amz-Signature=s', method: 'PUT' }).reply(503, 'slow down');
+    store.intercept({ path: '/t.json?X-Amz-Signature=s', method: 'PUT' }).reply(200, '');
+    await createTracking(http()).uploadTraceData(TRACE, '{}');
+    store.intercept({ path: '/t.json?X-Amz-Signature=s', method: 'PUT' }).reply(403, 'SignatureDoesNotMatch');
+    const refused = await createTracking(http())
+      .uploadTraceData(TRACE, '{}')
+      .catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(UnavailableError);
+    expect(String(refused)).toMatch(/HTTP 403/);
+    expect(String(refused)).not.toContain('X-Amz-Signature');
   });
 
   it('sends nothing to a store without TLS when the workspace has it, nor to an Azure block URL', async () => {
