@@ -345,3 +345,39 @@ describe('a rotated service principal secret', () => {
     expect(report.checks.length).toBeGreaterThan(0);
   });
 });
+
+describe('an OAuth token that expires between invocations', () => {
+  it('is renewed before it is sent again: a new token, no refusal', async () => {
+    // Tokens that live 41 s count as expired after 1 s (the 40 s margin the SDKs keep).
+    const shortLived = await startDatabricksContract({
+      clients: { [CLIENT_ID]: CLIENT_SECRET },
+      tokenLifetimeSeconds: 41,
+    });
+    try {
+      const secretId = await makeSecret(secretsManager, {
+        registry: {
+          type: 'databricks',
+          host: shortLived.url,
+          clientId: CLIENT_ID,
+          clientSecret: CLIENT_SECRET,
+        },
+      });
+      const env = parseVerifyEnv({
+        PROMPTOPS_SECRET_ID: secretId,
+        PROMPT_CATALOG: CATALOG,
+        PROMPT_SCHEMA: 'expiry',
+      });
+      const runtime = createRuntime(env, { functionName: 'verify', secretsManager, write: () => {} });
+      const handler = createVerifyHandler({ env, runtime });
+      await handler({}, { awsRequestId: randomUUID() });
+      expect(shortLived.tokensIssued).toBe(1);
+      await new Promise((done) => setTimeout(done, 1_200));
+      const report = await handler({}, { awsRequestId: randomUUID() });
+      expect(report.checks.filter((c) => c.prompt === '*')).toEqual([]);
+      expect(shortLived.tokensIssued).toBe(2);
+      expect(shortLived.log.filter((r) => r.status === 401)).toEqual([]);
+    } finally {
+      await shortLived.close();
+    }
+  });
+});
