@@ -160,6 +160,9 @@ export function createStatementRunner(http: HttpClient) {
     }
     const now = options.now ?? Date.now;
     const sleep = options.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
+    // A token first (an OAuth cold start takes discovery and a token request): the server's wait
+    // below is measured against the time our request itself has.
+    await http.authorize(currentDeadline()?.signal);
     // Our own bound, or the invocation's deadline when that comes first.
     const endsAt = Math.min(now() + options.timeoutMs, currentDeadline()?.at ?? Number.POSITIVE_INFINITY);
     const left = () => endsAt - now();

@@ -32,6 +32,14 @@ export function noAnswerReason(cause: unknown): string {
   return typeof code === 'string' ? code : cause instanceof Error ? cause.name : 'network error';
 }
 
+/** Failures that happen before a request is sent (no connection): the server cannot have acted on it. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+
+export function neverSent(cause: unknown): boolean {
+  const code = (cause as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && NOT_SENT.has(code);
+}
+
 export interface Exchange {
   readonly status: number;
   readonly retryAfter: string | string[] | undefined;

@@ -23,12 +23,14 @@ import {
   type RetryPolicy,
   retryClock,
 } from '../http/retries';
-import { type Exchange, noAnswerReason, sharedAgent } from '../http/undici-parts';
+import { type Exchange, neverSent, noAnswerReason, sharedAgent } from '../http/undici-parts';
 import type { RegistryAuth } from './auth';
 import { errorFromResponse, malformedResponse } from './failures';
 
 /** MLflow's own client retries these statuses (plus connection errors). */
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+/** Statuses that say the request was not taken on: a `once` call may be sent again after them. */
+const NOT_TAKEN_STATUS = new Set([429, 503]);
 
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -56,8 +58,10 @@ export interface CallSpec<T> {
   /** See RetryingCall.acceptOnResend: a refusal on a re-send that means the first attempt took effect. */
   readonly acceptOnResend?: (error: PromptOpsError) => T | undefined;
   /**
-   * Never re-sent: a call that starts work on the server (a SQL statement) and has no way to find
-   * what a lost attempt started. One attempt; its failure is the answer.
+   * Re-sent only when it certainly did nothing: a call that starts work on the server (a SQL
+   * statement) with no way to find what a lost attempt started. Retried after a refusal that says
+   * so (429, 503) or a failure to connect; never after a timeout or a reset, whose outcome is
+   * unknown.
    */
   readonly once?: boolean;
 }
@@ -86,6 +90,8 @@ export interface HttpClient {
   readonly dispatcher: Dispatcher;
   /** The most one attempt may take. */
   readonly timeoutMs: number;
+  /** Gets the credentials' token now (when there are renewed ones), so a timed request does not wait for it. */
+  authorize(signal?: AbortSignal): Promise<void>;
 }
 
 function networkError(operation: string, service: string, baseUrl: string, cause: unknown): UnavailableError {
@@ -167,7 +173,10 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       requestCount += 1;
       // Getting a token failed with its own error (refused client credentials, discovery): kept.
       if (isPromptOpsError(cause)) return { error: cause, retryable: cause.retryable === true };
-      return { error: networkError(spec.operation, service, baseUrl, cause), retryable: true };
+      return {
+        error: networkError(spec.operation, service, baseUrl, cause),
+        retryable: !spec.once || neverSent(cause),
+      };
     }
     const { status, text, retryAfter: retryAfterHeader } = answer;
     if (status >= 200 && status < 300) {
@@ -178,7 +187,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     return {
       // A server (or a proxy before it) may echo the request: its words lose our credential.
       error: errorFromResponse(spec.operation, status, scrub(text, header), retryAfterMs),
-      retryable: RETRYABLE_STATUS.has(status),
+      retryable: spec.once ? NOT_TAKEN_STATUS.has(status) : RETRYABLE_STATUS.has(status),
       retryAfterMs,
     };
   }
@@ -202,7 +211,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   function call<T>(spec: CallSpec<T>): Promise<T> {
     return callWithRetries({
       operation: spec.operation,
-      policy: spec.once ? { ...policy, maxAttempts: 1 } : policy,
+      policy,
       clock,
       attemptTimeoutMs: timeoutMs,
       attempt: (deadlineMs, signal) => attempt(spec, deadlineMs, signal),
@@ -226,6 +235,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     baseUrl,
     dispatcher,
     timeoutMs,
+    async authorize(signal) {
+      await credentials?.authorization(signal);
+    },
     get requestCount() {
       return requestCount;
     },

@@ -200,3 +200,138 @@ describe('SQL statements within the invocation deadline', () => {
     expect(cancelled).toBe(true);
   });
 });
+
+describe('a statement is started once', () => {
+  const statements = createStatementRunner;
+  const run = (
+    client: ReturnType<typeof http>,
+    options: Partial<Parameters<ReturnType<typeof statements>['run']>[2]> = {},
+  ) =>
+    statements(client).run('SELECT 1', [], {
+      warehouseId: 'w',
+      maxRows: 100,
+      maxBytes: 100_000,
+      timeoutMs: 5_000,
+      pollMs: 10,
+      ...options,
+    });
+  const retrying = () =>
+    createHttpClient({
+      trackingUri: HOST,
+      credentials: renewing(),
+      dispatcher: agent,
+      timeoutMs: 400,
+      retry: { maxAttempts: 3, baseDelayMs: 1 },
+    });
+  const done = (rows: string[][], next?: number) => ({
+    statement_id: 's-1',
+    status: { state: 'SUCCEEDED' },
+    manifest: { schema: { columns: [{ name: 'x', type_name: 'STRING', position: 0 }] } },
+    result: { chunk_index: 0, data_array: rows, ...(next === undefined ? {} : { next_chunk_index: next }) },
+  });
+
+  it('is sent again after a refusal that says it was not taken (503)', async () => {
+    const pool = agent.get(HOST);
+    pool
+      .intercept({ path: '/api/2.0/sql/statements', method: 'POST' })
+      .reply(503, { error_code: 'TEMPORARILY_UNAVAILABLE' });
+    pool.intercept({ path: '/api/2.0/sql/statements', method: 'POST' }).reply(200, done([['a']]));
+    await expect(run(retrying())).resolves.toMatchObject({ rows: [{ x: 'a' }] });
+  });
+
+  it('is not sent again when its answer did not come in time: the outcome is unknown', async () => {
+    let posts = 0;
+    agent
+      .get(HOST)
+      .intercept({
+        path: '/api/2.0/sql/statements',
+        method: 'POST',
+        body: () => {
+          posts += 1;
+          return true;
+        },
+      })
+      .reply(200, done([['a']]))
+      .delay(1_000)
+      .persist();
+    await expect(run(retrying())).rejects.toBeInstanceOf(UnavailableError);
+    expect(posts).toBe(1);
+  });
+
+  it('follows a bounded number of chunks, and stops at the byte bound', async () => {
+    const pool = agent.get(HOST);
+    pool.intercept({ path: '/api/2.0/sql/statements', method: 'POST' }).reply(200, done([['a']], 1));
+    let chunks = 0;
+    pool
+      .intercept({ path: /\/api\/2\.0\/sql\/statements\/s-1\/result\/chunks\/\d+/, method: 'GET' })
+      .reply(200, () => {
+        chunks += 1;
+        return { chunk_index: chunks, data_array: [['b']], next_chunk_index: chunks + 1 };
+      })
+      .persist();
+    const endless = await run(http());
+    expect(chunks).toBe(15);
+    expect(endless.truncated).toBe(true);
+    expect(endless.rows).toHaveLength(16);
+
+    pool
+      .intercept({ path: '/api/2.0/sql/statements', method: 'POST' })
+      .reply(200, done([['ü'.repeat(10)], ['b'], ['c']]));
+    // 24 bytes (10 two-byte letters), then 5: the bound counts bytes, not characters.
+    const bounded = await run(http(), { maxBytes: 25 });
+    expect(bounded.rows).toHaveLength(1);
+    expect(bounded.truncated).toBe(true);
+  });
+});
+
+describe('time', () => {
+  it('a re-send after a 401 has only what is left of the attempt', async () => {
+    const pool = agent.get(HOST);
+    pool
+      .intercept({ path: '/api/2.0/x', method: 'GET', headers: { authorization: 'Bearer tok-secret-1' } })
+      .reply(401, { error_code: 'UNAUTHENTICATED' })
+      .delay(300);
+    pool
+      .intercept({ path: '/api/2.0/x', method: 'GET', headers: { authorization: 'Bearer tok-secret-2' } })
+      .reply(200, { ok: true })
+      .delay(400);
+    const client = createHttpClient({
+      trackingUri: HOST,
+      credentials: renewing(),
+      dispatcher: agent,
+      timeoutMs: 500,
+      retry: { maxAttempts: 1 },
+    });
+    const started = Date.now();
+    const error = await client
+      .call({ operation: 'x', method: 'GET', path: '/2.0/x', schema: (await import('zod')).unknown() })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnavailableError);
+    expect(Date.now() - started).toBeLessThan(650);
+  });
+
+  it('the trace upload keeps to the caller deadline', async () => {
+    const TRACE = `tr-${'b'.repeat(32)}`;
+    agent
+      .get(HOST)
+      .intercept({ path: `/api/2.0/mlflow/traces/${TRACE}/credentials-for-data-upload`, method: 'GET' })
+      .reply(200, {
+        credential_info: {
+          signed_uri: 'https://bucket.s3.example.com/u.json?s=1',
+          type: 'AWS_PRESIGNED_URL',
+          headers: [],
+        },
+      });
+    agent
+      .get('https://bucket.s3.example.com')
+      .intercept({ path: '/u.json?s=1', method: 'PUT' })
+      .reply(200, '')
+      .delay(3_000);
+    const started = Date.now();
+    const error = await withDeadline(deadlineIn(300), () =>
+      createTracking(http()).uploadTraceData(TRACE, '{}'),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnavailableError);
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+});
