@@ -42,6 +42,8 @@ export interface M2mOptions {
 
 /** The SDKs' margin: a token counts as expired this long before it does. */
 export const EXPIRY_MARGIN_MS = 40_000;
+/** The operation a refused token request names (a caller may read its secret again on it). */
+export const OAUTH_TOKEN_OPERATION = 'oauthToken';
 const DISCOVERY_PATH = '/oidc/.well-known/oauth-authorization-server';
 
 /** Hides what must not be logged: the object shows its kind and host only. */
@@ -164,7 +166,7 @@ export function m2mCredentials(options: M2mOptions): DatabricksCredentials {
       // A registry refusal of our credentials: the secret may have been rotated, and is read again.
       throw new UnauthorizedError(
         `Databricks refused the service principal's client credentials (${answer.status}${code ? ` ${code}` : ''}).`,
-        { registry: { operation: 'oauthToken', httpStatus: answer.status } },
+        { registry: { operation: OAUTH_TOKEN_OPERATION, httpStatus: answer.status } },
       );
     }
     if (answer.status !== 200)

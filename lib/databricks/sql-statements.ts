@@ -88,7 +88,7 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 /** What a cancel may take past the caller's deadline. */
 const CANCEL_MS = 1_000;
 /** How much longer than the server's wait our request may take (the answer's travel, a slow start). */
-const WAIT_MARGIN_MS = 3_000;
+const WAIT_MARGIN_MS = 2_500;
 /** Chunks followed at most (the statements here are aggregates with a LIMIT: one chunk). */
 const MAX_CHUNKS = 16;
 const FLOAT_TYPES = new Set(['INT', 'SHORT', 'BYTE', 'FLOAT', 'DOUBLE']);

@@ -12,7 +12,9 @@ import { createSystemTableProvider } from '../databricks/system-tables';
 import { ConfigError } from '../errors';
 import type { DataSettings } from '../predict/settings';
 import { createHttpClient } from '../registry/http';
+import type { RegistrySecret } from '../secrets/registry-secret';
 import type { SecretCache } from '../secrets/secret-cache';
+import { isClientSecretRefusal } from './model-provider';
 
 /** A statement runner on the workspace these credentials reach. */
 export function statementRunnerFor(
@@ -43,15 +45,14 @@ export function dataProviderFor(
   });
 }
 
-/** In Lambda: the runner follows the secret (a rotated secret gets a new one). */
+/** In Lambda: the runner follows the secret (a rotated secret gets a new one, read again when the token endpoint refuses the old). */
 export function secretStatementRunner(options: {
   readonly secrets: SecretCache;
   readonly secretId: string;
   readonly dispatcher?: Dispatcher | undefined;
 }): () => Promise<StatementRunner> {
   const runners = new WeakMap<object, StatementRunner>();
-  return async () => {
-    const secret = await options.secrets.get(options.secretId);
+  const runnerOf = (secret: RegistrySecret): StatementRunner => {
     if (secret.registry.type !== 'databricks') {
       throw new ConfigError(
         `PREDICT_DATA_SOURCE=system-tables needs a Databricks workspace: secret '${options.secretId}' names an MLflow registry.`,
@@ -63,5 +64,22 @@ export function secretStatementRunner(options: {
       runners.set(secret.registry, runner);
     }
     return runner;
+  };
+  return async () => {
+    const runner = runnerOf(await options.secrets.get(options.secretId));
+    return {
+      async run(statement, parameters, statementOptions) {
+        try {
+          return await runner.run(statement, parameters, statementOptions);
+        } catch (error) {
+          if (!isClientSecretRefusal(error)) throw error;
+          return runnerOf(await options.secrets.refresh(options.secretId)).run(
+            statement,
+            parameters,
+            statementOptions,
+          );
+        }
+      },
+    };
   };
 }

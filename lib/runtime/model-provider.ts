@@ -3,8 +3,9 @@
  * is, so a rotated key takes effect when the secret cache refetches it.
  */
 import type { Dispatcher } from 'undici';
+import { OAUTH_TOKEN_OPERATION } from '../databricks/credentials';
 import { credentialsOfSecret } from '../databricks/from-secret';
-import { SecretError } from '../errors';
+import { SecretError, UnauthorizedError } from '../errors';
 import { type ChatModel, createChatModel } from '../model/chat-model';
 import type { DatabricksRegistrySecret, RegistrySecret } from '../secrets/registry-secret';
 import type { SecretCache } from '../secrets/secret-cache';
@@ -15,10 +16,17 @@ export interface ModelProviderOptions {
   readonly dispatcher?: Dispatcher | undefined;
 }
 
+/**
+ * The token endpoint refused the client secret the cached secret holds: it may have been rotated.
+ * (The registry provider reads the secret again on this too, lib/runtime/registry-provider.ts.)
+ */
+export function isClientSecretRefusal(error: unknown): boolean {
+  return error instanceof UnauthorizedError && error.registry?.operation === OAUTH_TOKEN_OPERATION;
+}
+
 export function createModelProvider(options: ModelProviderOptions): () => Promise<ChatModel> {
   const models = new WeakMap<RegistrySecret, ChatModel>();
-  return async () => {
-    const secret = await options.secrets.get(options.secretId);
+  const modelOf = (secret: RegistrySecret): ChatModel => {
     let model = models.get(secret);
     if (!model) {
       if (!secret.model) {
@@ -44,5 +52,27 @@ export function createModelProvider(options: ModelProviderOptions): () => Promis
       models.set(secret, model);
     }
     return model;
+  };
+
+  return async () => {
+    const model = modelOf(await options.secrets.get(options.secretId));
+    return {
+      name: model.name,
+      baseUrl: model.baseUrl,
+      provider: model.provider,
+      get requestCount() {
+        return model.requestCount;
+      },
+      // A service principal's rotated client secret: read the secret again, once, and go on.
+      async complete(request) {
+        try {
+          return await model.complete(request);
+        } catch (error) {
+          if (!isClientSecretRefusal(error)) throw error;
+          const fresh = modelOf(await options.secrets.refresh(options.secretId));
+          return fresh.complete(request);
+        }
+      },
+    };
   };
 }

@@ -15,7 +15,11 @@ import {
 } from '../../lib/errors';
 import { createHttpClient } from '../../lib/registry/http';
 import { createTracking } from '../../lib/registry/tracking';
+import { secretStatementRunner } from '../../lib/runtime/data-provider';
 import { deadlineIn, withDeadline } from '../../lib/runtime/deadline';
+import { createModelProvider } from '../../lib/runtime/model-provider';
+import type { RegistrySecret } from '../../lib/secrets/registry-secret';
+import type { SecretCache } from '../../lib/secrets/secret-cache';
 
 const HOST = 'https://adb-1.example.net';
 let agent: MockAgent;
@@ -333,5 +337,93 @@ describe('time', () => {
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnavailableError);
     expect(Date.now() - started).toBeLessThan(1_000);
+  });
+});
+
+describe('a rotated client secret on the model and data paths', () => {
+  /** A secret cache holding the secret from before the rotation until it is refreshed. */
+  function rotatedSecrets() {
+    const secret = (clientSecret: string): RegistrySecret => ({
+      registry: { type: 'databricks', host: HOST, clientId: 'sp', clientSecret },
+      model: { servingEndpoint: 'claude' },
+    });
+    let current = secret('before-rotation');
+    let refreshes = 0;
+    const cache: SecretCache = {
+      get: async () => current,
+      refresh: async () => {
+        refreshes += 1;
+        current = secret('after-rotation');
+        return current;
+      },
+      fetchCount: 0,
+      clear: () => {},
+    };
+    return { cache, refreshes: () => refreshes };
+  }
+
+  function workspace() {
+    const pool = agent.get(HOST);
+    pool
+      .intercept({ path: '/oidc/.well-known/oauth-authorization-server', method: 'GET' })
+      .reply(200, { token_endpoint: `${HOST}/oidc/v1/token` })
+      .times(2);
+    const basic = (secret: string) => `Basic ${Buffer.from(`sp:${secret}`).toString('base64')}`;
+    pool
+      .intercept({
+        path: '/oidc/v1/token',
+        method: 'POST',
+        headers: { authorization: basic('before-rotation') },
+      })
+      .reply(401, { error: 'invalid_client' });
+    pool
+      .intercept({
+        path: '/oidc/v1/token',
+        method: 'POST',
+        headers: { authorization: basic('after-rotation') },
+      })
+      .reply(200, { access_token: 'fresh-token-123', token_type: 'Bearer', expires_in: 3600 });
+    return pool;
+  }
+
+  it('the serving endpoint: the secret is read again once, and the completion goes on', async () => {
+    const { cache, refreshes } = rotatedSecrets();
+    workspace()
+      .intercept({
+        path: '/serving-endpoints/chat/completions',
+        method: 'POST',
+        headers: { authorization: 'Bearer fresh-token-123' },
+      })
+      .reply(200, {
+        choices: [{ message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+        model: 'claude',
+      });
+    const model = await createModelProvider({ secrets: cache, secretId: 's', dispatcher: agent })();
+    await expect(
+      model.complete({ messages: [{ role: 'user', content: 'q' }], maxTokens: 10 }),
+    ).resolves.toMatchObject({
+      content: 'ok',
+    });
+    expect(refreshes()).toBe(1);
+  });
+
+  it('the SQL warehouse: the secret is read again once, and the statement runs', async () => {
+    const { cache, refreshes } = rotatedSecrets();
+    workspace()
+      .intercept({
+        path: '/api/2.0/sql/statements',
+        method: 'POST',
+        headers: { authorization: 'Bearer fresh-token-123' },
+      })
+      .reply(200, {
+        statement_id: 's-9',
+        status: { state: 'SUCCEEDED' },
+        manifest: { schema: { columns: [] } },
+      });
+    const runner = await secretStatementRunner({ secrets: cache, secretId: 's', dispatcher: agent })();
+    await expect(
+      runner.run('SELECT 1', [], { warehouseId: 'w', maxRows: 1, maxBytes: 100, timeoutMs: 2_000 }),
+    ).resolves.toMatchObject({ statementId: 's-9' });
+    expect(refreshes()).toBe(1);
   });
 });
