@@ -12,9 +12,9 @@ async function trace() {
   const recorder = createTracer({ content: DEFAULT_CONTENT_POLICY }).startTrace({
     name: '__ns0__',
     spanType: 'AGENT',
-    inputs: { q: '__ns1__' },
+    inputs: { q: '__ns1__', r: '__ns__1__' },
   });
-  await recorder.inSpan('child', 'LLM', async () => {});
+  await recorder.inSpan('__ns__0__', 'LLM', async () => {});
   const spans = recorder.finish('done');
   return { traceId: recorder.traceId, spans };
 }
@@ -40,9 +40,9 @@ describe('traces.json', () => {
     const parsed = JSON.parse(traceDataJson(traceId, same.reverse())) as {
       spans: { name: string; parent_span_id: string | null; attributes: Record<string, string> }[];
     };
-    expect(parsed.spans.map((s) => s.name)).toEqual(['__ns0__', 'child']);
+    expect(parsed.spans.map((s) => s.name)).toEqual(['__ns0__', '__ns__0__']);
     expect(parsed.spans[0]?.parent_span_id).toBeNull();
-    expect(parsed.spans[0]?.attributes['mlflow.spanInputs']).toBe('{"q":"__ns1__"}');
+    expect(parsed.spans[0]?.attributes['mlflow.spanInputs']).toBe('{"q":"__ns1__","r":"__ns__1__"}');
     expect(traceInfoBody(traceId, '1', spans).trace.trace_info.tags['mlflow.traceName']).toBe('__ns0__');
   });
 });
