@@ -22,6 +22,8 @@ const OSS = {
   aliasHistoryPrefix: 'promptops.alias_history.',
   /** On a prompt, `<prefix><alias>`: a move in progress (lib/promote/move-alias). */
   movedToPrefix: 'promptops.moved_to.',
+  /** On a prompt: its running experiment, if any (lib/experiments/definition). */
+  experiment: 'promptops.experiment',
   /** Every key above starts with it; prompt files may not set such tags themselves. */
   ownPrefix: 'promptops.',
 } as const;

@@ -21,6 +21,7 @@ describe('registry tag keys', () => {
       sourceVersionId: 'promptops.source.version_id',
       aliasHistoryPrefix: 'promptops.alias_history.',
       movedToPrefix: 'promptops.moved_to.',
+      experiment: 'promptops.experiment',
       ownPrefix: 'promptops.',
     });
     // The code writes what the table says.

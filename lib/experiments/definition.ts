@@ -1,0 +1,164 @@
+/**
+ * A prompt's experiment: traffic split between its control alias (`production`) and one to three
+ * variant aliases, by weights in basis points, assigned by user, session or request. It lives in
+ * the registry beside the aliases, as the prompt-level tag `promptops.experiment` (JSON), so
+ * whoever resolves the prompt's aliases reads it in the same requests. Every change raises its
+ * revision (optimistic concurrency, and the revision is on every trace it assigns).
+ *
+ * The tag is checked on the way in and on the way out: a malformed one is an error that names
+ * the field, and never silently a different split.
+ */
+import * as z from 'zod';
+import { InvalidInputError, zodIssues } from '../errors';
+import { validateAliasName } from '../prompts/names';
+
+/** The whole of the traffic, in basis points. */
+export const ALL_TRAFFIC_BP = 10_000;
+export const MAX_VARIANTS = 3;
+
+export const ASSIGNMENT_KEYS = ['user', 'session', 'request'] as const;
+export type AssignmentKey = (typeof ASSIGNMENT_KEYS)[number];
+
+export const GUARD_METRICS = [
+  'error_rate',
+  'fallback_rate',
+  'p95_latency',
+  'mean_tokens',
+  'feedback',
+] as const;
+
+const alias = z.string().refine(
+  (value) => {
+    try {
+      validateAliasName(value);
+      return value.toLowerCase() !== 'latest';
+    } catch {
+      return false;
+    }
+  },
+  { message: "expected an alias: letters, digits, '_' or '-' (not 'latest')" },
+);
+
+const guard = z.strictObject({
+  metric: z.enum(GUARD_METRICS),
+  /** The variant's value minus control's may be at most (`<=`) or at least (`>=`) the limit. */
+  comparison: z.enum(['<=', '>=']),
+  limit: z.number().finite(),
+  /** `pp`: percentage points of a rate; `%`: relative to control's value. */
+  unit: z.enum(['pp', '%']),
+});
+export type Guard = z.infer<typeof guard>;
+
+const variant = z.strictObject({
+  alias,
+  weight_bp: z.number().int('expected whole basis points').min(0).max(ALL_TRAFFIC_BP),
+});
+
+export const experimentSchema = z
+  .strictObject({
+    id: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected lowercase letters, digits and dashes (at most 63)'),
+    revision: z.number().int().positive(),
+    control: alias,
+    variants: z
+      .array(variant)
+      .min(1, 'expected 1 to 3 variants')
+      .max(MAX_VARIANTS, 'expected 1 to 3 variants'),
+    key: z.enum(ASSIGNMENT_KEYS),
+    status: z.enum(['running', 'halted']),
+    started_at: z.iso.datetime(),
+    ends_at: z.iso.datetime().optional(),
+    guardrails: z.array(guard).max(10).optional(),
+    /** A guarded rollout: the variant's share, step by step, in percent (the last is 100). */
+    rollout: z
+      .strictObject({
+        steps: z.array(z.number().int().min(1).max(100)).min(1).max(10),
+        step: z.number().int().min(0),
+      })
+      .optional(),
+  })
+  .superRefine((e, ctx) => {
+    const aliases = e.variants.map((v) => v.alias);
+    if (new Set(aliases).size !== aliases.length)
+      ctx.addIssue({ code: 'custom', path: ['variants'], message: 'each variant alias once' });
+    if (aliases.includes(e.control))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['control'],
+        message: 'the control alias cannot also be a variant',
+      });
+    const total = e.variants.reduce((sum, v) => sum + v.weight_bp, 0);
+    if (total > ALL_TRAFFIC_BP)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['variants'],
+        message: `the variants' weights add up to ${total} basis points, more than ${ALL_TRAFFIC_BP}`,
+      });
+    if (e.ends_at !== undefined && Date.parse(e.ends_at) <= Date.parse(e.started_at))
+      ctx.addIssue({ code: 'custom', path: ['ends_at'], message: 'expected a time after started_at' });
+    if (e.rollout) {
+      const { steps, step } = e.rollout;
+      if (steps.some((s, i) => i > 0 && s <= (steps[i - 1] as number)))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rollout', 'steps'],
+          message: 'expected increasing percentages',
+        });
+      if (steps.at(-1) !== 100)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rollout', 'steps'],
+          message: 'expected the last step to be 100',
+        });
+      if (step >= steps.length)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rollout', 'step'],
+          message: 'expected a step of the rollout',
+        });
+      if (e.variants.length !== 1)
+        ctx.addIssue({ code: 'custom', path: ['rollout'], message: 'a rollout has exactly one variant' });
+    }
+  });
+
+export type ExperimentDefinition = z.infer<typeof experimentSchema>;
+
+/** Checks a definition, naming each wrong field. */
+export function validateExperiment(value: unknown): ExperimentDefinition {
+  const parsed = experimentSchema.safeParse(value);
+  if (!parsed.success) {
+    const { issues, line } = zodIssues(parsed.error);
+    throw new InvalidInputError(`Invalid experiment: ${line}`, { issues });
+  }
+  return parsed.data;
+}
+
+/** The tag value: the definition as JSON, keys in the schema's order. */
+export function experimentTagValue(definition: ExperimentDefinition): string {
+  return JSON.stringify(validateExperiment(definition));
+}
+
+/** The definition a prompt's tag holds; InvalidInputError (naming the prompt) when it is malformed. */
+export function parseExperimentTag(prompt: string, value: string): ExperimentDefinition {
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch {
+    throw new InvalidInputError(`The experiment tag of prompt '${prompt}' is not JSON.`);
+  }
+  try {
+    return validateExperiment(json);
+  } catch (error) {
+    throw new InvalidInputError(`The experiment tag of prompt '${prompt}': ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Whether the experiment takes traffic at `now`: running, started, not ended. */
+export function isLive(definition: ExperimentDefinition, now: number): boolean {
+  if (definition.status !== 'running') return false;
+  if (now < Date.parse(definition.started_at)) return false;
+  return definition.ends_at === undefined || now < Date.parse(definition.ends_at);
+}
