@@ -48,6 +48,8 @@ export const PREDICT_METRICS = {
   classifierFallback: 'ClassifierFallback',
   /** A domain's provided data (system tables) could not be read: its worker answered without. */
   dataUnavailable: 'DataUnavailable',
+  /** A request assigned to an experiment's variant that could not be loaded: control served. */
+  variantFallback: 'ExperimentVariantFallback',
   modelTokens: 'ModelTokens',
   requestRefused: 'RequestRefused',
   modelFailed: 'ModelFailed',

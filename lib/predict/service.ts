@@ -22,6 +22,7 @@ import {
   type PromptOpsError,
   UnauthorizedError,
 } from '../errors';
+import { ARM_TAGS, serveExperiments } from '../experiments/serve';
 import type { ChatModel } from '../model/chat-model';
 import type { Logger } from '../observability/logger';
 import { type MetricName, PREDICT_METRICS } from '../observability/metric-names';
@@ -288,7 +289,26 @@ export function createPredictService(deps: PredictServiceDeps): PredictService {
     try {
       answer = await withDeadline(work, async () => {
         load = await recorder.inSpan('load_prompts', 'UNKNOWN', async (span) => {
-          const loaded = await loader.load();
+          const cached = await loader.load();
+          // Experiments: each prompt's arm for this request, variants in place of control.
+          const { prompts: served, arms } = serveExperiments(cached, {
+            userId: input.userId,
+            sessionId: input.conversationId,
+          });
+          const loaded: PromptLoad = { ...cached, prompts: served };
+          for (const arm of arms) {
+            recorder.setTag(ARM_TAGS.experiment(arm.key), `${arm.experiment}#${arm.revision}`);
+            recorder.setTag(ARM_TAGS.arm(arm.key), arm.served);
+            if (arm.fallback) {
+              recorder.setTag(ARM_TAGS.fallback(arm.key), arm.assigned);
+              context.metrics.add(PREDICT_METRICS.variantFallback, 1);
+              context.log.warn('experiment variant not loaded; control served', {
+                prompt: arm.key,
+                experiment: arm.experiment,
+                variant: arm.assigned,
+              });
+            }
+          }
           // On the span that loaded them, and as the trace's tag, as MLflow's SDK records them.
           const linked = linkedPromptsValue(knownVersions(loaded.prompts.values()));
           span.setAttribute(ATTR.linkedPrompts, linked);

@@ -16,10 +16,18 @@
  *
  * A pinned version never changes, so it never expires; an alias may move at any time, so a
  * promotion reaches a warm instance within `ttlMs` plus one invocation.
+ *
+ * Experiments (lib/experiments): a prompt whose tag holds a running experiment on the alias it is
+ * loaded by has its variant aliases loaded too, in the same batches as the prompts (no request of
+ * their own once the experiment is known; the first sight of one, on a cold load, adds a batch).
+ * A variant is never served from a cache that failed, nor from the snapshot, and a variant that
+ * cannot be loaded fails nothing: it is absent, and the request is served control.
  */
 import { NotFoundError, PromptOpsError, UnavailableError } from '../errors';
+import { type ExperimentDefinition, parseExperimentTag } from '../experiments/definition';
 import type { Template } from '../prompts/template';
 import type { JsonObject, MissingPrompt, PromptTarget, ResolvedPrompt } from '../registry';
+import { TAG_KEYS } from '../registry/tag-keys';
 import { deadlineIn, settleWithin, withDeadline } from '../runtime/deadline';
 import { fallbackFor, type PromptSnapshot, type SnapshotEntry } from './snapshot';
 
@@ -31,7 +39,12 @@ export type PromptSource = (typeof PROMPT_SOURCES)[number];
 export interface LoadSpec {
   readonly key: string;
   readonly target: PromptTarget;
+  /** The key the agent's contract checks it as (a variant is checked as its prompt). */
+  readonly contractKey?: string;
 }
+
+/** The cache key of a prompt's variant alias (prompt keys hold no `@`). */
+export const variantKey = (key: string, alias: string) => `${key}@${alias}`;
 
 export interface LoadedPrompt {
   readonly key: string;
@@ -64,6 +77,10 @@ export interface RefreshOutcome {
 export interface PromptLoad {
   /** By key, in the order of the loader's specs. */
   readonly prompts: ReadonlyMap<string, LoadedPrompt>;
+  /** By prompt key: the running experiment on the alias it was loaded by. */
+  readonly experiments: ReadonlyMap<string, ExperimentDefinition>;
+  /** By variantKey(key, alias): the variants that could be loaded (fresh or cached, never stale). */
+  readonly variants: ReadonlyMap<string, LoadedPrompt>;
   readonly problems: readonly LoadProblem[];
   /** The refresh running alongside the invocation; await it before returning. Never rejects. */
   readonly refresh: Promise<RefreshOutcome> | undefined;
@@ -100,6 +117,8 @@ export interface PromptLoader {
 }
 
 type Content = Omit<LoadedPrompt, 'source'>;
+
+const EXPERIMENT_TAG = TAG_KEYS.oss.experiment;
 
 interface Entry {
   content: Content;
@@ -150,7 +169,43 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
   const pending = new Map<string, Promise<Outcome>>();
   /** Why a snapshot entry was not used (the agent cannot use it), for the error that follows. */
   const fallbackRefusals = new Map<string, unknown>();
+  /** When each variant last failed to load: it is not asked for again before retryAfterFailureMs. */
+  const variantFailedAt = new Map<string, number>();
   let fetchCount = 0;
+
+  /** The running experiment of a base spec, read from its cached prompt tags, when it applies. */
+  function experimentOf(spec: LoadSpec): ExperimentDefinition | undefined {
+    const entry = cache.get(spec.key);
+    const raw = entry?.content.promptTags[EXPERIMENT_TAG];
+    if (!entry || entry.fromFallback || raw === undefined || spec.target.alias === undefined)
+      return undefined;
+    try {
+      const definition = parseExperimentTag(entry.content.name, raw);
+      // An experiment splits its control alias's traffic: a stage loading another alias is not in it.
+      return definition.status === 'running' && definition.control === spec.target.alias
+        ? definition
+        : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The variants of every running experiment, as specs (not those that failed a moment ago). */
+  function variantSpecs(t: number): LoadSpec[] {
+    return options.specs.flatMap((spec) =>
+      (experimentOf(spec)?.variants ?? [])
+        .map((v) => ({
+          key: variantKey(spec.key, v.alias),
+          target: { name: spec.target.name, alias: v.alias },
+          contractKey: spec.key,
+        }))
+        .filter(
+          (v) =>
+            cache.has(v.key) ||
+            t - (variantFailedAt.get(v.key) ?? Number.NEGATIVE_INFINITY) >= retryAfterFailureMs,
+        ),
+    );
+  }
 
   const aliasOf = (spec: LoadSpec) => spec.target.alias ?? null;
 
@@ -179,7 +234,7 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
             if (result === undefined) return { error: new NotFoundError(`No answer for '${spec.key}'.`) };
             if ('missing' in result) return { error: result.missing };
             try {
-              options.validate?.(spec.key, result.version.template);
+              options.validate?.(spec.contractKey ?? spec.key, result.version.template);
             } catch (error) {
               return { error };
             }
@@ -212,6 +267,7 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
   async function apply(spec: LoadSpec, outcome: Outcome): Promise<boolean> {
     const t = now();
     if ('content' in outcome) {
+      variantFailedAt.delete(spec.key);
       cache.set(spec.key, {
         content: outcome.content,
         fetchedAt: t,
@@ -220,6 +276,12 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
         failedAt: 0,
       });
       return true;
+    }
+    if (spec.contractKey !== undefined) {
+      // A variant is served fresh or not at all: control takes its traffic meanwhile.
+      cache.delete(spec.key);
+      variantFailedAt.set(spec.key, t);
+      return false;
     }
     const entry = cache.get(spec.key);
     if (entry) {
@@ -258,21 +320,29 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
 
   async function load(): Promise<PromptLoad> {
     const t = now();
-    const missing = options.specs.filter((s) => !cache.has(s.key));
-    const due = options.specs.filter((s) => {
+    const specs = [...options.specs, ...variantSpecs(t)];
+    const missing = specs.filter((s) => !cache.has(s.key));
+    const due = specs.filter((s) => {
       const entry = cache.get(s.key);
       return entry !== undefined && isDue(s, entry, t);
     });
     const fetchedNow = new Set<string>();
     const causes = new Map<string, unknown>();
     let refreshing: Promise<RefreshOutcome> | undefined;
-    if (missing.length > 0) {
-      // Something is not cached at all: nothing to serve meanwhile, so this fetch is awaited.
+    // A prompt not cached at all has nothing to serve meanwhile, so this fetch is awaited, and so
+    // are the variants of experiments it reveals (a cold load: their arms would be lost otherwise).
+    // A variant missing on a warm load is fetched alongside, like a refresh: control serves meanwhile.
+    if (missing.some((s) => s.contractKey === undefined)) {
       const outcome = await refresh([...missing, ...due]);
       for (const key of outcome.refreshed) fetchedNow.add(key);
       for (const { key, cause } of outcome.failed) causes.set(key, cause);
-    } else if (due.length > 0) {
-      refreshing = refresh(due);
+      const discovered = variantSpecs(now()).filter((s) => !cache.has(s.key) && !variantFailedAt.has(s.key));
+      if (discovered.length > 0) {
+        const more = await refresh(discovered);
+        for (const key of more.refreshed) fetchedNow.add(key);
+      }
+    } else if (missing.length > 0 || due.length > 0) {
+      refreshing = refresh([...missing, ...due]);
     }
     const prompts = new Map<string, LoadedPrompt>();
     const problems: LoadProblem[] = [];
@@ -289,6 +359,19 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
         problems.push({ key: spec.key, source, cause: entry.failure });
       }
     }
+    const experiments = new Map<string, ExperimentDefinition>();
+    const variants = new Map<string, LoadedPrompt>();
+    for (const spec of options.specs) {
+      const experiment = experimentOf(spec);
+      if (!experiment) continue;
+      experiments.set(spec.key, experiment);
+      for (const v of experiment.variants) {
+        const key = variantKey(spec.key, v.alias);
+        const entry = cache.get(key);
+        if (entry)
+          variants.set(key, { ...entry.content, source: fetchedNow.has(key) ? 'registry' : 'cache' });
+      }
+    }
     if (unavailable.length > 0) {
       const keys = unavailable.map((u) => u.key).join(', ');
       throw new PromptsUnavailableError(
@@ -296,7 +379,7 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
         { cause: unavailable[0]?.cause },
       );
     }
-    return { prompts, problems, refresh: refreshing };
+    return { prompts, experiments, variants, problems, refresh: refreshing };
   }
 
   return {
@@ -313,6 +396,7 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
     clear() {
       cache.clear();
       pending.clear();
+      variantFailedAt.clear();
     },
   };
 }

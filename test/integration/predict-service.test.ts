@@ -10,8 +10,6 @@ import type { AgentInput } from '../../lib/agent/chat-agent';
 import { DeadlineExceededError, ModelError } from '../../lib/errors';
 import { createChatModel } from '../../lib/model/chat-model';
 import { createPredictService, type PredictServiceDeps } from '../../lib/predict/service';
-import type { PredictSettings } from '../../lib/predict/settings';
-import { REQUEST_DATA } from '../../lib/predict/settings';
 import { snapshotFromFiles, snapshotFromRegistry } from '../../lib/prompt-loader/snapshot';
 import type { NamingOptions } from '../../lib/prompts/naming';
 import { createRegistryClient, type RegistryClient } from '../../lib/registry';
@@ -24,6 +22,7 @@ import { agentPromptFiles, registerAgentPrompts, uniqueNaming } from '../support
 import { capture } from '../support/capture';
 import { type FaultyProxy, startFaultyProxy } from '../support/faulty-proxy';
 import { type Oracle, startOracle } from '../support/oracle';
+import { testPredictSettings } from '../support/predict-settings';
 
 const uri = inject('mlflowUri');
 let registry: RegistryClient;
@@ -33,17 +32,7 @@ let naming: NamingOptions;
 let names: Map<string, string>;
 let proxy: FaultyProxy;
 
-const SETTINGS: PredictSettings = {
-  alias: 'production',
-  pins: new Map(),
-  ttlMs: 60_000,
-  loadBudgetMs: 1_500,
-  traceBudgetMs: 4_000,
-  maxTokens: 256,
-  content: DEFAULT_CONTENT_POLICY,
-  experiment: { id: '0' },
-  data: REQUEST_DATA,
-};
+const SETTINGS = testPredictSettings();
 
 const QUESTION: AgentInput = {
   query: 'Why did our DBU spend rise this week, and did any jobs fail?',

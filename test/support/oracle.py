@@ -91,6 +91,13 @@ def handle(req):
             return_type="list",
         )
         return sorted(t.info.trace_id for t in traces)
+    if op == "traces_with_tag":
+        traces = mlflow.search_traces(
+            locations=[req.get("experiment_id", "0")],
+            filter_string=f"tags.`{req['key']}` = '{req['value']}'",
+            return_type="list",
+        )
+        return sorted(t.info.trace_id for t in traces)
     if op == "get_trace":
         trace = mlflow.get_trace(req["trace_id"])
         if trace is None:
