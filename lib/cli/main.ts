@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { isPromptOpsError } from '../errors';
 import { formatTemplate } from '../prompts/template';
+import { feedbackCommand } from './feedback';
 import { type CliIo, namingFrom, oneLine, REGISTRY_FLAGS, UsageError } from './io';
 import { predictCommand } from './predict';
 import { PROMOTE_COMMANDS } from './promote';
@@ -28,6 +29,7 @@ const USAGE = `Usage:
                      [--prompts DIR] [--api URL | --local]
   promptops snapshot [--alias A] [--pins P] [--prompts DIR] [--out FILE] [--require-registry]
   promptops verify [--alias A ...] [--prompts DIR] [--json] [--secret-id ID]
+  promptops feedback <traceId> --value up|down|<score> [--comment TEXT] [--name NAME] [--by WHO]
 
 Options:
   --tracking-uri URL   the MLflow server (default: $MLFLOW_TRACKING_URI); databricks or
@@ -72,6 +74,11 @@ snapshot: the prompts the predict function bundles as its fallback, as JSON: wha
 registry ($MLFLOW_TRACKING_URI); without one, or when it cannot be read, the files in --prompts
 (default prompts/) without versions, unless --require-registry. The prompts are those of the
 agent's contract: --prompts DIR/agent.yaml when there is one, else the built-in one.
+
+feedback: a person's judgement of an answer, on its trace (the trace id predict printed), as
+MLflow's log_feedback records it: --value up or down (a thumbs up or down) or a score, with an
+optional --comment; --name (default user_feedback); --by who judged (default
+$PROMPTOPS_FEEDBACK_BY, else the login name). An unknown trace is refused (exit 1).
 
 verify: every alias the agent loads (--alias, repeatable; default production and staging) still
 resolves to a version it can use: present, parseable, formattable with the variables the agent
@@ -174,6 +181,7 @@ const COMMANDS: Readonly<Record<string, (args: readonly string[], io: CliIo) => 
   snapshot: snapshotCommand,
   verify: verifyCommand,
   predict: predictCommand,
+  feedback: feedbackCommand,
   ...PROMOTE_COMMANDS,
 };
 

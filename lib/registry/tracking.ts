@@ -29,6 +29,22 @@ export interface Tracking {
    * `credentials-for-data-upload`, PUT with only the headers the server named (no credential).
    */
   uploadTraceData(traceId: string, json: string): Promise<void>;
+  /**
+   * A person's judgement of a trace, as an MLflow assessment (what `mlflow.log_feedback` sends:
+   * `POST /api/3.0/mlflow/traces/{id}/assessments`). NotFoundError for a trace the server does not
+   * have: no orphan is stored.
+   */
+  logFeedback(traceId: string, feedback: FeedbackInput): Promise<{ readonly assessmentId: string }>;
+}
+
+export interface FeedbackInput {
+  /** The assessment's name (default `user_feedback`). */
+  readonly name?: string;
+  /** Up or down, or a score. */
+  readonly value: boolean | number;
+  readonly rationale?: string | undefined;
+  /** Who judged (a user id, an IAM principal). */
+  readonly sourceId: string;
 }
 
 const EXPERIMENT_ID = /^[0-9]+$/;
@@ -57,6 +73,12 @@ const uploadCredentials = z.object({
 /** Signed URLs MLflow's SDK uploads to with one PUT; Azure's take block uploads, not done here. */
 const SINGLE_PUT = new Set(['AWS_PRESIGNED_URL', 'GCP_SIGNED_URL']);
 const TRACE_ID = /^tr-[0-9a-f]{32}$/;
+const ASSESSMENT_NAME = /^[\w.-]{1,128}$/;
+const MAX_RATIONALE = 5_000;
+const assessmentResponse = z.object({ assessment: z.looseObject({ assessment_id: z.string().min(1) }) });
+const traceInfoResponse = z.object({
+  trace: z.object({ trace_info: z.looseObject({ trace_id: z.string() }) }),
+});
 const UPLOAD_ATTEMPTS = 3;
 
 export function createTracking(http: HttpClient): Tracking {
@@ -164,6 +186,44 @@ export function createTracking(http: HttpClient): Tracking {
           registry: { operation },
         })
       );
+    },
+    async logFeedback(traceId, feedback) {
+      if (!TRACE_ID.test(traceId))
+        throw new InvalidInputError(`Invalid trace id '${traceId}': expected tr- and 32 hex digits.`);
+      const name = feedback.name ?? 'user_feedback';
+      if (!ASSESSMENT_NAME.test(name)) throw new InvalidInputError(`Invalid feedback name '${name}'.`);
+      if (typeof feedback.value === 'number' && !Number.isFinite(feedback.value))
+        throw new InvalidInputError('A feedback score must be a finite number.');
+      if (feedback.rationale !== undefined && feedback.rationale.length > MAX_RATIONALE)
+        throw new InvalidInputError(`A feedback comment is at most ${MAX_RATIONALE} characters.`);
+      if (feedback.sourceId.trim() === '') throw new InvalidInputError('Feedback needs who gave it.');
+      // The trace must exist: an assessment of nothing is an orphan nobody can find.
+      await http.call({
+        operation: 'logFeedback',
+        method: 'GET',
+        path: `/3.0/mlflow/traces/${traceId}`,
+        schema: traceInfoResponse,
+      });
+      const now = new Date().toISOString();
+      const response = await http.call({
+        operation: 'logFeedback',
+        method: 'POST',
+        path: `/3.0/mlflow/traces/${traceId}/assessments`,
+        body: {
+          assessment: {
+            assessment_name: name,
+            trace_id: traceId,
+            source: { source_type: 'HUMAN', source_id: feedback.sourceId },
+            create_time: now,
+            last_update_time: now,
+            feedback: { value: feedback.value },
+            ...(feedback.rationale ? { rationale: feedback.rationale } : {}),
+            valid: true,
+          },
+        },
+        schema: assessmentResponse,
+      });
+      return { assessmentId: response.assessment.assessment_id };
     },
     async createExperiment(name) {
       if (name.trim() === '') throw new InvalidInputError('An experiment name is required.');

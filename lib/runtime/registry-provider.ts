@@ -70,6 +70,7 @@ const ACCESS = {
   createExperiment: 'write',
   startTraceV3: 'write',
   uploadTraceData: 'write',
+  logFeedback: 'write',
 } as const satisfies Record<keyof RegistryClient, 'read' | 'write'>;
 
 const isWrite = (key: string) => (ACCESS as Readonly<Record<string, string>>)[key] === 'write';

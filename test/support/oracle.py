@@ -98,6 +98,28 @@ def handle(req):
             return_type="list",
         )
         return sorted(t.info.trace_id for t in traces)
+    if op == "feedback_of":
+        trace = mlflow.get_trace(req["trace_id"])
+        return [
+            {
+                "name": a.name,
+                "value": a.feedback.value if a.feedback else None,
+                "rationale": a.rationale,
+                "source_type": a.source.source_type,
+                "source_id": a.source.source_id,
+            }
+            for a in trace.info.assessments
+        ]
+    if op == "log_feedback":
+        from mlflow.entities import AssessmentSource
+        a = mlflow.log_feedback(
+            trace_id=req["trace_id"],
+            name=req.get("name", "user_feedback"),
+            value=req["value"],
+            rationale=req.get("rationale"),
+            source=AssessmentSource(source_type="HUMAN", source_id=req["source_id"]),
+        )
+        return a.assessment_id
     if op == "get_trace":
         trace = mlflow.get_trace(req["trace_id"])
         if trace is None:
