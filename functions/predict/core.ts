@@ -5,9 +5,11 @@
  * says which metric a failure counts under; the principal check, problem details and failure
  * logging are lib/runtime/http-api-handler's.
  */
+
+import * as z from 'zod';
 import { chatAgentResponse, parseAgentRequest } from '../../lib/agent/chat-agent';
 import { NotFoundError, PromptOpsError } from '../../lib/errors';
-import { jsonBody } from '../../lib/http/request';
+import { jsonBody, parseRequest } from '../../lib/http/request';
 import { PREDICT_METRICS } from '../../lib/observability/metric-names';
 import type { PredictService } from '../../lib/predict/service';
 import { deadlineIn } from '../../lib/runtime/deadline';
@@ -15,6 +17,22 @@ import { type ApiRequest, httpApiHandler, jsonAnswer } from '../../lib/runtime/h
 import type { Runtime } from '../../lib/runtime/invocation';
 
 export const ROUTE = 'POST /predict';
+/** A person's judgement of an answer, on its trace (lib/registry/tracking.ts logFeedback). */
+export const FEEDBACK_ROUTE = 'POST /feedback';
+
+const feedbackSchema = z.strictObject({
+  traceId: z
+    .string()
+    .regex(/^tr-[0-9a-f]{32}$/, 'expected the trace id an answer carried (tr- and 32 hex digits)'),
+  value: z.union([z.enum(['up', 'down']), z.boolean(), z.number().finite()], {
+    error: 'expected up, down, true, false or a number',
+  }),
+  comment: z.string().max(5_000).optional(),
+  name: z
+    .string()
+    .regex(/^[\w.-]{1,128}$/, 'expected letters, digits, _ . or - (at most 128)')
+    .optional(),
+});
 
 /** Kept back from the invocation's remaining time for writing the answer out. */
 export const RESPONSE_MARGIN_MS = 500;
@@ -32,6 +50,7 @@ export function createPredictHandler({ runtime, service, now = Date.now }: Predi
   async function route(request: ApiRequest) {
     const started = now();
     const { event, context, log, metrics } = request;
+    if (event.routeKey === FEEDBACK_ROUTE) return feedback(request);
     if (event.routeKey !== ROUTE) throw new NotFoundError(`No route ${event.routeKey ?? '(none)'}.`);
     const input = parseAgentRequest(jsonBody(event));
     const remaining = context.getRemainingTimeInMillis?.() ?? UNBOUNDED_REMAINING_MS;
@@ -50,6 +69,22 @@ export function createPredictHandler({ runtime, service, now = Date.now }: Predi
       durationMs: now() - started,
     });
     return jsonAnswer(200, chatAgentResponse(answer));
+  }
+
+  /** Recorded as the caller's (its IAM principal): a feedback names who gave it. */
+  async function feedback(request: ApiRequest) {
+    const body = parseRequest(feedbackSchema, jsonBody(request.event), 'request body');
+    const value = body.value === 'up' ? true : body.value === 'down' ? false : body.value;
+    const { assessmentId } = await runtime.registry.withRegistry((registry) =>
+      registry.logFeedback(body.traceId, {
+        value,
+        rationale: body.comment,
+        sourceId: request.principal,
+        ...(body.name ? { name: body.name } : {}),
+      }),
+    );
+    request.log.info('feedback recorded', { traceId: body.traceId, assessmentId });
+    return jsonAnswer(201, { traceId: body.traceId, assessmentId });
   }
 
   return httpApiHandler(

@@ -8,7 +8,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { assemblePredict } from '../../functions/predict/assemble';
-import { ROUTE } from '../../functions/predict/core';
+import { FEEDBACK_ROUTE, ROUTE } from '../../functions/predict/core';
 import { MAX_QUERY_CHARS } from '../../lib/agent/chat-agent';
 import { parsePredictEnv } from '../../lib/config/predict-env';
 import type { NamingOptions } from '../../lib/prompts/naming';
@@ -132,6 +132,37 @@ describe('predict function', () => {
       trace_id: outputs.traceId,
     });
     expect(trace.metadata).toMatchObject({ 'mlflow.trace.session': 'conv-42', 'mlflow.trace.user': 'carol' });
+  });
+
+  it('records feedback on an answer as the caller, read back by MLflow; 404 for an unknown trace, 400 naming a bad field', async () => {
+    const handler = handlerFor(secretId);
+    const answer = await send(handler, { body: REQUEST });
+    const traceId = answer.body.custom_outputs.traceId as string;
+    const recorded = await send(handler, {
+      routeKey: FEEDBACK_ROUTE,
+      body: { traceId, value: 'up', comment: 'found the failing jobs' },
+    });
+    expect(recorded).toMatchObject({
+      status: 201,
+      body: { traceId, assessmentId: expect.stringMatching(/^a-/) },
+    });
+    const read = await oracle.call<{ value: unknown; rationale: string; source_id: string }[]>(
+      'feedback_of',
+      {
+        trace_id: traceId,
+      },
+    );
+    expect(read).toEqual([
+      expect.objectContaining({ value: true, rationale: 'found the failing jobs', source_id: CALLER }),
+    ]);
+    const unknown = await send(handler, {
+      routeKey: FEEDBACK_ROUTE,
+      body: { traceId: `tr-${'e'.repeat(32)}`, value: 3 },
+    });
+    expect(unknown.status).toBe(404);
+    const bad = await send(handler, { routeKey: FEEDBACK_ROUTE, body: { traceId, value: 'meh' } });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toMatch(/value/);
   });
 
   it('accepts the shorthand { query, data }', async () => {

@@ -514,13 +514,15 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
       for (const pkg of [created, existing]) {
         const all = resourcesOfType(pkg.template, 'AWS::ApiGatewayV2::Route');
         expect(all.map(([, route]) => prop(route, 'RouteKey')).sort()).toEqual(
-          [...PROMOTE_ROUTES, 'POST /predict'].sort(),
+          [...PROMOTE_ROUTES, 'POST /predict', 'POST /feedback'].sort(),
         );
         for (const [id, route] of all) {
           expect(prop(route, 'AuthorizationType'), id).toBe('AWS_IAM');
           expect(prop(route, 'AuthorizerId'), id).toBeUndefined();
         }
-        const routes = all.filter(([, route]) => prop(route, 'RouteKey') !== 'POST /predict');
+        const routes = all.filter(
+          ([, route]) => !['POST /predict', 'POST /feedback'].includes(String(prop(route, 'RouteKey'))),
+        );
         const integration = only(
           resourcesOfType(pkg.template, 'AWS::ApiGatewayV2::Integration').filter(
             ([, i]) =>
@@ -629,6 +631,14 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
           ),
           'predict route',
         );
+        // Feedback goes to the same function, behind the same authorization.
+        const [feedbackId, feedbackRoute] = only(
+          resourcesOfType(pkg.template, 'AWS::ApiGatewayV2::Route').filter(
+            ([, r]) => prop(r, 'RouteKey') === 'POST /feedback',
+          ),
+          'feedback route',
+        );
+        expect(prop(feedbackRoute, 'AuthorizationType'), feedbackId).toBe('AWS_IAM');
         expect(prop(route, 'AuthorizationType'), routeId).toBe('AWS_IAM');
         const [integrationId, integration] = only(
           resourcesOfType(pkg.template, 'AWS::ApiGatewayV2::Integration').filter(
@@ -642,6 +652,7 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
         expect(prop(route, 'Target')).toEqual({
           'Fn::Join': ['/', ['integrations', { Ref: integrationId }]],
         });
+        expect(prop(feedbackRoute, 'Target')).toEqual(prop(route, 'Target'));
         const settings = objectProp(
           prop(resource(pkg.template, 'HttpApiStage'), 'RouteSettings'),
           'POST /predict',
