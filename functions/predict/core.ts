@@ -71,15 +71,18 @@ export function createPredictHandler({ runtime, service, now = Date.now }: Predi
     return jsonAnswer(200, chatAgentResponse(answer));
   }
 
-  /** Recorded as the caller's (its IAM principal): a feedback names who gave it. */
+  /** Recorded as the caller's (its IAM principal), on one of this agent's traces only. */
   async function feedback(request: ApiRequest) {
     const body = parseRequest(feedbackSchema, jsonBody(request.event), 'request body');
     const value = body.value === 'up' ? true : body.value === 'down' ? false : body.value;
+    const experimentId = await service.experimentId();
     const { assessmentId } = await runtime.registry.withRegistry((registry) =>
       registry.logFeedback(body.traceId, {
         value,
         rationale: body.comment,
         sourceId: request.principal,
+        // Only the agent's own traces (its experiment) take feedback through its API.
+        experimentId,
         ...(body.name ? { name: body.name } : {}),
       }),
     );

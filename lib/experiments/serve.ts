@@ -7,6 +7,7 @@
 import type { LoadedPrompt, PromptLoad } from '../prompt-loader/loader';
 import { variantKey } from '../prompt-loader/loader';
 import { type AssignmentInput, assign } from './assignment';
+import { isLive } from './definition';
 
 export interface ServedArm {
   readonly key: string;
@@ -21,11 +22,15 @@ export interface ServedArm {
   readonly by: 'key' | 'request';
 }
 
-/** Trace tag names, per prompt key: the experiment (`id#revision`), the arm served, a fallback. */
+/**
+ * Trace tag names, per prompt key: the experiment (`id#revision`), the arm assigned (what a
+ * report groups by: a variant's failures to load stay in its arm), and the alias served when it
+ * differs (control, because the variant could not be loaded).
+ */
 export const ARM_TAGS = {
   experiment: (key: string) => `promptops.experiment.${key}`,
   arm: (key: string) => `promptops.arm.${key}`,
-  fallback: (key: string) => `promptops.arm_fallback.${key}`,
+  fallback: (key: string) => `promptops.served_instead.${key}`,
 } as const;
 
 export function serveExperiments(
@@ -35,6 +40,7 @@ export function serveExperiments(
   const prompts = new Map(load.prompts);
   const arms: ServedArm[] = [];
   for (const [key, experiment] of load.experiments) {
+    if (!isLive(experiment, input.now ?? Date.now())) continue;
     const control = prompts.get(key);
     // A prompt served from the snapshot or a failed cache is not in the experiment this time.
     if (!control || control.source === 'fallback' || control.source === 'stale') continue;

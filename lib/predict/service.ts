@@ -298,9 +298,9 @@ export function createPredictService(deps: PredictServiceDeps): PredictService {
           const loaded: PromptLoad = { ...cached, prompts: served };
           for (const arm of arms) {
             recorder.setTag(ARM_TAGS.experiment(arm.key), `${arm.experiment}#${arm.revision}`);
-            recorder.setTag(ARM_TAGS.arm(arm.key), arm.served);
+            recorder.setTag(ARM_TAGS.arm(arm.key), arm.assigned);
             if (arm.fallback) {
-              recorder.setTag(ARM_TAGS.fallback(arm.key), arm.assigned);
+              recorder.setTag(ARM_TAGS.fallback(arm.key), arm.served);
               context.metrics.add(PREDICT_METRICS.variantFallback, 1);
               context.log.warn('experiment variant not loaded; control served', {
                 prompt: arm.key,

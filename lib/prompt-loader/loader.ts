@@ -24,7 +24,7 @@
  * cannot be loaded fails nothing: it is absent, and the request is served control.
  */
 import { NotFoundError, PromptOpsError, UnavailableError } from '../errors';
-import { type ExperimentDefinition, parseExperimentTag } from '../experiments/definition';
+import { type ExperimentDefinition, isLive, parseExperimentTag } from '../experiments/definition';
 import type { Template } from '../prompts/template';
 import type { JsonObject, MissingPrompt, PromptTarget, ResolvedPrompt } from '../registry';
 import { TAG_KEYS } from '../registry/tag-keys';
@@ -217,15 +217,15 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
   }
 
   /** One registry batch for the specs not already being fetched; every spec's outcome. */
-  function fetchAll(specs: readonly LoadSpec[]): Promise<Outcome[]> {
+  function fetchAll(specs: readonly LoadSpec[], budgetMs = options.budgetMs): Promise<Outcome[]> {
     const fresh = specs.filter((s) => !pending.has(s.key));
     if (fresh.length > 0) {
       fetchCount += 1;
-      const deadline = deadlineIn(options.budgetMs);
+      const deadline = deadlineIn(budgetMs);
       const batch = settleWithin(
-        options.budgetMs,
+        budgetMs,
         withDeadline(deadline, () => options.resolve(fresh.map((s) => s.target))),
-        () => new UnavailableError(`The registry did not answer within ${options.budgetMs} ms.`),
+        () => new UnavailableError(`The registry did not answer within ${budgetMs} ms.`),
       );
       fresh.forEach((spec, index) => {
         const outcome = batch.then(
@@ -306,8 +306,8 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
   const sourceOf = (entry: Entry): PromptSource =>
     entry.fromFallback ? 'fallback' : entry.failure !== undefined ? 'stale' : 'cache';
 
-  async function refresh(specs: readonly LoadSpec[]): Promise<RefreshOutcome> {
-    const outcomes = await fetchAll(specs);
+  async function refresh(specs: readonly LoadSpec[], budgetMs?: number): Promise<RefreshOutcome> {
+    const outcomes = await fetchAll(specs, budgetMs);
     const refreshed: string[] = [];
     const failed: { key: string; cause: unknown }[] = [];
     for (const [i, spec] of specs.entries()) {
@@ -333,12 +333,15 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
     // are the variants of experiments it reveals (a cold load: their arms would be lost otherwise).
     // A variant missing on a warm load is fetched alongside, like a refresh: control serves meanwhile.
     if (missing.some((s) => s.contractKey === undefined)) {
+      const started = now();
       const outcome = await refresh([...missing, ...due]);
       for (const key of outcome.refreshed) fetchedNow.add(key);
       for (const { key, cause } of outcome.failed) causes.set(key, cause);
       const discovered = variantSpecs(now()).filter((s) => !cache.has(s.key) && !variantFailedAt.has(s.key));
-      if (discovered.length > 0) {
-        const more = await refresh(discovered);
+      // Within what is left of the cold load's budget, not a budget of its own.
+      const left = options.budgetMs - (now() - started);
+      if (discovered.length > 0 && left > 0) {
+        const more = await refresh(discovered, left);
         for (const key of more.refreshed) fetchedNow.add(key);
       }
     } else if (missing.length > 0 || due.length > 0) {
@@ -385,8 +388,11 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
   return {
     load,
     notePromptTag(key, tag, value) {
-      const entry = cache.get(key);
-      if (entry && !entry.fromFallback) {
+      const name = cache.get(key)?.content.name;
+      if (name === undefined) return;
+      // A prompt's tags are the prompt's: its variants' entries (the same prompt) hold them too.
+      for (const entry of cache.values()) {
+        if (entry.fromFallback || entry.content.name !== name) continue;
         entry.content = { ...entry.content, promptTags: { ...entry.content.promptTags, [tag]: value } };
       }
     },

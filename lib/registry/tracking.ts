@@ -45,6 +45,8 @@ export interface FeedbackInput {
   readonly rationale?: string | undefined;
   /** Who judged (a user id, an IAM principal). */
   readonly sourceId: string;
+  /** Only a trace of this experiment is judged: another's is NotFoundError, as an unknown one. */
+  readonly experimentId?: string | undefined;
 }
 
 const EXPERIMENT_ID = /^[0-9]+$/;
@@ -77,7 +79,14 @@ const ASSESSMENT_NAME = /^[\w.-]{1,128}$/;
 const MAX_RATIONALE = 5_000;
 const assessmentResponse = z.object({ assessment: z.looseObject({ assessment_id: z.string().min(1) }) });
 const traceInfoResponse = z.object({
-  trace: z.object({ trace_info: z.looseObject({ trace_id: z.string() }) }),
+  trace: z.object({
+    trace_info: z.looseObject({
+      trace_id: z.string(),
+      trace_location: z
+        .object({ mlflow_experiment: z.object({ experiment_id: z.string() }).optional() })
+        .optional(),
+    }),
+  }),
 });
 const UPLOAD_ATTEMPTS = 3;
 
@@ -197,13 +206,20 @@ export function createTracking(http: HttpClient): Tracking {
       if (feedback.rationale !== undefined && feedback.rationale.length > MAX_RATIONALE)
         throw new InvalidInputError(`A feedback comment is at most ${MAX_RATIONALE} characters.`);
       if (feedback.sourceId.trim() === '') throw new InvalidInputError('Feedback needs who gave it.');
-      // The trace must exist: an assessment of nothing is an orphan nobody can find.
-      await http.call({
+      // The trace must exist (an assessment of nothing is an orphan nobody can find) and, when
+      // asked, be one of this agent's: a caller may not judge another experiment's traces.
+      const found = await http.call({
         operation: 'logFeedback',
         method: 'GET',
         path: `/3.0/mlflow/traces/${traceId}`,
         schema: traceInfoResponse,
       });
+      const experiment = found.trace.trace_info.trace_location?.mlflow_experiment?.experiment_id;
+      if (feedback.experimentId !== undefined && experiment !== feedback.experimentId) {
+        throw new NotFoundError(`No trace '${traceId}' among this agent's traces.`, {
+          registry: { operation: 'logFeedback' },
+        });
+      }
       const now = new Date().toISOString();
       const response = await http.call({
         operation: 'logFeedback',

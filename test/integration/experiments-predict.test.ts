@@ -142,6 +142,26 @@ describe('an experiment in predict', () => {
     expect(svc.client.requestCount - before).toBeGreaterThan(0);
   });
 
+  it('lists the prompt on the experiment once, whichever arm serves it', async () => {
+    const client = createRegistryClient({ trackingUri: uri });
+    let experimentTagWrites = 0;
+    const counting = new Proxy(client, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver);
+        if (key !== 'setPromptTag') return value;
+        return (name: string, tag: string, tagValue: string) => {
+          if (tag === '_mlflow_experiment_ids') experimentTagWrites += 1;
+          return client.setPromptTag(name, tag, tagValue);
+        };
+      },
+    });
+    // An MLflow experiment of its own, so that every prompt is listed by this test.
+    const svc = service(counting, { ...SETTINGS, experiment: { name: `${naming.prefix}listing` } });
+    for (let i = 0; i < 12; i += 1) await run(svc, `lister-${i}`);
+    // The agent's eight prompts once each, however many requests the variant served.
+    expect(experimentTagWrites).toBe(8);
+  });
+
   it('serves control, flagged and counted, to users of a variant that cannot be loaded', async () => {
     const svc = service();
     await registry.deleteAlias(orchestrator, 'candidate');

@@ -78,8 +78,14 @@ def handle(req):
     if op == "dumps":
         return json.dumps(req["value"])
     if op == "start_trace":
-        with mlflow.start_span(name=req.get("name", "oracle")) as span:
-            span.set_inputs({"q": "hello"})
+        if req.get("experiment_name"):
+            mlflow.set_experiment(req["experiment_name"])
+        try:
+            with mlflow.start_span(name=req.get("name", "oracle")) as span:
+                span.set_inputs({"q": "hello"})
+        finally:
+            if req.get("experiment_name"):
+                mlflow.set_experiment(experiment_id="0")
         trace_id = span.trace_id
         mlflow.flush_trace_async_logging() if hasattr(mlflow, "flush_trace_async_logging") else None
         MlflowClient().get_trace(trace_id)
