@@ -181,10 +181,9 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
       return undefined;
     try {
       const definition = parseExperimentTag(entry.content.name, raw);
-      // An experiment splits its control alias's traffic: a stage loading another alias is not in it.
-      return definition.status === 'running' && definition.control === spec.target.alias
-        ? definition
-        : undefined;
+      // An experiment splits its control alias's traffic (a stage loading another alias is not in
+      // it), while it is live: before its start or after its end, nothing is loaded or tagged.
+      return isLive(definition, now()) && definition.control === spec.target.alias ? definition : undefined;
     } catch {
       return undefined;
     }
