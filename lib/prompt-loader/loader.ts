@@ -173,6 +173,17 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
   const variantFailedAt = new Map<string, number>();
   let fetchCount = 0;
 
+  /** Parsed tags by their raw value (a tag is parsed once, not on every load); bounded. */
+  const parsedTags = new Map<string, ExperimentDefinition>();
+  function parsedExperiment(name: string, raw: string): ExperimentDefinition {
+    const known = parsedTags.get(raw);
+    if (known) return known;
+    const definition = parseExperimentTag(name, raw);
+    if (parsedTags.size >= 64) parsedTags.clear();
+    parsedTags.set(raw, definition);
+    return definition;
+  }
+
   /** The running experiment of a base spec, read from its cached prompt tags, when it applies. */
   function experimentOf(spec: LoadSpec): ExperimentDefinition | undefined {
     const entry = cache.get(spec.key);
@@ -180,7 +191,7 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
     if (!entry || entry.fromFallback || raw === undefined || spec.target.alias === undefined)
       return undefined;
     try {
-      const definition = parseExperimentTag(entry.content.name, raw);
+      const definition = parsedExperiment(entry.content.name, raw);
       // An experiment splits its control alias's traffic (a stage loading another alias is not in
       // it), while it is live: before its start or after its end, nothing is loaded or tagged.
       return isLive(definition, now()) && definition.control === spec.target.alias ? definition : undefined;
@@ -321,10 +332,14 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
     const t = now();
     const specs = [...options.specs, ...variantSpecs(t)];
     const missing = specs.filter((s) => !cache.has(s.key));
-    const due = specs.filter((s) => {
-      const entry = cache.get(s.key);
-      return entry !== undefined && isDue(s, entry, t);
-    });
+    const bySpecKey = new Map(options.specs.map((s) => [s.key, s]));
+    // A variant is refreshed with its prompt, never on a clock of its own: the two stay in one batch.
+    const dueNow = (s: LoadSpec): boolean => {
+      const base = s.contractKey === undefined ? s : bySpecKey.get(s.contractKey);
+      const entry = base && cache.get(base.key);
+      return base !== undefined && entry !== undefined && isDue(base, entry, t);
+    };
+    const due = specs.filter((s) => cache.has(s.key) && dueNow(s));
     const fetchedNow = new Set<string>();
     const causes = new Map<string, unknown>();
     let refreshing: Promise<RefreshOutcome> | undefined;
