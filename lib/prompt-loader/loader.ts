@@ -169,6 +169,7 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
   const pending = new Map<string, Promise<Outcome>>();
   /** Why a snapshot entry was not used (the agent cannot use it), for the error that follows. */
   const fallbackRefusals = new Map<string, unknown>();
+  const bySpecKey = new Map(options.specs.map((s) => [s.key, s]));
   /** When each variant last failed to load: it is not asked for again before retryAfterFailureMs. */
   const variantFailedAt = new Map<string, number>();
   let fetchCount = 0;
@@ -332,7 +333,6 @@ export function createPromptLoader(options: PromptLoaderOptions): PromptLoader {
     const t = now();
     const specs = [...options.specs, ...variantSpecs(t)];
     const missing = specs.filter((s) => !cache.has(s.key));
-    const bySpecKey = new Map(options.specs.map((s) => [s.key, s]));
     // A variant is refreshed with its prompt, never on a clock of its own: the two stay in one batch.
     const dueNow = (s: LoadSpec): boolean => {
       const base = s.contractKey === undefined ? s : bySpecKey.get(s.contractKey);

@@ -14,7 +14,7 @@ import type { DataSettings } from '../predict/settings';
 import { createHttpClient } from '../registry/http';
 import type { RegistrySecret } from '../secrets/registry-secret';
 import type { SecretCache } from '../secrets/secret-cache';
-import { isClientSecretRefusal } from './model-provider';
+import { withRotatedSecret } from './secret-rotation';
 
 /** A statement runner on the workspace these credentials reach. */
 export function statementRunnerFor(
@@ -68,18 +68,8 @@ export function secretStatementRunner(options: {
   return async () => {
     const runner = runnerOf(await options.secrets.get(options.secretId));
     return {
-      async run(statement, parameters, statementOptions) {
-        try {
-          return await runner.run(statement, parameters, statementOptions);
-        } catch (error) {
-          if (!isClientSecretRefusal(error)) throw error;
-          return runnerOf(await options.secrets.refresh(options.secretId)).run(
-            statement,
-            parameters,
-            statementOptions,
-          );
-        }
-      },
+      run: (statement, parameters, statementOptions) =>
+        withRotatedSecret(options, runner, runnerOf, (r) => r.run(statement, parameters, statementOptions)),
     };
   };
 }

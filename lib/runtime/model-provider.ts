@@ -3,25 +3,17 @@
  * is, so a rotated key takes effect when the secret cache refetches it.
  */
 import type { Dispatcher } from 'undici';
-import { OAUTH_TOKEN_OPERATION } from '../databricks/credentials';
 import { credentialsOfSecret } from '../databricks/from-secret';
-import { SecretError, UnauthorizedError } from '../errors';
+import { SecretError } from '../errors';
 import { type ChatModel, createChatModel } from '../model/chat-model';
 import type { DatabricksRegistrySecret, RegistrySecret } from '../secrets/registry-secret';
 import type { SecretCache } from '../secrets/secret-cache';
+import { withRotatedSecret } from './secret-rotation';
 
 export interface ModelProviderOptions {
   readonly secrets: SecretCache;
   readonly secretId: string;
   readonly dispatcher?: Dispatcher | undefined;
-}
-
-/**
- * The token endpoint refused the client secret the cached secret holds: it may have been rotated.
- * (The registry provider reads the secret again on this too, lib/runtime/registry-provider.ts.)
- */
-export function isClientSecretRefusal(error: unknown): boolean {
-  return error instanceof UnauthorizedError && error.registry?.operation === OAUTH_TOKEN_OPERATION;
 }
 
 export function createModelProvider(options: ModelProviderOptions): () => Promise<ChatModel> {
@@ -64,15 +56,7 @@ export function createModelProvider(options: ModelProviderOptions): () => Promis
         return model.requestCount;
       },
       // A service principal's rotated client secret: read the secret again, once, and go on.
-      async complete(request) {
-        try {
-          return await model.complete(request);
-        } catch (error) {
-          if (!isClientSecretRefusal(error)) throw error;
-          const fresh = modelOf(await options.secrets.refresh(options.secretId));
-          return fresh.complete(request);
-        }
-      },
+      complete: (request) => withRotatedSecret(options, model, modelOf, (m) => m.complete(request)),
     };
   };
 }
