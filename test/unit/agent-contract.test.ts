@@ -25,6 +25,7 @@ import type { PromptVersion } from '../../lib/registry';
 import { DEFAULT_CONTENT_POLICY } from '../../lib/tracing/attributes';
 import { createTracer } from '../../lib/tracing/recorder';
 import { runCli } from '../support/cli';
+import { promptVersion } from '../support/prompt-versions';
 
 /** Every template the agent formats, with the values it supplies, while `recording` is on. */
 const formatting = vi.hoisted(() => ({
@@ -58,22 +59,7 @@ const TEAM_YAML = [
 ].join('\n');
 
 function version(name: string, template: string): PromptVersion {
-  return {
-    name,
-    version: 3,
-    type: 'text',
-    template,
-    variables: [],
-    commitMessage: undefined,
-    tags: {},
-    aliases: [],
-    modelConfig: undefined,
-    responseFormat: undefined,
-    creationTimestamp: 1,
-    lastUpdatedTimestamp: 1,
-    userId: undefined,
-    uri: `prompts:/${name}/3`,
-  };
+  return promptVersion(name, 3, { template, variables: [] });
 }
 
 describe('the agent contract', () => {

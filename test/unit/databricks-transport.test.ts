@@ -4,8 +4,7 @@
  * trace data upload (only to where the workspace sent it, over TLS when the workspace is), and the
  * SQL statements' time bound taken from the invocation's deadline.
  */
-import { MockAgent } from 'undici';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createStatementRunner } from '../../lib/databricks/sql-statements';
 import {
   DeadlineExceededError,
@@ -20,18 +19,11 @@ import { deadlineIn, withDeadline } from '../../lib/runtime/deadline';
 import { createModelProvider } from '../../lib/runtime/model-provider';
 import type { RegistrySecret } from '../../lib/secrets/registry-secret';
 import type { SecretCache } from '../../lib/secrets/secret-cache';
+import { mockTransport } from '../support/mock-transport';
 
 const HOST = 'https://adb-1.example.net';
-let agent: MockAgent;
-
-beforeEach(() => {
-  agent = new MockAgent();
-  agent.disableNetConnect();
-});
-afterEach(async () => {
-  agent.assertNoPendingInterceptors();
-  await agent.close();
-});
+const transport = mockTransport();
+const agent = () => transport.agent();
 
 /** Credentials handing out numbered tokens; `refused` drops the current one. */
 function renewing() {
@@ -48,12 +40,12 @@ function renewing() {
 }
 
 const http = (credentials = renewing()) =>
-  createHttpClient({ trackingUri: HOST, credentials, dispatcher: agent, retry: { maxAttempts: 1 } });
+  createHttpClient({ trackingUri: HOST, credentials, dispatcher: agent(), retry: { maxAttempts: 1 } });
 
 describe('renewed credentials', () => {
   it('re-sends once with a new token after a 401, and only once', async () => {
     const credentials = renewing();
-    const pool = agent.get(HOST);
+    const pool = agent().get(HOST);
     pool
       .intercept({ path: '/api/2.0/x', method: 'GET', headers: { authorization: 'Bearer tok-secret-1' } })
       .reply(401, { error_code: 'UNAUTHENTICATED', message: 'Invalid access token tok-secret-1' });
@@ -69,7 +61,7 @@ describe('renewed credentials', () => {
   });
 
   it('a second 401 is UnauthorizedError, naming neither token', async () => {
-    const pool = agent.get(HOST);
+    const pool = agent().get(HOST);
     for (const n of [1, 2]) {
       pool
         .intercept({
@@ -89,7 +81,7 @@ describe('renewed credentials', () => {
 
 describe('a personal access token refused', () => {
   it('is not sent again: one request, UnauthorizedError', async () => {
-    agent
+    agent()
       .get(HOST)
       .intercept({ path: '/api/2.0/x', method: 'GET' })
       .reply(401, { error_code: 'UNAUTHENTICATED', message: 'Invalid access token' });
@@ -108,7 +100,7 @@ describe('trace data upload', () => {
   const credentialsPath = `/api/2.0/mlflow/traces/${TRACE}/credentials-for-data-upload`;
 
   it('PUTs to the signed URL with only the headers the workspace named', async () => {
-    agent
+    agent()
       .get(HOST)
       .intercept({ path: credentialsPath, method: 'GET' })
       .reply(200, {
@@ -119,7 +111,7 @@ describe('trace data upload', () => {
         },
       });
     let sentHeaders: Record<string, string> = {};
-    agent
+    agent()
       .get('https://bucket.s3.example.com')
       .intercept({ path: '/traces/t.json?X-Amz-Signature=sig', method: 'PUT' })
       .reply(200, (request) => {
@@ -137,12 +129,12 @@ describe('trace data upload', () => {
       type: 'AWS_PRESIGNED_URL',
       headers: [],
     };
-    agent
+    agent()
       .get(HOST)
       .intercept({ path: credentialsPath, method: 'GET' })
       .reply(200, { credential_info: signed })
       .times(2);
-    const store = agent.get('https://bucket.s3.example.com');
+    const store = agent().get('https://bucket.s3.example.com');
     store.intercept({ path: '/t.json?X-Amz-Signature=s', method: 'PUT' }).reply(503, 'slow down');
     store.intercept({ path: '/t.json?X-Amz-Signature=s', method: 'PUT' }).reply(200, '');
     await createTracking(http()).uploadTraceData(TRACE, '{}');
@@ -160,7 +152,7 @@ describe('trace data upload', () => {
       ['http://bucket.example.com/t.json', 'AWS_PRESIGNED_URL'],
       ['https://acct.blob.core.windows.net/t.json?sig=1', 'AZURE_SAS_URI'],
     ] as const) {
-      agent
+      agent()
         .get(HOST)
         .intercept({ path: credentialsPath, method: 'GET' })
         .reply(200, { credential_info: { signed_uri: uri, type, headers: [] } });
@@ -175,7 +167,7 @@ describe('trace data upload', () => {
 
 describe('SQL statements within the invocation deadline', () => {
   it('stops polling and cancels when the invocation has less time than the statement', async () => {
-    const pool = agent.get(HOST);
+    const pool = agent().get(HOST);
     pool
       .intercept({ path: '/api/2.0/sql/statements', method: 'POST' })
       .reply(200, { statement_id: 's-1', status: { state: 'RUNNING' } });
@@ -223,7 +215,7 @@ describe('a statement is started once', () => {
     createHttpClient({
       trackingUri: HOST,
       credentials: renewing(),
-      dispatcher: agent,
+      dispatcher: agent(),
       timeoutMs: 400,
       retry: { maxAttempts: 3, baseDelayMs: 1 },
     });
@@ -235,7 +227,7 @@ describe('a statement is started once', () => {
   });
 
   it('is sent again after a refusal that says it was not taken (503)', async () => {
-    const pool = agent.get(HOST);
+    const pool = agent().get(HOST);
     pool
       .intercept({ path: '/api/2.0/sql/statements', method: 'POST' })
       .reply(503, { error_code: 'TEMPORARILY_UNAVAILABLE' });
@@ -245,7 +237,7 @@ describe('a statement is started once', () => {
 
   it('is not sent again when its answer did not come in time: the outcome is unknown', async () => {
     let posts = 0;
-    agent
+    agent()
       .get(HOST)
       .intercept({
         path: '/api/2.0/sql/statements',
@@ -263,7 +255,7 @@ describe('a statement is started once', () => {
   });
 
   it('follows a bounded number of chunks, and stops at the byte bound', async () => {
-    const pool = agent.get(HOST);
+    const pool = agent().get(HOST);
     pool.intercept({ path: '/api/2.0/sql/statements', method: 'POST' }).reply(200, done([['a']], 1));
     let chunks = 0;
     pool
@@ -290,7 +282,7 @@ describe('a statement is started once', () => {
 
 describe('time', () => {
   it('a re-send after a 401 has only what is left of the attempt', async () => {
-    const pool = agent.get(HOST);
+    const pool = agent().get(HOST);
     pool
       .intercept({ path: '/api/2.0/x', method: 'GET', headers: { authorization: 'Bearer tok-secret-1' } })
       .reply(401, { error_code: 'UNAUTHENTICATED' })
@@ -302,7 +294,7 @@ describe('time', () => {
     const client = createHttpClient({
       trackingUri: HOST,
       credentials: renewing(),
-      dispatcher: agent,
+      dispatcher: agent(),
       timeoutMs: 500,
       retry: { maxAttempts: 1 },
     });
@@ -316,7 +308,7 @@ describe('time', () => {
 
   it('the trace upload keeps to the caller deadline', async () => {
     const TRACE = `tr-${'b'.repeat(32)}`;
-    agent
+    agent()
       .get(HOST)
       .intercept({ path: `/api/2.0/mlflow/traces/${TRACE}/credentials-for-data-upload`, method: 'GET' })
       .reply(200, {
@@ -326,7 +318,7 @@ describe('time', () => {
           headers: [],
         },
       });
-    agent
+    agent()
       .get('https://bucket.s3.example.com')
       .intercept({ path: '/u.json?s=1', method: 'PUT' })
       .reply(200, '')
@@ -363,7 +355,7 @@ describe('a rotated client secret on the model and data paths', () => {
   }
 
   function workspace() {
-    const pool = agent.get(HOST);
+    const pool = agent().get(HOST);
     pool
       .intercept({ path: '/oidc/.well-known/oauth-authorization-server', method: 'GET' })
       .reply(200, { token_endpoint: `${HOST}/oidc/v1/token` })
@@ -398,7 +390,7 @@ describe('a rotated client secret on the model and data paths', () => {
         choices: [{ message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
         model: 'claude',
       });
-    const model = await createModelProvider({ secrets: cache, secretId: 's', dispatcher: agent })();
+    const model = await createModelProvider({ secrets: cache, secretId: 's', dispatcher: agent() })();
     await expect(
       model.complete({ messages: [{ role: 'user', content: 'q' }], maxTokens: 10 }),
     ).resolves.toMatchObject({
@@ -420,7 +412,7 @@ describe('a rotated client secret on the model and data paths', () => {
         status: { state: 'SUCCEEDED' },
         manifest: { schema: { columns: [] } },
       });
-    const runner = await secretStatementRunner({ secrets: cache, secretId: 's', dispatcher: agent })();
+    const runner = await secretStatementRunner({ secrets: cache, secretId: 's', dispatcher: agent() })();
     await expect(
       runner.run('SELECT 1', [], { warehouseId: 'w', maxRows: 1, maxBytes: 100, timeoutMs: 2_000 }),
     ).resolves.toMatchObject({ statementId: 's-9' });

@@ -10,6 +10,7 @@ import { type ExperimentDefinition, experimentTagValue } from '../../lib/experim
 import { createPromptLoader, type LoadSpec, variantKey } from '../../lib/prompt-loader/loader';
 import type { PromptTarget, PromptVersion, ResolvedPrompt } from '../../lib/registry';
 import { TAG_KEYS } from '../../lib/registry/tag-keys';
+import { promptVersion } from '../support/prompt-versions';
 
 const SPECS: LoadSpec[] = [
   { key: 'orchestrator', target: { name: 'orchestrator', alias: 'production' } },
@@ -26,22 +27,7 @@ const EXPERIMENT: ExperimentDefinition = {
   started_at: '2026-12-01T00:00:00.000Z',
 };
 
-const version = (name: string, n: number): PromptVersion => ({
-  name,
-  version: n,
-  type: 'text',
-  template: `${name} v${n} {{query}}`,
-  variables: ['query'],
-  commitMessage: undefined,
-  tags: {},
-  aliases: [],
-  modelConfig: undefined,
-  responseFormat: undefined,
-  creationTimestamp: 1,
-  lastUpdatedTimestamp: 1,
-  userId: undefined,
-  uri: `prompts:/${name}/${n}`,
-});
+const version = (name: string, n: number): PromptVersion => promptVersion(name, n);
 
 function registry(
   experiment: ExperimentDefinition | undefined,

@@ -10,6 +10,7 @@ import {
 import type { PromptSnapshot } from '../../lib/prompt-loader/snapshot';
 import type { PromptTarget, PromptVersion, ResolvedPrompt } from '../../lib/registry';
 import { currentDeadline } from '../../lib/runtime/deadline';
+import { promptVersion } from '../support/prompt-versions';
 
 const SPECS: LoadSpec[] = [
   { key: 'orchestrator', target: { name: 'orchestrator', alias: 'production' } },
@@ -17,22 +18,7 @@ const SPECS: LoadSpec[] = [
 ];
 
 function version(name: string, n: number, template = `${name} v${n} {{query}}`): PromptVersion {
-  return {
-    name,
-    version: n,
-    type: 'text',
-    template,
-    variables: ['query'],
-    commitMessage: undefined,
-    tags: {},
-    aliases: ['production'],
-    modelConfig: undefined,
-    responseFormat: undefined,
-    creationTimestamp: 1,
-    lastUpdatedTimestamp: 1,
-    userId: undefined,
-    uri: `prompts:/${name}/${n}`,
-  };
+  return promptVersion(name, n, { template, aliases: ['production'] });
 }
 
 const SNAPSHOT: PromptSnapshot = {
