@@ -14,42 +14,21 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { m2mCredentials, patCredentials } from '../../lib/databricks/credentials';
 import { createDatabricksRegistryClient } from '../../lib/databricks/registry';
-import { formatTemplate, type Template } from '../../lib/prompts/template';
-import type { JsonObject, PromptVersion, RegistryClient } from '../../lib/registry';
+import { formatTemplate } from '../../lib/prompts/template';
+import type { RegistryClient } from '../../lib/registry';
 import {
   type DatabricksContract,
   type LoggedRequest,
   startDatabricksContract,
 } from '../support/databricks-contract/server';
+import { expectSameAsPython, type InteropCase, type PythonPrompt, sdkInput } from '../support/interop';
 import { type Oracle, startOracle } from '../support/oracle';
 
 const PAT = 'dapi-interop-pat-0123456789';
 const CLIENT_ID = 'sp-interop';
 const CLIENT_SECRET = 'sp-interop-secret-0123456789';
 
-interface PythonPrompt {
-  name: string;
-  version: number;
-  template: Template;
-  variables: string[];
-  tags: Record<string, string>;
-  aliases: string[];
-  commit_message: string | null;
-  model_config: Record<string, unknown> | null;
-  response_format: Record<string, unknown> | null;
-}
-
-interface Case {
-  readonly label: string;
-  readonly template: Template;
-  readonly values: Record<string, string>;
-  readonly commitMessage?: string;
-  readonly tags?: Record<string, string>;
-  readonly modelConfig?: Record<string, unknown>;
-  readonly responseFormat?: JsonObject;
-}
-
-const CASES: readonly Case[] = [
+const CASES: readonly InteropCase[] = [
   {
     label: 'text',
     template: 'Summarise {{ text }} for {{audience}}.',
@@ -127,26 +106,6 @@ function requestsFor(name: string, from: number): Omit<LoggedRequest, 'userAgent
 
 const isWrite = (r: { method: string }) => r.method !== 'GET';
 
-function expectSameAsPython(ours: PromptVersion, python: PythonPrompt): void {
-  expect(ours.name).toBe(python.name);
-  expect(ours.version).toBe(python.version);
-  expect(ours.template).toEqual(python.template);
-  expect(ours.variables).toEqual(python.variables);
-  expect(ours.tags).toEqual(python.tags);
-  expect(ours.commitMessage ?? null).toBe(python.commit_message);
-  expect(ours.modelConfig ?? null).toEqual(python.model_config);
-  expect(ours.responseFormat ?? null).toEqual(python.response_format);
-  expect([...ours.aliases].sort()).toEqual(python.aliases);
-}
-
-const sdkInput = (c: Case) => ({
-  template: c.template,
-  commit_message: c.commitMessage ?? null,
-  tags: c.tags ?? null,
-  model_config: c.modelConfig ?? null,
-  response_format: c.responseFormat ?? null,
-});
-
 describe('this client writes, MLflow Python reads; the writes are the requests the SDK sends', () => {
   it.each(CASES)('$label', async (c) => {
     const ours = ucName(`ts_${c.label}`);
@@ -211,7 +170,7 @@ describe('with a service principal on both sides (OAuth M2M)', () => {
     try {
       const name = ucName('m2m');
       const mark = contract.log.length;
-      await m2mOracle.call('register', { name, ...sdkInput(CASES[0] as Case) });
+      await m2mOracle.call('register', { name, ...sdkInput(CASES[0] as InteropCase) });
       const sdkToken = contract.log.slice(mark).find((r) => r.path === '/oidc/v1/token');
       expect(sdkToken?.body).toEqual({ grant_type: 'client_credentials', scope: 'all-apis' });
       const sdkRequests = contract.log.slice(mark).filter((r) => r.path.includes(name));
@@ -223,7 +182,7 @@ describe('with a service principal on both sides (OAuth M2M)', () => {
       });
       const from = contract.log.length;
       await expect(ours.loadPrompt(`prompts:/${name}/1`)).resolves.toMatchObject({
-        template: (CASES[0] as Case).template,
+        template: (CASES[0] as InteropCase).template,
       });
       const ourToken = contract.log.slice(from).find((r) => r.path === '/oidc/v1/token');
       // Our token request is the SDK's: same form, same endpoint.

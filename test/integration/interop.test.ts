@@ -10,29 +10,12 @@ import {
   type ChatMessage,
   formatTemplate,
   isJinjaTemplate,
-  type Template,
   templateVariables,
 } from '../../lib/prompts/template';
-import {
-  createRegistryClient,
-  type JsonObject,
-  type PromptVersion,
-  type RegistryClient,
-} from '../../lib/registry';
+import { createRegistryClient, type RegistryClient } from '../../lib/registry';
+import { expectSameAsPython, type InteropCase, type PythonPrompt, sdkInput } from '../support/interop';
 import { uniqueName } from '../support/names';
 import { type Oracle, OracleError, startOracle } from '../support/oracle';
-
-interface PythonPrompt {
-  name: string;
-  version: number;
-  template: Template;
-  variables: string[];
-  tags: Record<string, string>;
-  aliases: string[];
-  commit_message: string | null;
-  model_config: Record<string, unknown> | null;
-  response_format: Record<string, unknown> | null;
-}
 
 interface RawVersion {
   tags: Record<string, string>;
@@ -40,19 +23,9 @@ interface RawVersion {
   source: string;
 }
 
-interface Case {
-  readonly label: string;
-  readonly template: Template;
-  readonly values: Record<string, string>;
-  readonly commitMessage?: string;
-  readonly tags?: Record<string, string>;
-  readonly modelConfig?: Record<string, unknown>;
-  readonly responseFormat?: JsonObject;
-}
-
 const longText = `${'Lorem ipsum dolor sit amet {{ topic }}. '.repeat(2400)}End.`;
 
-const CASES: readonly Case[] = [
+const CASES: readonly InteropCase[] = [
   {
     label: 'text',
     template: 'Summarise {{ text }} for {{audience}}.',
@@ -106,18 +79,6 @@ beforeAll(() => {
 });
 afterAll(() => oracle.close());
 
-function expectSameAsPython(ours: PromptVersion, python: PythonPrompt): void {
-  expect(ours.name).toBe(python.name);
-  expect(ours.version).toBe(python.version);
-  expect(ours.template).toEqual(python.template);
-  expect(ours.variables).toEqual(python.variables);
-  expect(ours.tags).toEqual(python.tags);
-  expect(ours.commitMessage ?? null).toBe(python.commit_message);
-  expect(ours.modelConfig ?? null).toEqual(python.model_config);
-  expect(ours.responseFormat ?? null).toEqual(python.response_format);
-  expect([...ours.aliases].sort()).toEqual(python.aliases);
-}
-
 describe('this client writes, MLflow Python reads', () => {
   it.each(CASES)('$label', async (c) => {
     const ours = uniqueName(`ts-${c.label.replace(/\W/g, '')}`);
@@ -140,14 +101,7 @@ describe('this client writes, MLflow Python reads', () => {
     );
 
     // The stored version is byte-identical to what the SDK stores for the same input.
-    await oracle.call('register', {
-      name: theirs,
-      template: c.template,
-      commit_message: c.commitMessage ?? null,
-      tags: c.tags ?? null,
-      model_config: c.modelConfig ?? null,
-      response_format: c.responseFormat ?? null,
-    });
+    await oracle.call('register', { name: theirs, ...sdkInput(c) });
     const [rawOurs, rawTheirs] = await Promise.all([
       oracle.call<RawVersion>('raw_version', { name: ours, version: 1 }),
       oracle.call<RawVersion>('raw_version', { name: theirs, version: 1 }),
@@ -159,14 +113,7 @@ describe('this client writes, MLflow Python reads', () => {
 describe('MLflow Python writes, this client reads', () => {
   it.each(CASES)('$label', async (c) => {
     const name = uniqueName(`py2ts-${c.label.replace(/\W/g, '')}`);
-    await oracle.call('register', {
-      name,
-      template: c.template,
-      commit_message: c.commitMessage ?? null,
-      tags: c.tags ?? null,
-      model_config: c.modelConfig ?? null,
-      response_format: c.responseFormat ?? null,
-    });
+    await oracle.call('register', { name, ...sdkInput(c) });
     await oracle.call('set_alias', { name, alias: 'staging', version: 1 });
     const python = await oracle.call<PythonPrompt>('load', { uri: `prompts:/${name}@staging` });
     const ours = await registry.loadPrompt(`prompts:/${name}@staging`);
