@@ -69,6 +69,18 @@ beforeAll(async () => {
 });
 afterAll(() => contract?.close());
 
+/** A verify function instance (a cold start of its own) on a schema of the contract's catalog. */
+function verifyInstance(secretId: string, schema: string) {
+  const env = parseVerifyEnv({
+    PROMPTOPS_SECRET_ID: secretId,
+    PROMPT_CATALOG: CATALOG,
+    PROMPT_SCHEMA: schema,
+  });
+  const runtime = createRuntime(env, { functionName: 'verify', secretsManager, write: () => {} });
+  const handler = createVerifyHandler({ env, runtime });
+  return { runtime, handler };
+}
+
 const CREDENTIALS = [
   { label: 'a personal access token', registry: () => ({ token: PAT }), auth: 'bearer pat' },
   {
@@ -297,13 +309,7 @@ describe('an OAuth token the workspace stops honouring mid-run', () => {
     const secretId = await makeSecret(secretsManager, {
       registry: { type: 'databricks', host: contract.url, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
     });
-    const env = parseVerifyEnv({
-      PROMPTOPS_SECRET_ID: secretId,
-      PROMPT_CATALOG: CATALOG,
-      PROMPT_SCHEMA: schema,
-    });
-    const runtime = createRuntime(env, { functionName: 'verify', secretsManager, write: () => {} });
-    const handler = createVerifyHandler({ env, runtime });
+    const { handler } = verifyInstance(secretId, schema);
     await handler({}, { awsRequestId: randomUUID() });
     const before = contract.tokensIssued;
     contract.revokeTokens();
@@ -324,13 +330,7 @@ describe('a rotated service principal secret', () => {
       clientSecret: 'sp-secret-before-rotation',
     };
     const secretId = await makeSecret(secretsManager, { registry: stale });
-    const env = parseVerifyEnv({
-      PROMPTOPS_SECRET_ID: secretId,
-      PROMPT_CATALOG: CATALOG,
-      PROMPT_SCHEMA: schema,
-    });
-    const runtime = createRuntime(env, { functionName: 'verify', secretsManager, write: () => {} });
-    const handler = createVerifyHandler({ env, runtime });
+    const { runtime, handler } = verifyInstance(secretId, schema);
     // The cold start reads the old secret; the operator rotates it meanwhile.
     await runtime.secrets.get(secretId);
     await secretsManager.send(
@@ -362,13 +362,7 @@ describe('an OAuth token that expires between invocations', () => {
           clientSecret: CLIENT_SECRET,
         },
       });
-      const env = parseVerifyEnv({
-        PROMPTOPS_SECRET_ID: secretId,
-        PROMPT_CATALOG: CATALOG,
-        PROMPT_SCHEMA: 'expiry',
-      });
-      const runtime = createRuntime(env, { functionName: 'verify', secretsManager, write: () => {} });
-      const handler = createVerifyHandler({ env, runtime });
+      const { handler } = verifyInstance(secretId, 'expiry');
       await handler({}, { awsRequestId: randomUUID() });
       expect(shortLived.tokensIssued).toBe(1);
       await new Promise((done) => setTimeout(done, 1_200));
