@@ -12,6 +12,7 @@
  */
 import * as z from 'zod';
 import { DeadlineExceededError, InvalidInputError, UnavailableError } from '../errors';
+import { retryClock } from '../http/retries';
 import type { HttpClient } from '../registry/http';
 import { beyondDeadline, currentDeadline, deadlineIn, withDeadline } from '../runtime/deadline';
 
@@ -158,8 +159,7 @@ export function createStatementRunner(http: HttpClient) {
     for (const p of parameters) {
       if (!NAME.test(p.name)) throw new InvalidInputError(`Invalid SQL parameter name '${p.name}'.`);
     }
-    const now = options.now ?? Date.now;
-    const sleep = options.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
+    const { now, sleep } = retryClock(options);
     // A token first (an OAuth cold start takes discovery and a token request): the server's wait
     // below is measured against the time our request itself has.
     await http.authorize(currentDeadline()?.signal);
