@@ -9,7 +9,9 @@
  *   came with it; usage counts are characters / 4, rounded up.
  *
  * Tests steer it: queue failures (`fail`), replace the classifier's answer (`classifierReply`),
- * add latency, and read every request it received.
+ * add latency, change what it reports or fail by the request (`behaviour`), and read every
+ * request it received. Every answer says how long it "took" in `openai-processing-ms`, as
+ * OpenAI's API does: a fixed function of the request (reportedProcessingMs).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -39,6 +41,19 @@ export interface StandinFault {
   readonly drop?: boolean;
 }
 
+export type StandinBehaviour = (
+  body: Record<string, unknown>,
+) => { readonly processingMs?: number; readonly fault?: StandinFault } | undefined;
+
+/**
+ * The milliseconds the stand-in says it spent (`openai-processing-ms`): a fixed function of the
+ * request, so latency comparisons do not depend on how busy the machine is. 20 ms plus 1 ms per
+ * 40 characters of the messages.
+ */
+export function reportedProcessingMs(body: Record<string, unknown>): number {
+  return 20 + Math.ceil(JSON.stringify(body.messages ?? []).length / 40);
+}
+
 export interface ModelStandin {
   /** The base URL to configure, with `/v1` (requests go to `{url}/chat/completions`). */
   readonly url: string;
@@ -49,6 +64,11 @@ export interface ModelStandin {
   classifierReply: string | undefined;
   /** Milliseconds each answer waits before it is sent. */
   delayMs: number;
+  /**
+   * Per request, what to do instead of the default: report another processing time, or fail.
+   * Tests build an experiment's slower or failing variant with it, deterministically.
+   */
+  behaviour: StandinBehaviour | undefined;
   stop(): Promise<void>;
 }
 
@@ -115,7 +135,11 @@ export async function startModelStandin(
 ): Promise<ModelStandin> {
   const requests: StandinRequest[] = [];
   const faults: StandinFault[] = [];
-  const state = { classifierReply: undefined as string | undefined, delayMs: 0 };
+  const state = {
+    classifierReply: undefined as string | undefined,
+    delayMs: 0,
+    behaviour: undefined as StandinBehaviour | undefined,
+  };
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const chunks: Buffer[] = [];
@@ -145,7 +169,8 @@ export async function startModelStandin(
       return send(401, { error: { message: `${STANDIN_LABEL} invalid API key` } });
     }
     if (state.delayMs > 0) await new Promise((r) => setTimeout(r, state.delayMs));
-    const fault = faults.shift();
+    const steered = state.behaviour?.(body);
+    const fault = faults.shift() ?? steered?.fault;
     if (fault?.drop) {
       req.socket.destroy();
       return;
@@ -162,7 +187,10 @@ export async function startModelStandin(
     const isClassifier = (body.response_format as { type?: string } | undefined)?.type !== undefined;
     const content =
       isClassifier && state.classifierReply !== undefined ? state.classifierReply : answerFor(body);
-    return send(200, standinCompletion(body, `standin-${requests.length}`, content));
+    const processingMs = steered?.processingMs ?? reportedProcessingMs(body);
+    return send(200, standinCompletion(body, `standin-${requests.length}`, content), {
+      'openai-processing-ms': String(processingMs),
+    });
   }
 
   const server = createServer((req, res) => {
@@ -186,6 +214,12 @@ export async function startModelStandin(
     },
     set classifierReply(value) {
       state.classifierReply = value;
+    },
+    get behaviour() {
+      return state.behaviour;
+    },
+    set behaviour(value) {
+      state.behaviour = value;
     },
     get delayMs() {
       return state.delayMs;

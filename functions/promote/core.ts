@@ -8,6 +8,8 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type * as z from 'zod';
 import type { PromoteEnv } from '../../lib/config/promote-env';
 import { AuditIncompleteError, InvalidInputError, NotFoundError } from '../../lib/errors';
+import { type ExperimentChange, startBodySchema, stopBodySchema } from '../../lib/experiments/api';
+import { showExperiment, startExperiment, stopExperiment } from '../../lib/experiments/manage';
 import { type HttpApiEvent, jsonBody } from '../../lib/http/request';
 import type { Logger } from '../../lib/observability/logger';
 import { PROMOTE_METRICS } from '../../lib/observability/metric-names';
@@ -58,6 +60,30 @@ function audit(log: Logger, metrics: Metrics, moved: MoveResponse, reason: strin
   if (moved.changed && moved.action === 'rollback') metrics.add(PROMOTE_METRICS.aliasRolledBack, 1);
 }
 
+function auditExperiment(
+  log: Logger,
+  metrics: Metrics,
+  change: ExperimentChange,
+  reason: string | undefined,
+): void {
+  log.info(change.changed ? `experiment ${change.action}` : 'experiment already as asked', {
+    audit: true,
+    prompt: change.prompt,
+    name: change.name,
+    action: change.action,
+    changed: change.changed,
+    experiment: change.experiment.id,
+    revision: change.experiment.revision,
+    previousRevision: change.previousRevision,
+    status: change.experiment.status,
+    weights: Object.fromEntries(change.experiment.variants.map((v) => [v.alias, v.weight_bp])),
+    by: change.by,
+    at: change.at,
+    ...(reason ? { reason } : {}),
+  });
+  if (change.changed) metrics.add(PROMOTE_METRICS.experimentChanged, 1);
+}
+
 export function createPromoteHandler({ runtime, env, dynamodb, now = () => new Date() }: PromoteDeps) {
   const lock = createDynamoAliasLock({
     client: dynamodb,
@@ -95,7 +121,31 @@ export function createPromoteHandler({ runtime, env, dynamodb, now = () => new D
       audit(log, metrics, moved, body.reason);
       return jsonAnswer(200, moved);
     }
+    /** An experiment change: its body read with `schema`, made by `run`, answered and audited. */
+    async function experimentWith<B extends { reason?: string | undefined }>(
+      schema: z.ZodType<B>,
+      run: (ctx: MoveContext, name: string, body: B) => Promise<ExperimentChange>,
+    ) {
+      const name = pathName(event);
+      // A DELETE may come without a body: nothing expected, no reason.
+      const raw = event.body === undefined || event.body === '' ? {} : jsonBody(event);
+      const body = parseRequest(schema, raw, 'request body');
+      const change = await runtime.registry.withRegistry(
+        (r) => run(moveContext(r), name, body),
+        ONCE_WRITTEN,
+      );
+      auditExperiment(log, metrics, change, body.reason);
+      return jsonAnswer(200, change);
+    }
     switch (event.routeKey) {
+      case 'POST /prompts/{name}/experiment':
+        return experimentWith(startBodySchema, startExperiment);
+      case 'DELETE /prompts/{name}/experiment':
+        return experimentWith(stopBodySchema, stopExperiment);
+      case 'GET /prompts/{name}/experiment': {
+        const name = pathName(event);
+        return jsonAnswer(200, await runtime.registry.withRegistry((r) => showExperiment(r, runtime, name)));
+      }
       case 'POST /prompts/{name}/promote':
         return moveWith(promoteBodySchema, promote);
       case 'POST /prompts/{name}/rollback':
@@ -127,13 +177,13 @@ export function createPromoteHandler({ runtime, env, dynamodb, now = () => new D
         ? PROMOTE_METRICS.auditIncomplete
         : status >= 500
           ? PROMOTE_METRICS.requestFailed
-          : event.routeKey?.startsWith('POST ')
+          : event.routeKey?.startsWith('POST ') || event.routeKey?.startsWith('DELETE ')
             ? PROMOTE_METRICS.moveRefused
             : undefined,
     // The one failure that leaves a move without its record: an audit line of its own.
     failureLine: (error) =>
       error instanceof AuditIncompleteError
-        ? { message: 'alias moved without its record', fields: { audit: true, error, cause: error.cause } }
+        ? { message: 'change made without its record', fields: { audit: true, error, cause: error.cause } }
         : undefined,
     refusalFields: (event) => ({ prompt: event.pathParameters?.name }),
   });

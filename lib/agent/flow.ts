@@ -44,6 +44,11 @@ export interface AgentResult {
   readonly classification: Classification | undefined;
   readonly finishReason: string | undefined;
   readonly usage: TokenUsage | undefined;
+  /**
+   * The model's own time on the run's critical path (the classifier, the slowest worker, the
+   * synthesizer), from what the endpoint reported; undefined when a call reported none.
+   */
+  readonly modelMs: number | undefined;
 }
 
 export type AgentPrompts = ReadonlyMap<
@@ -128,6 +133,8 @@ export async function runAgent(
   deps: AgentDeps,
 ): Promise<AgentResult> {
   let usage: TokenUsage | undefined;
+  // Zero when the classifier did not run; undefined when a call did not report its time.
+  let classifierMs: number | undefined = 0;
 
   /** One model call in a span of its own; `read` looks at the answer while the span is open. */
   async function call(
@@ -156,6 +163,8 @@ export async function runAgent(
       });
       if (completion.model !== deps.model.name) span.setAttribute(ATTR.model, completion.model);
       if (completion.usage) span.setTokenUsage(completion.usage);
+      if (completion.processingMs !== undefined)
+        span.setAttribute('promptops.model.processing_ms', completion.processingMs);
       usage = addUsage(usage, completion.usage);
       read?.(completion, span);
       return completion;
@@ -183,7 +192,7 @@ export async function runAgent(
       }
       classification = result;
     };
-    await call(
+    classifierMs = await call(
       'classify_intent',
       {
         messages: asMessages(classifier.template, { query: input.query }, 'user'),
@@ -193,7 +202,7 @@ export async function runAgent(
           : undefined,
       },
       classified,
-    );
+    ).then((c) => c.processingMs);
     domains = (classification as Classification | undefined)?.domains ?? [];
   }
   deps.trace.root.setAttribute('promptops.domains', [...domains]);
@@ -242,13 +251,15 @@ export async function runAgent(
         ],
         ...settingsFrom(worker.modelConfig, deps.maxTokens),
       });
-      return { domain, content: completion.content };
+      return { domain, content: completion.content, processingMs: completion.processingMs };
     }),
   );
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) throw failed.reason;
   const answers = settled.map(
-    (s) => (s as PromiseFulfilledResult<{ domain: Domain; content: string }>).value,
+    (s) =>
+      (s as PromiseFulfilledResult<{ domain: Domain; content: string; processingMs: number | undefined }>)
+        .value,
   );
 
   const synthesizer = promptOf(prompts, 'synthesizer');
@@ -266,5 +277,10 @@ export async function runAgent(
     ],
     ...settingsFrom(synthesizer.modelConfig, deps.maxTokens),
   });
-  return { answer: final.content, domains, classification, finishReason: final.finishReason, usage };
+  const workerMs = answers.map((a) => a.processingMs);
+  const reported = [classifierMs, ...workerMs, final.processingMs];
+  const modelMs = reported.every((ms) => ms !== undefined)
+    ? (classifierMs as number) + Math.max(0, ...(workerMs as number[])) + (final.processingMs as number)
+    : undefined;
+  return { answer: final.content, domains, classification, finishReason: final.finishReason, usage, modelMs };
 }

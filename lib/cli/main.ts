@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { isPromptOpsError } from '../errors';
 import { formatTemplate } from '../prompts/template';
+import { experimentCommand } from './experiment';
 import { feedbackCommand } from './feedback';
 import { type CliIo, namingFrom, oneLine, REGISTRY_FLAGS, UsageError } from './io';
 import { predictCommand } from './predict';
@@ -30,6 +31,13 @@ const USAGE = `Usage:
   promptops snapshot [--alias A] [--pins P] [--prompts DIR] [--out FILE] [--require-registry]
   promptops verify [--alias A ...] [--prompts DIR] [--json] [--secret-id ID]
   promptops feedback <traceId> --value up|down|<score> [--comment TEXT] [--name NAME] [--by WHO]
+  promptops experiment start <name> --id ID --variant ALIAS=SHARE% [--variant ...] [--control A]
+                     [--key user|session|request] [--ends ISO] [--guard LIST] [--rollout 5,25,50,100]
+                     [--expected-revision N|none] [--reason TEXT]
+  promptops experiment show <name>
+  promptops experiment stop <name> [--expected-revision N] [--reason TEXT]
+  promptops experiment report <name> [--since 24h|ISO] [--revision N|all] [--latency trace|model]
+                     [--min-samples N] [--alpha A] [--max-traces N] [--json]
 
 Options:
   --tracking-uri URL   the MLflow server (default: $MLFLOW_TRACKING_URI); databricks or
@@ -79,6 +87,16 @@ feedback: a person's judgement of an answer, on its trace (the trace id predict 
 MLflow's log_feedback records it: --value up or down (a thumbs up or down) or a score, with an
 optional --comment; --name (default user_feedback); --by who judged (default
 $PROMPTOPS_FEEDBACK_BY, else the login name). An unknown trace is refused (exit 1).
+
+experiment: a prompt's traffic split between its control alias (default production) and 1-3
+variant aliases, kept in the registry; predict assigns each user (--key user, default), session
+or request to an arm. start, show and stop go through the promote API, as promote does (the
+same flags: --api, --region, --json, --local-principal). --guard: limits on variant minus
+control, e.g. "error_rate<=+1pp,p95_latency<=+20%,feedback>=-5pp"; --rollout: a guarded rollout
+of one variant (--variant ALIAS) that the rollout function advances while the guardrails hold.
+report reads the experiment's traces in MLflow ($MLFLOW_TRACKING_URI, $MLFLOW_EXPERIMENT_NAME or
+_ID) and prints per arm its requests, error and fallback rates, latency p50/p95, tokens and
+feedback, with each difference to control, its interval and a verdict.
 
 verify: every alias the agent loads (--alias, repeatable; default production and staging) still
 resolves to a version it can use: present, parseable, formattable with the variables the agent
@@ -182,6 +200,7 @@ const COMMANDS: Readonly<Record<string, (args: readonly string[], io: CliIo) => 
   verify: verifyCommand,
   predict: predictCommand,
   feedback: feedbackCommand,
+  experiment: experimentCommand,
   ...PROMOTE_COMMANDS,
 };
 

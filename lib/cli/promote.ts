@@ -45,10 +45,14 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   pageToken: '--page-token',
 };
 
-const flagOf = (path: string) => FLAG_OF[path] ?? (path || 'request');
+const defaultFlagOf = (path: string) => FLAG_OF[path] ?? (path || 'request');
 
 /** The input as the schema accepts it, or a usage error naming each refused flag. */
-function checked<S extends z.ZodType>(schema: S, input: Record<string, unknown>): z.output<S> {
+export function checked<S extends z.ZodType>(
+  schema: S,
+  input: Record<string, unknown>,
+  flagOf: (path: string) => string = defaultFlagOf,
+): z.output<S> {
   const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
   try {
     return parseRequest(schema, defined, 'flags');
@@ -59,10 +63,10 @@ function checked<S extends z.ZodType>(schema: S, input: Record<string, unknown>)
 }
 
 /** Digits become a number; anything else is left for the schema to refuse or accept as an alias. */
-const numberOr = (value: string | undefined) =>
+export const numberOr = (value: string | undefined) =>
   value !== undefined && /^[0-9]+$/.test(value) ? Number(value) : value;
 
-function promptName(positionals: readonly string[], command: string): string {
+export function promptName(positionals: readonly string[], command: string): string {
   const [name, ...rest] = positionals;
   if (name === undefined || rest.length > 0)
     throw new UsageError(`${command} takes exactly one prompt name.`);
@@ -118,7 +122,7 @@ export function reportFailure(error: unknown, io: CliIo): number {
   if (!isPromptOpsError(error)) throw error;
   const problem = problemOf(error);
   const lines = [`promptops: ${problem?.code ?? error.code}: ${oneLine(problem?.detail ?? error.message)}`];
-  for (const line of issueLines(error.issues, { name: flagOf })) lines.push(`  ${oneLine(line)}`);
+  for (const line of issueLines(error.issues, { name: defaultFlagOf })) lines.push(`  ${oneLine(line)}`);
   const wait = problem?.retryAfterMs;
   if (wait !== undefined) lines.push(`  retry after ${Math.ceil(wait / 1000)} s`);
   if (problem?.requestId && problem.status >= 500) lines.push(`  request id: ${problem.requestId}`);
@@ -127,7 +131,7 @@ export function reportFailure(error: unknown, io: CliIo): number {
 }
 
 /** Runs one API call with a client from the flags; answers are printed as JSON or for people. */
-async function withClient<T>(
+export async function withClient<T>(
   values: Parameters<typeof clientFrom>[0] & { json?: boolean },
   io: CliIo,
   work: (client: ApiClient) => Promise<T>,
@@ -174,6 +178,8 @@ function moveRow(entry: AliasMoveRecord): string[] {
     clip(entry.reason),
   ];
 }
+
+export { clip, shortTime };
 
 export function describeDetails(details: PromptDetails): string {
   const parts = [

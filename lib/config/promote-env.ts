@@ -28,8 +28,8 @@ function each(check: (item: string) => unknown) {
   };
 }
 
-export const promoteEnvSchema = z.object({
-  ...commonEnvShape,
+/** Who may move which alias, and the lock moves take: the promote and rollout functions alike. */
+export const moveEnvShape = {
   PROMOTE_LOCK_TABLE: z.string().trim().min(3, 'expected the alias lock table name'),
   /** Aliases only the principals below may move; `none` for none (empty is refused: a typo?). */
   PROTECTED_ALIASES: z
@@ -54,7 +54,9 @@ export const promoteEnvSchema = z.object({
     .optional()
     .transform((v) => (v === undefined || v.trim() === '' ? 10_000 : Number(v)))
     .pipe(z.number().int('expected a whole number of milliseconds').min(0).max(15_000)),
-});
+};
+
+export const promoteEnvSchema = z.object({ ...commonEnvShape, ...moveEnvShape });
 export type PromoteEnv = z.infer<typeof promoteEnvSchema>;
 
 export function parsePromoteEnv(env: NodeJS.ProcessEnv): PromoteEnv {

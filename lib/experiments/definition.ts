@@ -39,15 +39,22 @@ const alias = z.string().refine(
   { message: "expected an alias: letters, digits, '_' or '-' (not 'latest')" },
 );
 
-const guard = z.strictObject({
-  metric: z.enum(GUARD_METRICS),
-  /** The variant's value minus control's may be at most (`<=`) or at least (`>=`) the limit. */
-  comparison: z.enum(['<=', '>=']),
-  limit: z.number().finite(),
-  /** `pp`: percentage points of a rate; `%`: relative to control's value. */
-  unit: z.enum(['pp', '%']),
-});
-export type Guard = z.infer<typeof guard>;
+/** Metrics that are rates: limits in percentage points make sense for them only. */
+export const RATE_METRICS: ReadonlySet<string> = new Set(['error_rate', 'fallback_rate', 'feedback']);
+
+export const guardSchema = z
+  .strictObject({
+    metric: z.enum(GUARD_METRICS),
+    /** The variant's value minus control's may be at most (`<=`) or at least (`>=`) the limit. */
+    comparison: z.enum(['<=', '>=']),
+    limit: z.number().finite(),
+    /** `pp`: percentage points of a rate; `%`: relative to control's value. */
+    unit: z.enum(['pp', '%']),
+  })
+  .refine((g) => g.unit === '%' || RATE_METRICS.has(g.metric), {
+    message: "a limit in 'pp' is for rates (error_rate, fallback_rate, feedback); give others in '%'",
+  });
+export type Guard = z.infer<typeof guardSchema>;
 
 const variant = z.strictObject({
   alias,
@@ -66,10 +73,11 @@ export const experimentSchema = z
       .min(1, 'expected 1 to 3 variants')
       .max(MAX_VARIANTS, 'expected 1 to 3 variants'),
     key: z.enum(ASSIGNMENT_KEYS),
-    status: z.enum(['running', 'halted']),
+    /** `halted`: stopped (by a person, or a broken guardrail); `completed`: rolled out to control. */
+    status: z.enum(['running', 'halted', 'completed']),
     started_at: z.iso.datetime(),
     ends_at: z.iso.datetime().optional(),
-    guardrails: z.array(guard).max(10).optional(),
+    guardrails: z.array(guardSchema).max(10).optional(),
     /** A guarded rollout: the variant's share, step by step, in percent (the last is 100). */
     rollout: z
       .strictObject({
@@ -119,6 +127,12 @@ export const experimentSchema = z
         });
       if (e.variants.length !== 1)
         ctx.addIssue({ code: 'custom', path: ['rollout'], message: 'a rollout has exactly one variant' });
+      if ((e.guardrails ?? []).length === 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['guardrails'],
+          message: 'a rollout advances only on guardrails: give at least one',
+        });
     }
   });
 

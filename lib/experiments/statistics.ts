@@ -3,9 +3,9 @@
  *
  * - rates (errors, fallbacks, positive feedback): the two-proportion z-test with the pooled
  *   standard error for the p-value, and a Wald interval (unpooled) for the difference;
- * - latency and tokens: the Mann–Whitney U test (two-sided, normal approximation with tie and
- *   continuity corrections) for "is one arm slower", and a percentile bootstrap interval (seeded:
- *   the same data gives the same interval) for the difference in p95 or in means;
+ * - latency and tokens: a percentile bootstrap interval (seeded: the same data gives the same
+ *   interval) for the difference in a quantile or in means, and its two-sided p-value from the
+ *   same resamples (so the two never disagree);
  * - several metrics at once: Holm's step-down correction, so the family-wise error rate across a
  *   report stays at alpha;
  * - no verdict below a minimum sample size per arm.
@@ -101,41 +101,6 @@ export function compareProportions(x1: number, n1: number, x2: number, n2: numbe
   return { difference, low: difference - z * se, high: difference + z * se, pValue: Math.min(1, pValue) };
 }
 
-/** Mann–Whitney U, two-sided p-value (normal approximation, tie and continuity corrected). */
-export function mannWhitneyU(
-  control: readonly number[],
-  variant: readonly number[],
-): { u: number; pValue: number } {
-  const n1 = control.length;
-  const n2 = variant.length;
-  if (n1 === 0 || n2 === 0) throw new RangeError('each arm needs at least one observation');
-  const all = [...control.map((v) => ({ v, g: 0 })), ...variant.map((v) => ({ v, g: 1 }))].sort(
-    (a, b) => a.v - b.v,
-  );
-  const ranks = new Array<number>(all.length);
-  let tieTerm = 0;
-  for (let i = 0; i < all.length; ) {
-    let j = i;
-    while (j + 1 < all.length && (all[j + 1] as { v: number }).v === (all[i] as { v: number }).v) j += 1;
-    const rank = (i + j + 2) / 2;
-    for (let k = i; k <= j; k += 1) ranks[k] = rank;
-    const t = j - i + 1;
-    tieTerm += t * t * t - t;
-    i = j + 1;
-  }
-  let r1 = 0;
-  all.forEach((item, i) => {
-    if (item.g === 0) r1 += ranks[i] as number;
-  });
-  const u1 = r1 - (n1 * (n1 + 1)) / 2;
-  const mean = (n1 * n2) / 2;
-  const n = n1 + n2;
-  const variance = ((n1 * n2) / 12) * (n + 1 - tieTerm / (n * (n - 1)));
-  if (variance <= 0) return { u: u1, pValue: 1 };
-  const z = (Math.abs(u1 - mean) - 0.5) / Math.sqrt(variance);
-  return { u: u1, pValue: Math.min(1, 2 * (1 - normalCdf(Math.max(0, z)))) };
-}
-
 /** A seeded generator (mulberry32): the same seed, the same bootstrap. */
 export function seeded(seed: number): () => number {
   let state = seed >>> 0;
@@ -166,7 +131,7 @@ export function bootstrapDifference(
   variant: readonly number[],
   statistic: (sorted: readonly number[]) => number,
   options: { rounds?: number; seed?: number; alpha?: number } = {},
-): { difference: number; low: number; high: number } {
+): Comparison {
   const rounds = options.rounds ?? 2_000;
   const alpha = options.alpha ?? 0.05;
   const random = seeded(options.seed ?? 1);
@@ -181,10 +146,15 @@ export function bootstrapDifference(
   for (let i = 0; i < rounds; i += 1)
     differences.push(statistic(resample(variant)) - statistic(resample(control)));
   differences.sort((a, b) => a - b);
+  // The share of resampled differences on either side of zero, doubled (two-sided), counted with
+  // the observed data as one more resample so that it is never 0: consistent with the interval.
+  const atOrBelow = differences.filter((d) => d <= 0).length;
+  const atOrAbove = differences.filter((d) => d >= 0).length;
   return {
     difference: statistic(sortedCopy(variant)) - statistic(sortedCopy(control)),
     low: quantile(differences, alpha / 2),
     high: quantile(differences, 1 - alpha / 2),
+    pValue: Math.min(1, (2 * (Math.min(atOrBelow, atOrAbove) + 1)) / (rounds + 1)),
   };
 }
 

@@ -20,6 +20,7 @@ import {
   UnauthorizedError,
   UnavailableError,
 } from '../errors';
+import type { ExperimentChange, ExperimentDetails, StartBody, StopBody } from '../experiments/api';
 import type { MoveResponse, PromoteBody, PromptDetails, PromptListing, RollbackBody } from '../promote/api';
 import { normaliseBaseUrl } from './base-url';
 import { parseRetryAfter } from './retries';
@@ -71,6 +72,11 @@ export interface ApiClient {
   rollback(name: string, body: RollbackBody): Promise<MoveResponse>;
   describe(name: string, query?: PageQuery): Promise<PromptDetails>;
   list(query?: PageQuery): Promise<PromptListing>;
+  /** `POST /prompts/{name}/experiment`: starts or changes the prompt's experiment. */
+  startExperiment(name: string, body: StartBody): Promise<ExperimentChange>;
+  /** `DELETE /prompts/{name}/experiment`: stops it. */
+  stopExperiment(name: string, body: StopBody): Promise<ExperimentChange>;
+  showExperiment(name: string): Promise<ExperimentDetails>;
   /** `POST /predict`: the agent's answer to a ChatAgentRequest. */
   predict(body: Record<string, unknown>): Promise<Record<string, unknown>>;
   /** Closes the client's connections. */
@@ -171,6 +177,10 @@ const looksLikeMove = (v: Record<string, unknown>) =>
   typeof v.alias === 'string' && typeof v.version === 'number' && typeof v.changed === 'boolean';
 const looksLikeDetails = (v: Record<string, unknown>) =>
   typeof v.name === 'string' && Array.isArray(v.versions) && isRecord(v.aliases) && isRecord(v.history);
+const looksLikeChange = (v: Record<string, unknown>) =>
+  typeof v.changed === 'boolean' && isRecord(v.experiment) && typeof v.action === 'string';
+const looksLikeExperiment = (v: Record<string, unknown>) =>
+  typeof v.name === 'string' && Array.isArray(v.history) && (v.experiment === null || isRecord(v.experiment));
 const looksLikeListing = (v: Record<string, unknown>) => Array.isArray(v.prompts);
 const looksLikeAgentAnswer = (v: Record<string, unknown>) =>
   Array.isArray(v.messages) && isRecord(v.custom_outputs) && typeof v.custom_outputs.traceId === 'string';
@@ -210,7 +220,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
   };
 
   async function call(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'DELETE',
     path: string,
     query: Readonly<Record<string, string | undefined>>,
     body: unknown,
@@ -291,6 +301,18 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       (await call('GET', promptPath(name), page(query), undefined, looksLikeDetails)) as PromptDetails,
     list: async (query) =>
       (await call('GET', '/prompts', page(query), undefined, looksLikeListing)) as PromptListing,
+    startExperiment: async (name, body) =>
+      (await call('POST', `${promptPath(name)}/experiment`, {}, body, looksLikeChange)) as ExperimentChange,
+    stopExperiment: async (name, body) =>
+      (await call('DELETE', `${promptPath(name)}/experiment`, {}, body, looksLikeChange)) as ExperimentChange,
+    showExperiment: async (name) =>
+      (await call(
+        'GET',
+        `${promptPath(name)}/experiment`,
+        {},
+        undefined,
+        looksLikeExperiment,
+      )) as ExperimentDetails,
     predict: async (body) =>
       (await call('POST', '/predict', {}, body, looksLikeAgentAnswer)) as Record<string, unknown>,
     close: async () => {

@@ -44,6 +44,8 @@ export interface Exchange {
   readonly status: number;
   readonly retryAfter: string | string[] | undefined;
   readonly text: string;
+  /** The answer's headers (lower-case names), for what a caller reads beyond the status. */
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 /**
@@ -64,5 +66,10 @@ export async function exchange(
     signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
   });
   const retryAfter = response.headers['retry-after'];
-  return { status: response.statusCode, retryAfter, text: await response.body.text() };
+  return {
+    status: response.statusCode,
+    retryAfter,
+    headers: response.headers,
+    text: await response.body.text(),
+  };
 }

@@ -42,6 +42,11 @@ export interface Completion {
   readonly model: string;
   readonly finishReason: string | undefined;
   readonly usage: { inputTokens: number; outputTokens: number; totalTokens: number } | undefined;
+  /**
+   * The milliseconds the endpoint says it spent (`openai-processing-ms`, as OpenAI's API and
+   * compatible servers send it), when it says: a latency free of the network and of our machine.
+   */
+  readonly processingMs?: number | undefined;
 }
 
 export interface ChatModel {
@@ -124,6 +129,13 @@ export function requestBody(name: string, request: CompletionRequest): Record<st
   };
 }
 
+/** A header's milliseconds, or undefined when absent or not a plain non-negative number. */
+export function processingMsOf(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined || !/^[0-9]{1,9}(\.[0-9]{1,6})?$/.test(value.trim())) return undefined;
+  return Number(value.trim());
+}
+
 export function createChatModel(options: ChatModelOptions): ChatModel {
   const baseUrl = normaliseBaseUrl(options.baseUrl, 'model base URL');
   if (options.name.trim() === '') throw new InvalidInputError('The model name is empty.');
@@ -191,10 +203,10 @@ export function createChatModel(options: ChatModelOptions): ChatModel {
         retryAfterMs,
       };
     }
-    return parseCompletion(answer.text);
+    return parseCompletion(answer.text, processingMsOf(answer.headers?.['openai-processing-ms']));
   }
 
-  function parseCompletion(text: string): Attempt<Completion> {
+  function parseCompletion(text: string, processingMs: number | undefined): Attempt<Completion> {
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -221,6 +233,7 @@ export function createChatModel(options: ChatModelOptions): ChatModel {
               totalTokens: usage.total_tokens ?? usage.prompt_tokens + usage.completion_tokens,
             }
           : undefined,
+        ...(processingMs === undefined ? {} : { processingMs }),
       },
       retryable: false,
     };

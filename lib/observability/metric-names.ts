@@ -32,7 +32,20 @@ export const PROMOTE_METRICS = {
   aliasRolledBack: 'AliasRolledBack',
   auditIncomplete: 'AuditIncomplete',
   moveRefused: 'MoveRefused',
+  /** An experiment started, changed or stopped through the API. */
+  experimentChanged: 'ExperimentChanged',
   requestFailed: 'RequestFailed',
+} as const;
+
+/** The guarded rollout (functions/rollout): one of each per experiment and run. */
+export const ROLLOUT_METRICS = {
+  advanced: 'RolloutAdvanced',
+  held: 'RolloutHeld',
+  /** A guardrail broke: the variant's share is back to 0 and the experiment halted. Alarmed. */
+  halted: 'RolloutHalted',
+  completed: 'RolloutCompleted',
+  /** The rollout could not decide or act (registry, traces, a refused promotion). Alarmed. */
+  failed: 'RolloutFailed',
 } as const;
 
 export const PREDICT_METRICS = {
@@ -68,7 +81,8 @@ export type MetricName =
   | ValueOf<typeof REGISTER_METRICS>
   | ValueOf<typeof PROMOTE_METRICS>
   | ValueOf<typeof PREDICT_METRICS>
-  | ValueOf<typeof VERIFY_METRICS>;
+  | ValueOf<typeof VERIFY_METRICS>
+  | ValueOf<typeof ROLLOUT_METRICS>;
 
 /** Every name above, the cold-start metric included: what an alarm may watch. */
 export const METRIC_NAMES: ReadonlySet<string> = new Set([
@@ -77,4 +91,5 @@ export const METRIC_NAMES: ReadonlySet<string> = new Set([
   ...Object.values(PROMOTE_METRICS),
   ...Object.values(PREDICT_METRICS),
   ...Object.values(VERIFY_METRICS),
+  ...Object.values(ROLLOUT_METRICS),
 ]);

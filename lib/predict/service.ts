@@ -22,6 +22,7 @@ import {
   type PromptOpsError,
   UnauthorizedError,
 } from '../errors';
+import { MODEL_MS_TAG } from '../experiments/report';
 import { ARM_TAGS, serveExperiments } from '../experiments/serve';
 import type { ChatModel } from '../model/chat-model';
 import type { Logger } from '../observability/logger';
@@ -352,6 +353,8 @@ export function createPredictService(deps: PredictServiceDeps): PredictService {
         });
         if (result.classification?.fallback) context.metrics.add(PREDICT_METRICS.classifierFallback, 1);
         if (result.usage) context.metrics.add(PREDICT_METRICS.modelTokens, result.usage.totalTokens);
+        // What the model endpoint reported spending: an experiment's latency free of the network.
+        if (result.modelMs !== undefined) recorder.setTag(MODEL_MS_TAG, String(Math.round(result.modelMs)));
         return {
           answer: result.answer,
           traceId: recorder.traceId,

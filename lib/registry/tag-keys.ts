@@ -24,6 +24,8 @@ const OSS = {
   movedToPrefix: 'promptops.moved_to.',
   /** On a prompt: its running experiment, if any (lib/experiments/definition). */
   experiment: 'promptops.experiment',
+  /** On a prompt: what happened to its experiments, newest last (lib/experiments/history). */
+  experimentHistory: 'promptops.experiment_history',
   /** Every key above starts with it; prompt files may not set such tags themselves. */
   ownPrefix: 'promptops.',
 } as const;

@@ -35,6 +35,44 @@ export interface Tracking {
    * have: no orphan is stored.
    */
   logFeedback(traceId: string, feedback: FeedbackInput): Promise<{ readonly assessmentId: string }>;
+  /**
+   * One page of an experiment's traces, with their tags and assessments (SearchTracesV3,
+   * `POST /api/3.0/mlflow/traces/search`, what `mlflow.search_traces` calls); oldest first.
+   */
+  searchTraces(query: TraceQuery): Promise<TracePage>;
+}
+
+export interface TraceQuery {
+  readonly experimentId: string;
+  /** MLflow's trace filter, e.g. ``tags.`promptops.arm.orchestrator` = 'candidate'``. */
+  readonly filter?: string | undefined;
+  /** At most 500 (the server's limit). */
+  readonly maxResults?: number | undefined;
+  readonly pageToken?: string | undefined;
+}
+
+export interface TraceSummary {
+  readonly traceId: string;
+  /** Epoch milliseconds. */
+  readonly requestTime: number;
+  /** Milliseconds, when the trace has ended. */
+  readonly durationMs: number | undefined;
+  /** `OK`, `ERROR` or `IN_PROGRESS`. */
+  readonly state: string;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly assessments: ReadonlyArray<{
+    readonly name: string;
+    readonly value: unknown;
+    readonly valid: boolean;
+    /** Epoch milliseconds. */
+    readonly createdAt: number;
+  }>;
+}
+
+export interface TracePage {
+  readonly traces: readonly TraceSummary[];
+  readonly nextPageToken: string | undefined;
 }
 
 export interface FeedbackInput {
@@ -89,6 +127,43 @@ const traceInfoResponse = z.object({
   }),
 });
 const UPLOAD_ATTEMPTS = 3;
+/** SearchTracesV3's own bound on a page. */
+export const MAX_TRACE_PAGE = 500;
+/** Protobuf's JSON for a Duration: seconds with an `s` (`0.027s`). */
+const duration = z
+  .string()
+  .regex(/^[0-9]{1,12}(\.[0-9]{1,9})?s$/)
+  .transform((text) => Number(text.slice(0, -1)) * 1000);
+const timestamp = z.string().transform((text, ctx) => {
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms)) ctx.addIssue({ code: 'custom', message: 'expected a timestamp' });
+  return ms;
+});
+const searchResponse = z.object({
+  traces: z
+    .array(
+      z.looseObject({
+        trace_id: z.string(),
+        request_time: timestamp,
+        execution_duration: duration.optional(),
+        state: z.string().default('STATE_UNSPECIFIED'),
+        trace_metadata: z.record(z.string(), z.string()).default({}),
+        tags: z.record(z.string(), z.string()).default({}),
+        assessments: z
+          .array(
+            z.looseObject({
+              assessment_name: z.string(),
+              create_time: timestamp.optional(),
+              feedback: z.looseObject({ value: z.unknown() }).optional(),
+              valid: z.boolean().default(true),
+            }),
+          )
+          .default([]),
+      }),
+    )
+    .default([]),
+  next_page_token: z.string().optional(),
+});
 
 export function createTracking(http: HttpClient): Tracking {
   return {
@@ -240,6 +315,46 @@ export function createTracking(http: HttpClient): Tracking {
         schema: assessmentResponse,
       });
       return { assessmentId: response.assessment.assessment_id };
+    },
+    async searchTraces(query) {
+      const maxResults = query.maxResults ?? 100;
+      if (!Number.isInteger(maxResults) || maxResults < 1 || maxResults > MAX_TRACE_PAGE)
+        throw new InvalidInputError(`A page of traces holds 1 to ${MAX_TRACE_PAGE}.`);
+      const response = await http.call({
+        operation: 'searchTraces',
+        method: 'POST',
+        path: '/3.0/mlflow/traces/search',
+        body: {
+          locations: [
+            {
+              type: 'MLFLOW_EXPERIMENT',
+              mlflow_experiment: { experiment_id: validateExperimentId(query.experimentId) },
+            },
+          ],
+          ...(query.filter ? { filter: query.filter } : {}),
+          max_results: maxResults,
+          order_by: ['timestamp_ms ASC'],
+          ...(query.pageToken ? { page_token: query.pageToken } : {}),
+        },
+        schema: searchResponse,
+      });
+      return {
+        traces: response.traces.map((t) => ({
+          traceId: t.trace_id,
+          requestTime: t.request_time,
+          durationMs: t.execution_duration,
+          state: t.state,
+          tags: t.tags,
+          metadata: t.trace_metadata,
+          assessments: t.assessments.map((a) => ({
+            name: a.assessment_name,
+            value: a.feedback?.value,
+            valid: a.valid,
+            createdAt: a.create_time ?? 0,
+          })),
+        })),
+        nextPageToken: response.next_page_token || undefined,
+      };
     },
     async createExperiment(name) {
       if (name.trim() === '') throw new InvalidInputError('An experiment name is required.');

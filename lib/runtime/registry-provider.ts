@@ -71,6 +71,7 @@ const ACCESS = {
   startTraceV3: 'write',
   uploadTraceData: 'write',
   logFeedback: 'write',
+  searchTraces: 'read',
 } as const satisfies Record<keyof RegistryClient, 'read' | 'write'>;
 
 const isWrite = (key: string) => (ACCESS as Readonly<Record<string, string>>)[key] === 'write';

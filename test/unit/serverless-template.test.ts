@@ -27,6 +27,7 @@ import {
   METRIC_NAMES,
   PREDICT_METRICS,
   PROMOTE_METRICS,
+  ROLLOUT_METRICS,
   VERIFY_METRICS,
 } from '../../lib/observability/metric-names';
 import { promptSnapshotSchema } from '../../lib/prompt-loader/snapshot';
@@ -51,8 +52,11 @@ const EXISTING_SECRET_ARN =
 const EXISTING_BUCKET = 'acme-existing-prompts';
 const RELEASE_MANAGERS = 'arn:aws:sts::123456789012:assumed-role/release-managers/*';
 const PROMOTE_ROUTES = [
+  'DELETE /prompts/{name}/experiment',
   'GET /prompts',
   'GET /prompts/{name}',
+  'GET /prompts/{name}/experiment',
+  'POST /prompts/{name}/experiment',
   'POST /prompts/{name}/promote',
   'POST /prompts/{name}/rollback',
 ];
@@ -314,6 +318,7 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
         'PredictLambdaFunction',
         'PromoteLambdaFunction',
         'RegisterLambdaFunction',
+        'RolloutLambdaFunction',
         'VerifyLambdaFunction',
       ]);
       for (const [, fn] of functions) {
@@ -767,7 +772,7 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
   describe('observability', () => {
     it('traces every function with X-Ray (active tracing)', () => {
       const functions = resourcesOfType(created.template, 'AWS::Lambda::Function');
-      expect(functions.length).toBe(4);
+      expect(functions.length).toBe(5);
       for (const [id, fn] of functions) expect(prop(fn, 'TracingConfig'), id).toEqual({ Mode: 'Active' });
     });
 
@@ -777,6 +782,7 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
         'PromoteLambdaFunction',
         'PredictLambdaFunction',
         'VerifyLambdaFunction',
+        'RolloutLambdaFunction',
       ]) {
         expect(environment(created.template, id).POWERTOOLS_METRICS_NAMESPACE, id).toBe(
           DEFAULT_METRICS_NAMESPACE,
@@ -815,7 +821,10 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
       expect(prop(fn, 'Handler')).toBe('functions/verify/handler.handler');
       expect(prop(fn, 'ReservedConcurrentExecutions')).toBe(1);
       expect(prop(fn, 'Role')).toEqual(getAtt('VerifyRole', 'Arn'));
-      const [, rule] = only(resourcesOfType(created.template, 'AWS::Events::Rule'), 'schedule');
+      const [, rule] = only(
+        resourcesOfType(created.template, 'AWS::Events::Rule').filter(([id]) => id.startsWith('Verify')),
+        'schedule',
+      );
       expect(prop(rule, 'ScheduleExpression')).toBe('rate(15 minutes)');
       const config = resourcesOfType(created.template, 'AWS::Lambda::EventInvokeConfig').find(
         ([, c]) =>
@@ -843,12 +852,71 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
       }
     });
 
+    it('runs the rollout on its schedule, one at a time, never retried, as its own role', () => {
+      const fn = resource(created.template, 'RolloutLambdaFunction');
+      expect(prop(fn, 'Handler')).toBe('functions/rollout/handler.handler');
+      expect(prop(fn, 'ReservedConcurrentExecutions')).toBe(1);
+      expect(prop(fn, 'Role')).toEqual(getAtt('RolloutRole', 'Arn'));
+      const [, rule] = only(
+        resourcesOfType(created.template, 'AWS::Events::Rule').filter(([id]) => id.startsWith('Rollout')),
+        'schedule',
+      );
+      expect(prop(rule, 'ScheduleExpression')).toBe('rate(15 minutes)');
+      const config = resourcesOfType(created.template, 'AWS::Lambda::EventInvokeConfig').find(
+        ([, c]) =>
+          JSON.stringify(prop(c, 'FunctionName')) === JSON.stringify({ Ref: 'RolloutLambdaFunction' }),
+      );
+      expect(config?.[1].Properties?.MaximumRetryAttempts).toBe(0);
+      const env = environment(created.template, 'RolloutLambdaFunction');
+      // Its principal is its role's session: the role's name, from the template.
+      expect(env.ROLLOUT_ROLE_NAME).toEqual({ Ref: 'RolloutRole' });
+      // The protected-alias rules name its role for automated moves, beside the people's patterns.
+      const conds = conditions(existing.template);
+      expect(conds.get('RolloutPromotes')).toBe(true);
+      const principals = resolveIfs(
+        environment(existing.template, 'RolloutLambdaFunction').PROTECTED_ALIAS_PRINCIPALS,
+        conds,
+      );
+      expect(principals).toEqual({
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            ':sts::',
+            { Ref: 'AWS::AccountId' },
+            ':assumed-role/',
+            { Ref: 'RolloutRole' },
+            `/*,${RELEASE_MANAGERS}`,
+          ],
+        ],
+      });
+    });
+
+    it('grants the rollout only its logs, the secret, the lock table and X-Ray', () => {
+      for (const [pkg, secret] of [
+        [created, { Ref: 'RegistrySecret' }],
+        [existing, EXISTING_SECRET_ARN],
+      ] as const) {
+        expect(grantsOf(pkg.template, 'RolloutRole')).toEqual([
+          { action: 'dynamodb:DeleteItem', resources: [getAtt('PromoteLockTable', 'Arn')] },
+          { action: 'dynamodb:PutItem', resources: [getAtt('PromoteLockTable', 'Arn')] },
+          ...logGrants('RolloutLogGroup'),
+          { action: 'secretsmanager:GetSecretValue', resources: [secret] },
+          ...XRAY_GRANTS,
+        ]);
+        expect(functionsWithRole(pkg.template, 'RolloutRole')).toEqual(['RolloutLambdaFunction']);
+      }
+    });
+
     it('alarms on what breaks, each saying what to do, into one topic, mailed only when asked', () => {
       const alarms = new Map(resourcesOfType(created.template, 'AWS::CloudWatch::Alarm'));
       expect([...alarms.keys()].sort()).toEqual([
         'AuditIncompleteAlarm',
         'PredictFallbackAlarm',
         'RegisterFailuresAlarm',
+        'RolloutFailedAlarm',
+        'RolloutHaltedAlarm',
         'TraceExportFailuresAlarm',
         'VerifyFailuresAlarm',
         'VerifyNotRunningAlarm',
@@ -862,6 +930,8 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
       expect(watched.get('VerifyNotRunningAlarm')).toBe(VERIFY_METRICS.runs);
       expect(watched.get('AuditIncompleteAlarm')).toBe(PROMOTE_METRICS.auditIncomplete);
       expect(watched.get('TraceExportFailuresAlarm')).toBe(PREDICT_METRICS.traceFailed);
+      expect(watched.get('RolloutHaltedAlarm')).toBe(ROLLOUT_METRICS.halted);
+      expect(watched.get('RolloutFailedAlarm')).toBe(ROLLOUT_METRICS.failed);
       expect(
         alarmMetrics(created.template)
           .filter(([id]) => id === 'PredictFallbackAlarm')
@@ -905,6 +975,7 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
           'PredictRole',
           'PromoteRole',
           'RegisterRole',
+          'RolloutRole',
           'VerifyRole',
         ]);
         for (const statement of xray) {
@@ -997,8 +1068,15 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
     ['promote', 'PromoteLambdaFunction'],
     ['predict', 'PredictLambdaFunction'],
     ['verify', 'VerifyLambdaFunction'],
+    ['rollout', 'RolloutLambdaFunction'],
   ])('zips the %s bundle (ES module, source map) within 1 MiB', (name, functionId) => {
-    expect([...created.zips.keys()]).toEqual(['predict.zip', 'promote.zip', 'register.zip', 'verify.zip']);
+    expect([...created.zips.keys()]).toEqual([
+      'predict.zip',
+      'promote.zip',
+      'register.zip',
+      'rollout.zip',
+      'verify.zip',
+    ]);
     const zip = created.zips.get(`${name}.zip`);
     expect(zip).toBeDefined();
     if (zip === undefined) return;

@@ -22,6 +22,7 @@ describe('registry tag keys', () => {
       aliasHistoryPrefix: 'promptops.alias_history.',
       movedToPrefix: 'promptops.moved_to.',
       experiment: 'promptops.experiment',
+      experimentHistory: 'promptops.experiment_history',
       ownPrefix: 'promptops.',
     });
     // The code writes what the table says.

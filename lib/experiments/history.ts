@@ -1,0 +1,52 @@
+/**
+ * What happened to a prompt's experiments, kept in the registry beside them (as the alias history
+ * is): a JSON list in the prompt tag `promptops.experiment_history`, newest last, bounded so it
+ * always fits MLflow's tag limit. Every start, change, stop, rollout step, halt and completion is
+ * an entry, whoever made it (a person through the API, or the rollout function).
+ */
+import * as z from 'zod';
+import { TAG_KEYS } from '../registry/tag-keys';
+
+export const EXPERIMENT_HISTORY_TAG = TAG_KEYS.oss.experimentHistory;
+const MAX_ENTRIES = 100;
+const MAX_CHARS = 30_000;
+
+export const EXPERIMENT_ACTIONS = ['start', 'change', 'stop', 'advance', 'halt', 'complete'] as const;
+
+const entrySchema = z.object({
+  action: z.enum(EXPERIMENT_ACTIONS),
+  id: z.string(),
+  revision: z.number().int().positive(),
+  /** Each variant's share afterwards, in basis points. */
+  weights: z.record(z.string(), z.number().int()),
+  by: z.string(),
+  at: z.string(),
+  reason: z.string().optional(),
+});
+export type ExperimentRecord = z.infer<typeof entrySchema>;
+
+/** The entries that parse (a damaged tag does not block the next change), oldest first. */
+export function parseExperimentHistory(value: string | undefined): ExperimentRecord[] {
+  if (value === undefined || value === '') return [];
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(json)) return [];
+  return json.flatMap((item) => {
+    const parsed = entrySchema.safeParse(item);
+    return parsed.success ? [parsed.data] : [];
+  });
+}
+
+/** The history with `entry` appended, the oldest dropped to stay within both bounds. */
+export function appendExperimentHistory(
+  entries: readonly ExperimentRecord[],
+  entry: ExperimentRecord,
+): ExperimentRecord[] {
+  const next = [...entries, entry].slice(-MAX_ENTRIES);
+  while (next.length > 1 && JSON.stringify(next).length > MAX_CHARS) next.shift();
+  return next;
+}

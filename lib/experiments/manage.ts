@@ -1,0 +1,287 @@
+/**
+ * Starting, changing and stopping a prompt's experiment: the same acts an alias move is, with the
+ * same rules. The caller must be allowed to move every alias the experiment serves (a split of
+ * `production`'s traffic is a change to production); every alias served must resolve to a version
+ * the agent can format (the promotion gate); the caller's expected revision is checked under the
+ * prompt's experiment lock; and every change is recorded in the experiment history, or undone.
+ *
+ * The rollout function (lib/experiments/rollout.ts) changes experiments through `changeExperiment`
+ * too, as its own principal.
+ */
+import {
+  AuditIncompleteError,
+  ConflictError,
+  InvalidInputError,
+  NotFoundError,
+  UnavailableError,
+} from '../errors';
+import { assertMayMove } from '../promote/authorize';
+import { assertPassesGate } from '../promote/gate';
+import { MIN_MS_TO_MOVE } from '../promote/move-alias';
+import { type ManagedPrompt, type MoveContext, managedPrompt } from '../promote/service';
+import type { Prompt, RegistryClient } from '../registry';
+import { TAG_KEYS } from '../registry/tag-keys';
+import type { ExperimentChange, ExperimentDetails, StartBody, StopBody } from './api';
+import {
+  type ExperimentDefinition,
+  experimentTagValue,
+  parseExperimentTag,
+  validateExperiment,
+} from './definition';
+import { parseGuards } from './guards';
+import {
+  appendExperimentHistory,
+  EXPERIMENT_HISTORY_TAG,
+  type ExperimentRecord,
+  parseExperimentHistory,
+} from './history';
+
+export const EXPERIMENT_TAG = TAG_KEYS.oss.experiment;
+const DEFAULT_CONTROL = 'production';
+
+/** One experiment change at a time per prompt; `@` is in no alias, so no alias lock shares it. */
+const experimentLockKey = (name: string) => `${name}#@experiment`;
+
+/** The experiment a prompt's tag holds, or why it cannot be read. */
+export function experimentOf(prompt: Prompt): {
+  experiment: ExperimentDefinition | null;
+  problem: string | null;
+} {
+  const value = prompt.tags[EXPERIMENT_TAG];
+  if (value === undefined || value === '') return { experiment: null, problem: null };
+  try {
+    return { experiment: parseExperimentTag(prompt.name, value), problem: null };
+  } catch (error) {
+    return { experiment: null, problem: (error as Error).message };
+  }
+}
+
+const weightsOf = (e: ExperimentDefinition) =>
+  Object.fromEntries(e.variants.map((v) => [v.alias, v.weight_bp]));
+
+/** The definition a start asks for, checked before any registry call; its revision is filled in later. */
+export function proposedExperiment(body: StartBody, now: Date): ExperimentDefinition {
+  const rollout = body.rollout;
+  const variants = body.variants.map((v, i) => {
+    if (rollout) {
+      const first = (rollout.steps[0] as number) * 100;
+      if (v.weight_bp !== undefined && v.weight_bp !== first) {
+        throw new InvalidInputError(
+          `variants[${i}].weight_bp: a rollout sets the variant's share (its first step is ${first} basis points); leave it out.`,
+        );
+      }
+      return { alias: v.alias, weight_bp: first };
+    }
+    if (v.weight_bp === undefined)
+      throw new InvalidInputError(`variants[${i}].weight_bp: expected the variant's share in basis points.`);
+    return { alias: v.alias, weight_bp: v.weight_bp };
+  });
+  const guardrails = typeof body.guardrails === 'string' ? parseGuards(body.guardrails) : body.guardrails;
+  return validateExperiment({
+    id: body.id,
+    revision: 1,
+    control: body.control ?? DEFAULT_CONTROL,
+    variants,
+    key: body.key ?? 'user',
+    status: 'running',
+    started_at: now.toISOString(),
+    ...(body.ends_at ? { ends_at: body.ends_at } : {}),
+    ...(guardrails && guardrails.length > 0 ? { guardrails } : {}),
+    ...(rollout ? { rollout: { steps: rollout.steps, step: 0 } } : {}),
+  });
+}
+
+/** Every alias the experiment serves: control and its variants. */
+const servedAliases = (e: ExperimentDefinition) => [e.control, ...e.variants.map((v) => v.alias)];
+
+/** The same experiment, apart from its revision and when it started. */
+function sameSplit(a: ExperimentDefinition, b: ExperimentDefinition): boolean {
+  const strip = ({ revision: _r, started_at: _s, ...rest }: ExperimentDefinition) => JSON.stringify(rest);
+  return strip(a) === strip(b);
+}
+
+export interface ExperimentStep {
+  readonly next: ExperimentDefinition;
+  readonly action: ExperimentRecord['action'];
+  readonly reason?: string | undefined;
+}
+
+/**
+ * Changes a prompt's experiment under its lock: `decide` sees the current definition (after the
+ * caller's expected revision was checked) and answers the next one, or undefined to change nothing.
+ * The tag and its history entry are both written, or the tag is put back.
+ */
+export async function changeExperiment(
+  ctx: MoveContext,
+  target: ManagedPrompt,
+  expected: number | null | undefined,
+  decide: (current: ExperimentDefinition | null, at: string) => ExperimentStep | undefined,
+): Promise<ExperimentChange> {
+  return ctx.lock.withLock(experimentLockKey(target.name), async () => {
+    const prompt = await ctx.registry.getPrompt(target.name);
+    const { experiment: current } = experimentOf(prompt);
+    const currentRevision = current?.revision ?? null;
+    if (expected !== undefined && expected !== currentRevision) {
+      throw new ConflictError(
+        `The experiment of '${target.name}' is at ${currentRevision === null ? 'no revision' : `revision ${currentRevision}`}, ` +
+          `not ${expected === null ? 'none' : `revision ${expected}`} as expected; nothing was changed.`,
+      );
+    }
+    const at = ctx.now().toISOString();
+    const step = decide(current, at);
+    const base = {
+      prompt: target.prompt,
+      name: target.name,
+      previousRevision: currentRevision,
+      by: ctx.principal,
+      at,
+    };
+    if (step === undefined) {
+      if (current === null) throw new NotFoundError(`'${target.name}' has no experiment.`);
+      return { ...base, action: 'change', changed: false, experiment: current };
+    }
+    // Revisions only grow, across experiments too: `id#revision` on a trace is never reused.
+    const next = validateExperiment({ ...step.next, revision: (currentRevision ?? 0) + 1 });
+    if (ctx.remainingMs && ctx.remainingMs() < MIN_MS_TO_MOVE) {
+      throw new UnavailableError(
+        'Too little time is left to change the experiment and record it; nothing was changed.',
+      );
+    }
+    const entry: ExperimentRecord = {
+      action: step.action,
+      id: next.id,
+      revision: next.revision,
+      weights: weightsOf(next),
+      by: ctx.principal,
+      at,
+      ...(step.reason ? { reason: step.reason } : {}),
+    };
+    await writeRecorded(ctx.registry, target.name, prompt, next, entry);
+    return { ...base, action: step.action, changed: true, experiment: next };
+  });
+}
+
+async function writeRecorded(
+  registry: RegistryClient,
+  name: string,
+  before: Prompt,
+  next: ExperimentDefinition,
+  entry: ExperimentRecord,
+): Promise<void> {
+  const previous = before.tags[EXPERIMENT_TAG];
+  const history = parseExperimentHistory(before.tags[EXPERIMENT_HISTORY_TAG]);
+  await registry.setPromptTag(name, EXPERIMENT_TAG, experimentTagValue(next));
+  try {
+    await registry.setPromptTag(
+      name,
+      EXPERIMENT_HISTORY_TAG,
+      JSON.stringify(appendExperimentHistory(history, entry)),
+    );
+  } catch (failure) {
+    // A change is recorded or it did not happen: the split goes back to what it was.
+    try {
+      if (previous === undefined) await registry.deletePromptTag(name, EXPERIMENT_TAG);
+      else await registry.setPromptTag(name, EXPERIMENT_TAG, previous);
+    } catch (undoFailure) {
+      throw new AuditIncompleteError(
+        `The experiment of '${name}' was changed to revision ${next.revision}, but the change could not be ` +
+          `recorded, nor undone (${(undoFailure as Error).message}).`,
+        { cause: failure },
+      );
+    }
+    throw failure;
+  }
+}
+
+/** Refuses an experiment the caller may not run, or whose aliases the agent could not serve. */
+async function assertServable(
+  ctx: MoveContext,
+  target: ManagedPrompt,
+  e: ExperimentDefinition,
+): Promise<void> {
+  for (const alias of servedAliases(e)) assertMayMove(ctx.policy, alias, ctx.principal);
+  const versions = await Promise.all(
+    servedAliases(e).map((alias) => ctx.registry.resolveAlias(target.name, alias)),
+  );
+  for (const version of versions) assertPassesGate(target.prompt, version);
+}
+
+export async function startExperiment(
+  ctx: MoveContext,
+  pathName: string,
+  body: StartBody,
+): Promise<ExperimentChange> {
+  const target = managedPrompt(pathName, ctx.naming);
+  const proposed = proposedExperiment(body, ctx.now());
+  await assertServable(ctx, target, proposed);
+  return changeExperiment(ctx, target, body.expectedRevision, (current) => {
+    const running = current?.status === 'running';
+    if (running && current.id !== proposed.id) {
+      throw new ConflictError(
+        `Experiment '${current.id}' is running on '${target.name}'; stop it before starting '${proposed.id}'.`,
+      );
+    }
+    if (!running || current.id !== proposed.id)
+      return { next: proposed, action: 'start', reason: body.reason };
+    // The same experiment again: a change of its split, keeping how users are assigned.
+    if (current.key !== proposed.key || current.control !== proposed.control) {
+      throw new InvalidInputError(
+        `Experiment '${current.id}' assigns by ${current.key} against '${current.control}'; changing that would ` +
+          'move users between arms: start a new experiment instead.',
+      );
+    }
+    // The same rollout again keeps its progress (the step reached and the share it gives).
+    const sameRollout =
+      proposed.rollout !== undefined &&
+      current.rollout !== undefined &&
+      proposed.rollout.steps.join() === current.rollout.steps.join();
+    const next = {
+      ...proposed,
+      started_at: current.started_at,
+      ...(sameRollout ? { rollout: current.rollout, variants: current.variants } : {}),
+    };
+    return sameSplit(current, next) ? undefined : { next, action: 'change', reason: body.reason };
+  });
+}
+
+export async function stopExperiment(
+  ctx: MoveContext,
+  pathName: string,
+  body: StopBody,
+): Promise<ExperimentChange> {
+  const target = managedPrompt(pathName, ctx.naming);
+  return changeExperiment(ctx, target, body.expectedRevision, (current, at) => {
+    if (current === null) throw new NotFoundError(`'${target.name}' has no experiment to stop.`);
+    for (const alias of servedAliases(current)) assertMayMove(ctx.policy, alias, ctx.principal);
+    if (current.status !== 'running') return undefined;
+    return { next: endedExperiment(current, 'halted', at), action: 'stop', reason: body.reason };
+  });
+}
+
+/** The experiment, stopped at `at`: no traffic to its variants from then on. */
+export function endedExperiment(
+  e: ExperimentDefinition,
+  status: 'halted' | 'completed',
+  at: string,
+): ExperimentDefinition {
+  const ends = Date.parse(at) > Date.parse(e.started_at) ? { ends_at: at } : {};
+  return { ...e, status, ...ends };
+}
+
+export async function showExperiment(
+  registry: RegistryClient,
+  ctx: Pick<MoveContext, 'naming'>,
+  pathName: string,
+): Promise<ExperimentDetails> {
+  const target = managedPrompt(pathName, ctx.naming);
+  const prompt = await registry.getPrompt(target.name);
+  const { experiment, problem } = experimentOf(prompt);
+  return {
+    prompt: target.prompt,
+    name: target.name,
+    experiment,
+    problem,
+    aliases: prompt.aliases,
+    history: parseExperimentHistory(prompt.tags[EXPERIMENT_HISTORY_TAG]).reverse(),
+  };
+}

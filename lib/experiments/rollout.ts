@@ -1,0 +1,115 @@
+/**
+ * A guarded rollout: the variant's share grows step by step (5 %, 25 %, 50 %, 100 %) while its
+ * guardrails hold, and stops the moment one breaks. Each step is judged on its own window: the
+ * traces of the experiment's current revision, which every change of the split raises. So a step
+ * is decided once per window: a retried or concurrent run either finds the revision it read still
+ * there (and the lock lets one of them act) or finds the next window, too young to decide.
+ *
+ * A guard on `metric <= L` (the variant minus control, in percentage points or in % of control):
+ * - breaks when the whole confidence interval is beyond L: the variant is worse than allowed, with
+ *   confidence (the rollout halts: the variant's share back to 0, the experiment halted, an alarm);
+ * - holds when the estimate is within L and both arms have the minimum sample (the rollout may go on);
+ * - otherwise waits for more data. `>=` mirrors it.
+ */
+import type { ExperimentDefinition, Guard } from './definition';
+import { formatGuard } from './guards';
+import type { ExperimentReport, MetricComparison } from './report';
+
+export type GuardState = 'holds' | 'breaks' | 'waiting';
+
+export interface GuardOutcome {
+  readonly guard: string;
+  readonly state: GuardState;
+  /** The estimate and interval in the guard's unit, when there was enough to compute them. */
+  readonly value: number | null;
+  readonly low: number | null;
+  readonly high: number | null;
+  readonly samples: readonly [number, number];
+}
+
+export type RolloutDecision =
+  | { readonly action: 'hold'; readonly reason: string; readonly guards: readonly GuardOutcome[] }
+  | {
+      readonly action: 'advance';
+      readonly toStep: number;
+      readonly percent: number;
+      readonly reason: string;
+      readonly guards: readonly GuardOutcome[];
+    }
+  | { readonly action: 'halt'; readonly reason: string; readonly guards: readonly GuardOutcome[] }
+  | { readonly action: 'complete'; readonly reason: string; readonly guards: readonly GuardOutcome[] };
+
+/** The comparison's estimate and interval in the guard's unit, or null when it has none. */
+function inUnit(guard: Guard, c: MetricComparison): { value: number; low: number; high: number } | null {
+  if (c.difference === null || c.low === null || c.high === null) return null;
+  if (guard.unit === 'pp') return { value: c.difference * 100, low: c.low * 100, high: c.high * 100 };
+  if (c.control === null || c.control === 0) return null;
+  const scale = 100 / c.control;
+  return { value: c.difference * scale, low: c.low * scale, high: c.high * scale };
+}
+
+export function judgeGuard(guard: Guard, c: MetricComparison | undefined, minSamples: number): GuardOutcome {
+  const samples = c?.samples ?? ([0, 0] as const);
+  const base = { guard: formatGuard(guard), samples };
+  const measured = c ? inUnit(guard, c) : null;
+  if (!measured) return { ...base, state: 'waiting', value: null, low: null, high: null };
+  const { value, low, high } = measured;
+  const within = guard.comparison === '<=' ? value <= guard.limit : value >= guard.limit;
+  const confidentlyBeyond = guard.comparison === '<=' ? low > guard.limit : high < guard.limit;
+  const enough = samples[0] >= minSamples && samples[1] >= minSamples;
+  // A break needs the minimum sample too: a handful of early errors is not a verdict.
+  const state: GuardState = !enough ? 'waiting' : confidentlyBeyond ? 'breaks' : within ? 'holds' : 'waiting';
+  return { ...base, state, value, low, high };
+}
+
+/** What the rollout does next, from the report on its current window. */
+export function decideRollout(definition: ExperimentDefinition, report: ExperimentReport): RolloutDecision {
+  const rollout = definition.rollout;
+  const variant = definition.variants[0];
+  if (!rollout || !variant) throw new Error('decideRollout: the experiment has no rollout');
+  const guards = (definition.guardrails ?? []).map((guard) =>
+    judgeGuard(
+      guard,
+      report.comparisons.find((c) => c.variant === variant.alias && c.metric === guard.metric),
+      report.minSamples,
+    ),
+  );
+  const broken = guards.filter((g) => g.state === 'breaks');
+  if (broken.length > 0) {
+    return { action: 'halt', reason: `guardrail broken: ${broken.map(describe).join('; ')}`, guards };
+  }
+  const waiting = guards.filter((g) => g.state === 'waiting');
+  const percent = rollout.steps[rollout.step] as number;
+  if (waiting.length > 0) {
+    return {
+      action: 'hold',
+      reason: `at ${percent} %, waiting on ${waiting.map(describe).join('; ')}`,
+      guards,
+    };
+  }
+  const held = `guardrails hold at ${percent} %: ${guards.map(describe).join('; ')}`;
+  if (rollout.step + 1 >= rollout.steps.length) return { action: 'complete', reason: held, guards };
+  const next = rollout.steps[rollout.step + 1] as number;
+  return { action: 'advance', toStep: rollout.step + 1, percent: next, reason: held, guards };
+}
+
+const round = (n: number) => Math.round(n * 100) / 100;
+
+function describe(g: GuardOutcome): string {
+  const counts = `n=${g.samples[0]}/${g.samples[1]}`;
+  if (g.value === null) return `${g.guard} (${counts}, no estimate yet)`;
+  return `${g.guard} (${round(g.value)} [${round(g.low as number)}, ${round(g.high as number)}], ${counts})`;
+}
+
+/** The experiment after the decision (for advance and halt; complete is written after the promotion). */
+export function appliedDecision(
+  definition: ExperimentDefinition,
+  decision: Extract<RolloutDecision, { action: 'advance' }>,
+): ExperimentDefinition {
+  const [variant] = definition.variants;
+  return {
+    ...definition,
+    variants: [{ alias: (variant as { alias: string }).alias, weight_bp: decision.percent * 100 }],
+    rollout: { steps: definition.rollout?.steps ?? [], step: decision.toStep },
+  };
+}
