@@ -48,10 +48,15 @@ export type StandinBehaviour = (
 /**
  * The milliseconds the stand-in says it spent (`openai-processing-ms`): a fixed function of the
  * request, so latency comparisons do not depend on how busy the machine is. 20 ms plus 1 ms per
- * 40 characters of the messages.
+ * 40 characters of the messages, spread from half to one and a half times that by a hash of them
+ * (FNV-1a), as a real model's time varies from request to request.
  */
 export function reportedProcessingMs(body: Record<string, unknown>): number {
-  return 20 + Math.ceil(JSON.stringify(body.messages ?? []).length / 40);
+  const text = JSON.stringify(body.messages ?? []);
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i += 1) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  const spread = 0.5 + (hash >>> 0) / 4_294_967_296;
+  return Math.round((20 + Math.ceil(text.length / 40)) * spread);
 }
 
 export interface ModelStandin {

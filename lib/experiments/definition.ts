@@ -78,10 +78,16 @@ export const experimentSchema = z
     started_at: z.iso.datetime(),
     ends_at: z.iso.datetime().optional(),
     guardrails: z.array(guardSchema).max(10).optional(),
-    /** A guarded rollout: the variant's share, step by step, in percent (the last is 100). */
+    /**
+     * A guarded rollout: the variant's share, step by step, in percent. The last is 100: reaching
+     * it is the promotion of the variant to the control alias, so `step` never points at it.
+     */
     rollout: z
       .strictObject({
-        steps: z.array(z.number().int().min(1).max(100)).min(1).max(10),
+        steps: z
+          .array(z.number().int().min(1).max(100))
+          .min(2, 'expected at least two steps, the last 100')
+          .max(10),
         step: z.number().int().min(0),
       })
       .optional(),
@@ -119,11 +125,11 @@ export const experimentSchema = z
           path: ['rollout', 'steps'],
           message: 'expected the last step to be 100',
         });
-      if (step >= steps.length)
+      if (step >= steps.length - 1)
         ctx.addIssue({
           code: 'custom',
           path: ['rollout', 'step'],
-          message: 'expected a step of the rollout',
+          message: 'expected a step of the rollout before its last (100 is the promotion)',
         });
       if (e.variants.length !== 1)
         ctx.addIssue({ code: 'custom', path: ['rollout'], message: 'a rollout has exactly one variant' });

@@ -214,7 +214,9 @@ function continuous(
 ): Raw {
   const samples: [number, number] = [control.length, candidate.length];
   if (control.length === 0 || candidate.length === 0) return empty(variant, metric, samples);
-  const b = bootstrapDifference(control, candidate, statistic, {
+  // Sorted first: the resamples then depend on the values alone, not on the order MLflow listed them.
+  const byValue = (values: readonly number[]) => [...values].sort((x, y) => x - y);
+  const b = bootstrapDifference(byValue(control), byValue(candidate), statistic, {
     rounds: options.rounds,
     seed: options.seed,
     alpha: options.alpha,

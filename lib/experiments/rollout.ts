@@ -1,6 +1,7 @@
 /**
- * A guarded rollout: the variant's share grows step by step (5 %, 25 %, 50 %, 100 %) while its
- * guardrails hold, and stops the moment one breaks. Each step is judged on its own window: the
+ * A guarded rollout: the variant's share grows step by step (5 %, 25 %, 50 %) while its
+ * guardrails hold, and stops the moment one breaks. The last step, 100 %, is the promotion of the
+ * variant's version to the control alias: at 100 % there would be no control left to compare with. Each step is judged on its own window: the
  * traces of the experiment's current revision, which every change of the split raises. So a step
  * is decided once per window: a retried or concurrent run either finds the revision it read still
  * there (and the lock lets one of them act) or finds the next window, too young to decide.
@@ -88,7 +89,8 @@ export function decideRollout(definition: ExperimentDefinition, report: Experime
     };
   }
   const held = `guardrails hold at ${percent} %: ${guards.map(describe).join('; ')}`;
-  if (rollout.step + 1 >= rollout.steps.length) return { action: 'complete', reason: held, guards };
+  // The last step is 100 %: reaching it is the promotion, judged on the step before.
+  if (rollout.step + 2 >= rollout.steps.length) return { action: 'complete', reason: held, guards };
   const next = rollout.steps[rollout.step + 1] as number;
   return { action: 'advance', toStep: rollout.step + 1, percent: next, reason: held, guards };
 }

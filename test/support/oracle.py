@@ -104,6 +104,23 @@ def handle(req):
             return_type="list",
         )
         return sorted(t.info.trace_id for t in traces)
+    if op == "arm_summary":
+        # An experiment's arms as MLflow's SDK reads them: traces, errors and up-votes per arm.
+        traces = mlflow.search_traces(
+            locations=[req.get("experiment_id", "0")],
+            filter_string=f"tags.`{req['experiment_key']}` = '{req['experiment_value']}'",
+            return_type="list",
+        )
+        arms = {}
+        for t in traces:
+            arm = arms.setdefault(t.info.tags.get(req["arm_key"], ""), {"traces": 0, "errors": 0, "up": 0, "judged": 0})
+            arm["traces"] += 1
+            arm["errors"] += 1 if str(t.info.state) in ("ERROR", "TraceState.ERROR") else 0
+            votes = [a for a in t.info.assessments if a.name == "user_feedback" and a.feedback is not None]
+            if votes:
+                arm["judged"] += 1
+                arm["up"] += 1 if votes[-1].feedback.value is True else 0
+        return arms
     if op == "feedback_of":
         trace = mlflow.get_trace(req["trace_id"])
         return [

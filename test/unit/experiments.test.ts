@@ -81,6 +81,8 @@ describe('the experiment definition', () => {
     ],
     ['an unknown field', { owner: 'me' }, /owner/],
     ['a rollout not ending at 100', { rollout: { steps: [5, 50], step: 0 } }, /last step to be 100/],
+    ['a rollout of one step', { rollout: { steps: [100], step: 0 } }, /at least two steps/],
+    ['a rollout standing at 100', { rollout: { steps: [50, 100], step: 1 } }, /before its last/],
   ])('refuses %s, naming the field', (_label, change, message) => {
     const attempt = () => validateExperiment({ ...BASE, ...change });
     expect(attempt).toThrow(InvalidInputError);
