@@ -13,8 +13,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createRolloutHandler } from '../../functions/rollout/core';
 import type { AgentInput } from '../../lib/agent/chat-agent';
+import { parseRolloutEnv } from '../../lib/config/rollout-env';
 import { type ExperimentDefinition, experimentTagValue } from '../../lib/experiments/definition';
 import { parseGuards } from '../../lib/experiments/guards';
 import { parseExperimentHistory } from '../../lib/experiments/history';
@@ -31,6 +35,7 @@ import type { NamingOptions } from '../../lib/prompts/naming';
 import { createRegistryClient, type RegistryClient } from '../../lib/registry';
 import { TAG_KEYS } from '../../lib/registry/tag-keys';
 import { deadlineIn } from '../../lib/runtime/deadline';
+import { createRuntime } from '../../lib/runtime/invocation';
 import { DEFAULT_CONTENT_POLICY } from '../../lib/tracing/attributes';
 import { createTracer } from '../../lib/tracing/recorder';
 import { createLockTable } from '../../local/lock-table';
@@ -45,6 +50,7 @@ import { capture } from '../support/capture';
 import { runCli } from '../support/cli';
 import { type Oracle, startOracle } from '../support/oracle';
 import { testPredictSettings } from '../support/predict-settings';
+import { makeSecret } from '../support/secrets';
 import { awsEnvFor } from '../support/servers';
 
 const uri = inject('mlflowUri');
@@ -339,15 +345,47 @@ describe('a guarded rollout', () => {
     expect(await runRollouts(ctx, await options(a))).toEqual([]);
   });
 
-  it('halts a broken variant: its share back to 0, the experiment halted, the reason recorded', async () => {
+  it('halts a broken variant (the function: its alarm metric and audit line), its share back to 0, the reason recorded', async () => {
     const a = await agent('rollout-broken');
     const id = 'rollout-broken';
     await setExperiment(a, rolloutOf(id, 'candidate'));
-    const ctx = context(a, [RELEASE, 'arn:aws:sts::123456789012:assumed-role/promptops-rollout/*']);
     await traffic(a, id, 90);
-    const [halted] = await runRollouts(ctx, await options(a));
+    const logs: string[] = [];
+    const env = parseRolloutEnv({
+      PROMPTOPS_SECRET_ID: await makeSecret(new SecretsManagerClient({}), {
+        registry: { type: 'mlflow', trackingUri: uri },
+      }),
+      PROMPT_NAME_PREFIX: a.naming.prefix,
+      PROMOTE_LOCK_TABLE: table,
+      PROTECTED_ALIAS_PRINCIPALS: `${RELEASE},arn:aws:sts::123456789012:assumed-role/promptops-rollout/*`,
+      ROLLOUT_ROLE_NAME: 'promptops-rollout',
+      ROLLOUT_MIN_SAMPLES: '20',
+      ROLLOUT_LATENCY: 'model',
+      MLFLOW_EXPERIMENT_NAME: a.traces,
+    });
+    const handler = createRolloutHandler({
+      env,
+      runtime: createRuntime(env, { functionName: 'rollout', write: (line) => logs.push(line) }),
+      dynamodb,
+    });
+    const { outcomes } = await handler({}, {
+      functionName: 'promptops-ci-rollout',
+      invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:promptops-ci-rollout',
+      awsRequestId: randomUUID(),
+      getRemainingTimeInMillis: () => 280_000,
+    } as unknown as Context);
+    const [halted] = outcomes;
     expect(halted).toMatchObject({ action: 'halt', newRevision: 2 });
     expect(halted?.reason).toContain('error_rate<=+2pp');
+    const lines = logs.map((line) => JSON.parse(line));
+    expect(lines.find((l) => l.message === 'rollout halt')).toMatchObject({
+      audit: true,
+      level: 'ERROR',
+      by: ROLLOUT_PRINCIPAL,
+      prompt: 'orchestrator',
+      experiment: id,
+    });
+    expect(logs.some((l) => l.includes('"RolloutHalted"'))).toBe(true);
     const prompt = await registry.getPrompt(a.orchestrator);
     expect(experimentOf(prompt).experiment).toMatchObject({
       status: 'halted',

@@ -619,3 +619,186 @@ describe('rollback, history, prompts', () => {
     expect(run.stderr).toMatch(/^promptops: MALFORMED_RESPONSE: /);
   });
 });
+
+describe('promptops experiment start | show | stop', () => {
+  const definition = {
+    id: 'brevity',
+    revision: 2,
+    control: 'production',
+    variants: [{ alias: 'candidate', weight_bp: 1_000 }],
+    key: 'user',
+    status: 'running',
+    started_at: '2026-12-01T00:00:00.000Z',
+    guardrails: [{ metric: 'error_rate', comparison: '<=', limit: 1, unit: 'pp' }],
+  };
+  const change = {
+    prompt: 'orchestrator',
+    name: 'prompt_orchestrator',
+    action: 'start',
+    changed: true,
+    experiment: definition,
+    previousRevision: 1,
+    by: ALICE,
+    at: '2026-12-06T09:00:00.000Z',
+  };
+
+  it('starts: a signed POST whose body says what the flags say, and prints the split', async () => {
+    answer = () => ({ status: 200, body: change });
+    const run = await cli([
+      'experiment',
+      'start',
+      'orchestrator',
+      '--api',
+      api,
+      '--id',
+      'brevity',
+      '--variant',
+      'candidate=10%',
+      '--guard',
+      'error_rate<=+1pp',
+      '--expected-revision',
+      '1',
+      '--reason',
+      'shorter answers',
+    ]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(
+      'orchestrator: experiment start (revision 1 → 2)\n' +
+        'experiment brevity (revision 2, running): control production, variants candidate 10%, by user\n' +
+        'started 2026-12-01T00:00:00.000Z\nguardrails: error_rate<=+1pp\n',
+    );
+    const request = only();
+    expect([request.method, request.url]).toEqual(['POST', '/prompts/orchestrator/experiment']);
+    expect(JSON.parse(request.body)).toEqual({
+      id: 'brevity',
+      variants: [{ alias: 'candidate', weight_bp: 1_000 }],
+      guardrails: 'error_rate<=+1pp',
+      expectedRevision: 1,
+      reason: 'shorter answers',
+    });
+  });
+
+  it('starts a rollout without a share, and stops with a signed DELETE', async () => {
+    answer = () => ({ status: 200, body: change });
+    await cli([
+      'experiment',
+      'start',
+      'orchestrator',
+      '--api',
+      api,
+      '--id',
+      'roll',
+      '--variant',
+      'candidate',
+      '--rollout',
+      '5, 25,50,100',
+      '--guard',
+      'error_rate<=+1pp',
+      '--key',
+      'session',
+    ]);
+    expect(JSON.parse(only().body)).toMatchObject({
+      variants: [{ alias: 'candidate' }],
+      rollout: { steps: [5, 25, 50, 100] },
+      key: 'session',
+    });
+    received = [];
+    answer = () => ({
+      status: 200,
+      body: { ...change, action: 'stop', experiment: { ...definition, revision: 3, status: 'halted' } },
+    });
+    const stopped = await cli(['experiment', 'stop', 'orchestrator', '--api', api, '--reason', 'done']);
+    expect(stopped.stdout).toBe('orchestrator: experiment brevity stopped (revision 3)\n');
+    const request = only();
+    expect([request.method, request.url]).toEqual(['DELETE', '/prompts/orchestrator/experiment']);
+    expect(JSON.parse(request.body)).toEqual({ reason: 'done' });
+  });
+
+  it('shows the experiment and its history, newest first', async () => {
+    answer = () => ({
+      status: 200,
+      body: {
+        prompt: 'orchestrator',
+        name: 'prompt_orchestrator',
+        experiment: definition,
+        problem: null,
+        aliases: { production: 3, candidate: 4 },
+        history: [
+          {
+            action: 'change',
+            id: 'brevity',
+            revision: 2,
+            weights: { candidate: 1_000 },
+            by: ALICE,
+            at: '2026-12-06T09:00:00.000Z',
+          },
+        ],
+      },
+    });
+    const run = await cli(['experiment', 'show', 'orchestrator', '--api', api]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('experiment brevity (revision 2, running)');
+    expect(run.stdout).toContain(`2026-12-06 09:00:00Z  change  brevity#2   candidate 10%  ${ALICE}`);
+    expect(only().method).toBe('GET');
+  });
+
+  it('refuses bad flags before any request, naming them (exit 2)', async () => {
+    for (const [argv, message] of [
+      [['experiment', 'start', 'orchestrator', '--api', api, '--variant', 'candidate=10%'], /needs --id/],
+      [['experiment', 'start', 'orchestrator', '--api', api, '--id', 'x'], /needs --variant/],
+      [
+        ['experiment', 'start', 'orchestrator', '--api', api, '--id', 'x', '--variant', 'c=ten'],
+        /alias=<share>%/,
+      ],
+      [
+        [
+          'experiment',
+          'start',
+          'orchestrator',
+          '--api',
+          api,
+          '--id',
+          'x',
+          '--variant',
+          'c=1%',
+          '--key',
+          'ip',
+        ],
+        /--key/,
+      ],
+      [
+        [
+          'experiment',
+          'start',
+          'orchestrator',
+          '--api',
+          api,
+          '--id',
+          'x',
+          '--variant',
+          'c',
+          '--rollout',
+          '5;100',
+        ],
+        /--rollout expects/,
+      ],
+      [
+        ['experiment', 'stop', 'orchestrator', '--api', api, '--expected-revision', 'two'],
+        /--expected-revision/,
+      ],
+      [
+        ['experiment', 'begin', 'orchestrator'],
+        /experiment expects one of start, stop, show, report, got 'begin'/,
+      ],
+      [['experiment', 'constructor', 'orchestrator'], /experiment expects one of/],
+      [['experiment', 'report', 'orchestrator', '--since', 'yesterday'], /--since expects/],
+      [['experiment', 'report', 'orchestrator', '--latency', 'wall'], /--latency expects trace or model/],
+    ] as const) {
+      const run = await cli([...argv]);
+      expect(run.code, argv.join(' ')).toBe(2);
+      expect(run.stderr.split('\n')[0], argv.join(' ')).toMatch(message);
+    }
+    expect(received).toHaveLength(0);
+  });
+});

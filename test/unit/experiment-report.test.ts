@@ -4,6 +4,7 @@
  * guardrail syntax, the rollout's decisions on constructed reports, and the trace filter.
  */
 import { describe, expect, it } from 'vitest';
+import { rolloutPrincipal } from '../../functions/rollout/core';
 import type { ExperimentDefinition, Guard } from '../../lib/experiments/definition';
 import { formatGuard, parseGuards } from '../../lib/experiments/guards';
 import { experimentFilter, readObservations } from '../../lib/experiments/read';
@@ -306,5 +307,25 @@ describe('reading the traces', () => {
     expect(pages.map((p) => p.pageToken)).toEqual([undefined, 'p1', 'p2']);
     expect(read).toMatchObject({ traces: 1_200, truncated: true });
     expect(read.observations).toHaveLength(1_200);
+  });
+});
+
+describe("the rollout function's principal", () => {
+  it("is its role's STS session, named after the function, as API Gateway names any caller", () => {
+    expect(
+      rolloutPrincipal(
+        { ROLLOUT_ROLE_NAME: 'promptops-prod-RolloutRole-1AB2' },
+        {
+          functionName: 'promptops-prod-rollout',
+          invokedFunctionArn:
+            'arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:promptops-prod-rollout',
+        },
+      ),
+    ).toBe(
+      'arn:aws-us-gov:sts::123456789012:assumed-role/promptops-prod-RolloutRole-1AB2/promptops-prod-rollout',
+    );
+    expect(() =>
+      rolloutPrincipal({ ROLLOUT_ROLE_NAME: 'r' }, { functionName: 'f', invokedFunctionArn: 'offline_f' }),
+    ).toThrow(/names no account/);
   });
 });
