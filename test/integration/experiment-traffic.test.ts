@@ -18,6 +18,7 @@ import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRolloutHandler } from '../../functions/rollout/core';
 import type { AgentInput } from '../../lib/agent/chat-agent';
+import { describeHistory } from '../../lib/cli/experiment-text';
 import { parseRolloutEnv } from '../../lib/config/rollout-env';
 import { type ExperimentDefinition, experimentTagValue } from '../../lib/experiments/definition';
 import { parseGuards } from '../../lib/experiments/guards';
@@ -340,7 +341,11 @@ describe('a guarded rollout', () => {
       previousVersion: 1,
       by: ROLLOUT_PRINCIPAL,
     });
-    expect((await historyOf(a)).map((h) => `${h.action}#${h.revision}`)).toEqual(['advance#2', 'complete#3']);
+    const history = await historyOf(a);
+    expect(history.map((h) => `${h.action}#${h.revision}`)).toEqual(['advance#2', 'complete#3']);
+    console.log(
+      `promptops experiment show orchestrator (history, newest first):\n${describeHistory([...history].reverse())}`,
+    );
     // Completed: nothing left to roll.
     expect(await runRollouts(ctx, await options(a))).toEqual([]);
   });
