@@ -14,7 +14,6 @@ import { type HttpApiEvent, jsonBody } from '../../lib/http/request';
 import type { Logger } from '../../lib/observability/logger';
 import { PROMOTE_METRICS } from '../../lib/observability/metric-names';
 import type { Metrics } from '../../lib/observability/metrics';
-import { createDynamoAliasLock } from '../../lib/promote/alias-lock';
 import {
   describeQuerySchema,
   listQuerySchema,
@@ -23,6 +22,7 @@ import {
   promoteBodySchema,
   rollbackBodySchema,
 } from '../../lib/promote/api';
+import { createMoveRules } from '../../lib/promote/move-context';
 import {
   describePrompt,
   listManagedPrompts,
@@ -85,31 +85,11 @@ function auditExperiment(
 }
 
 export function createPromoteHandler({ runtime, env, dynamodb, now = () => new Date() }: PromoteDeps) {
-  const lock = createDynamoAliasLock({
-    client: dynamodb,
-    table: env.PROMOTE_LOCK_TABLE,
-    waitMs: env.PROMOTE_LOCK_WAIT_MS,
-    onReleaseFailure: (key, error) =>
-      runtime.logger.warn('alias lock not released; it expires', { key, error }),
-  });
-  const policy = {
-    protectedAliases: env.PROTECTED_ALIASES,
-    allowedPrincipals: env.PROTECTED_ALIAS_PRINCIPALS,
-  };
+  const rules = createMoveRules(runtime, env, dynamodb, now);
 
   async function route({ event, context, principal, log, metrics }: ApiRequest) {
-    const moveContext = (registry: MoveContext['registry']): MoveContext => ({
-      registry,
-      lock,
-      naming: runtime.naming,
-      policy,
-      principal,
-      now,
-      remainingMs: context.getRemainingTimeInMillis?.bind(context),
-      // The history the move is about to rewrite without its unreadable entries, kept here.
-      onDamagedHistory: (previousValue) =>
-        log.warn('alias history damaged; unreadable entries dropped', { audit: true, previousValue }),
-    });
+    const moveContext = (registry: MoveContext['registry']): MoveContext =>
+      rules.contextFor(registry, { principal, context, log });
     /** A move: its body read with `schema`, made by `run`, answered and audited. */
     async function moveWith<B extends { reason?: string | undefined }>(
       schema: z.ZodType<B>,

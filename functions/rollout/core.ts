@@ -10,7 +10,7 @@ import type { RolloutEnv } from '../../lib/config/rollout-env';
 import { InternalError } from '../../lib/errors';
 import { type RolloutOutcome, runRollouts } from '../../lib/experiments/run-rollouts';
 import { type MetricName, ROLLOUT_METRICS } from '../../lib/observability/metric-names';
-import { createDynamoAliasLock } from '../../lib/promote/alias-lock';
+import { createMoveRules } from '../../lib/promote/move-context';
 import { experimentRef, memoExperimentId, resolveExperimentId } from '../../lib/registry/experiments';
 import { instrumented } from '../../lib/runtime/handler';
 import type { Runtime } from '../../lib/runtime/invocation';
@@ -50,16 +50,7 @@ export function rolloutPrincipal(
 }
 
 export function createRolloutHandler({ runtime, env, dynamodb, now = () => new Date() }: RolloutDeps) {
-  const lock = createDynamoAliasLock({
-    client: dynamodb,
-    table: env.PROMOTE_LOCK_TABLE,
-    waitMs: env.PROMOTE_LOCK_WAIT_MS,
-    onReleaseFailure: (key, error) => runtime.logger.warn('lock not released; it expires', { key, error }),
-  });
-  const policy = {
-    protectedAliases: env.PROTECTED_ALIASES,
-    allowedPrincipals: env.PROTECTED_ALIAS_PRINCIPALS,
-  };
+  const rules = createMoveRules(runtime, env, dynamodb, now);
   const experimentId = memoExperimentId(() =>
     runtime.registry.withRegistry((r) => resolveExperimentId(r, experimentRef(env))),
   );
@@ -69,27 +60,11 @@ export function createRolloutHandler({ runtime, env, dynamodb, now = () => new D
     const traces = await experimentId();
     const outcomes = await runtime.registry.withRegistry(
       (registry) =>
-        runRollouts(
-          {
-            registry,
-            lock,
-            naming: runtime.naming,
-            policy,
-            principal,
-            now,
-            remainingMs: context.getRemainingTimeInMillis?.bind(context),
-            onDamagedHistory: (previousValue) =>
-              runtime.logger.warn('alias history damaged; unreadable entries dropped', {
-                audit: true,
-                previousValue,
-              }),
-          },
-          {
-            experimentId: traces,
-            latency: env.ROLLOUT_LATENCY,
-            report: { minSamples: env.ROLLOUT_MIN_SAMPLES, alpha: env.ROLLOUT_ALPHA, seed: 1, rounds: 2_000 },
-          },
-        ),
+        runRollouts(rules.contextFor(registry, { principal, context, log: runtime.logger }), {
+          experimentId: traces,
+          latency: env.ROLLOUT_LATENCY,
+          report: { minSamples: env.ROLLOUT_MIN_SAMPLES, alpha: env.ROLLOUT_ALPHA, seed: 1, rounds: 2_000 },
+        }),
       { rerunAfterWrite: false },
     );
     for (const outcome of outcomes) {

@@ -11,6 +11,7 @@ import {
   type ExperimentDefinition,
   guardSchema,
   MAX_VARIANTS,
+  rolloutStepsSchema,
 } from './definition';
 import type { ExperimentRecord } from './history';
 
@@ -42,14 +43,7 @@ export const startBodySchema = z.strictObject({
   /** `error_rate<=+1pp,p95_latency<=+20%`, or the same as objects. */
   guardrails: z.union([z.string(), z.array(guardSchema).max(10)]).optional(),
   /** A guarded rollout of the one variant: its share step by step, in percent, ending at 100 (the promotion). */
-  rollout: z
-    .strictObject({
-      steps: z
-        .array(z.number().int().min(1).max(100))
-        .min(2, 'expected at least two steps, the last 100')
-        .max(10),
-    })
-    .optional(),
+  rollout: z.strictObject({ steps: rolloutStepsSchema }).optional(),
   /** The revision the experiment has now; `null`: there must be none running. Absent: no check. */
   expectedRevision: expectedRevision.optional(),
   reason: reason.optional(),

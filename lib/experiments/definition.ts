@@ -56,6 +56,12 @@ export const guardSchema = z
   });
 export type Guard = z.infer<typeof guardSchema>;
 
+/** A rollout's steps, the variant's share in percent; the last must be 100 (checked with the rest). */
+export const rolloutStepsSchema = z
+  .array(z.number().int().min(1).max(100))
+  .min(2, 'expected at least two steps, the last 100')
+  .max(10);
+
 const variant = z.strictObject({
   alias,
   weight_bp: z.number().int('expected whole basis points').min(0).max(ALL_TRAFFIC_BP),
@@ -84,10 +90,7 @@ export const experimentSchema = z
      */
     rollout: z
       .strictObject({
-        steps: z
-          .array(z.number().int().min(1).max(100))
-          .min(2, 'expected at least two steps, the last 100')
-          .max(10),
+        steps: rolloutStepsSchema,
         step: z.number().int().min(0),
       })
       .optional(),

@@ -6,6 +6,7 @@
  */
 import * as z from 'zod';
 import { TAG_KEYS } from '../registry/tag-keys';
+import { appendBounded, parseTagList } from '../util/tag-list';
 
 export const EXPERIMENT_HISTORY_TAG = TAG_KEYS.oss.experimentHistory;
 const MAX_ENTRIES = 100;
@@ -27,18 +28,7 @@ export type ExperimentRecord = z.infer<typeof entrySchema>;
 
 /** The entries that parse (a damaged tag does not block the next change), oldest first. */
 export function parseExperimentHistory(value: string | undefined): ExperimentRecord[] {
-  if (value === undefined || value === '') return [];
-  let json: unknown;
-  try {
-    json = JSON.parse(value);
-  } catch {
-    return [];
-  }
-  if (!Array.isArray(json)) return [];
-  return json.flatMap((item) => {
-    const parsed = entrySchema.safeParse(item);
-    return parsed.success ? [parsed.data] : [];
-  });
+  return parseTagList(value, entrySchema).entries;
 }
 
 /** The history with `entry` appended, the oldest dropped to stay within both bounds. */
@@ -46,7 +36,5 @@ export function appendExperimentHistory(
   entries: readonly ExperimentRecord[],
   entry: ExperimentRecord,
 ): ExperimentRecord[] {
-  const next = [...entries, entry].slice(-MAX_ENTRIES);
-  while (next.length > 1 && JSON.stringify(next).length > MAX_CHARS) next.shift();
-  return next;
+  return appendBounded(entries, entry, { maxEntries: MAX_ENTRIES, maxChars: MAX_CHARS });
 }

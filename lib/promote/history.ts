@@ -5,6 +5,7 @@
  */
 import * as z from 'zod';
 import { TAG_KEYS } from '../registry/tag-keys';
+import { appendBounded, parseTagList } from '../util/tag-list';
 
 export const HISTORY_TAG_PREFIX = TAG_KEYS.oss.aliasHistoryPrefix;
 export const MAX_HISTORY_ENTRIES = 50;
@@ -30,19 +31,7 @@ export function historyTag(alias: string): string {
  * entries that do parse, and says it was damaged, rather than blocking every later move.
  */
 export function parseHistory(value: string | undefined): { entries: AliasMoveRecord[]; damaged: boolean } {
-  if (value === undefined || value === '') return { entries: [], damaged: false };
-  let json: unknown;
-  try {
-    json = JSON.parse(value);
-  } catch {
-    return { entries: [], damaged: true };
-  }
-  if (!Array.isArray(json)) return { entries: [], damaged: true };
-  const entries = json.flatMap((item) => {
-    const parsed = entrySchema.safeParse(item);
-    return parsed.success ? [parsed.data] : [];
-  });
-  return { entries, damaged: entries.length !== json.length };
+  return parseTagList(value, entrySchema);
 }
 
 /** The history with `entry` appended, oldest entries dropped to stay within both bounds. */
@@ -50,9 +39,7 @@ export function appendHistory(
   entries: readonly AliasMoveRecord[],
   entry: AliasMoveRecord,
 ): AliasMoveRecord[] {
-  const next = [...entries, entry].slice(-MAX_HISTORY_ENTRIES);
-  while (next.length > 1 && JSON.stringify(next).length > MAX_HISTORY_CHARS) next.shift();
-  return next;
+  return appendBounded(entries, entry, { maxEntries: MAX_HISTORY_ENTRIES, maxChars: MAX_HISTORY_CHARS });
 }
 
 /**

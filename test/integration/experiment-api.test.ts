@@ -10,15 +10,13 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { createPromoteHandler } from '../../functions/promote/core';
-import { parsePromoteEnv } from '../../lib/config/promote-env';
 import { parseExperimentTag } from '../../lib/experiments/definition';
 import { parseExperimentHistory } from '../../lib/experiments/history';
 import { createRegistryClient, type RegistryClient } from '../../lib/registry';
 import { TAG_KEYS } from '../../lib/registry/tag-keys';
-import { createRuntime } from '../../lib/runtime/invocation';
 import { createLockTable } from '../../local/lock-table';
 import { httpApiEvent } from '../support/http-api-event';
+import { promoteHandler } from '../support/promote-handler';
 import { makeSecret } from '../support/secrets';
 import { awsEnvFor } from '../support/servers';
 
@@ -55,16 +53,7 @@ async function seed(): Promise<{ prefix: string; name: string }> {
 }
 
 function handlerFor(prefix: string) {
-  const env = parsePromoteEnv({
-    PROMPTOPS_SECRET_ID: secretId,
-    PROMPTOPS_HTTP_TIMEOUT_MS: '3000',
-    PROMPT_NAME_PREFIX: prefix,
-    PROMOTE_LOCK_TABLE: table,
-    PROTECTED_ALIASES: 'production',
-    PROTECTED_ALIAS_PRINCIPALS: 'arn:aws:sts::123456789012:assumed-role/release-managers/*',
-  });
-  const runtime = createRuntime(env, { functionName: 'promote', secretsManager, write: (l) => logs.push(l) });
-  return createPromoteHandler({ env, runtime, dynamodb, now: () => new Date(NOW) });
+  return promoteHandler({ secretId, prefix, table, secretsManager, dynamodb, logs, now: new Date(NOW) });
 }
 
 async function send(

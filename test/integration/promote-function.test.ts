@@ -8,14 +8,12 @@ import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { createPromoteHandler } from '../../functions/promote/core';
-import { parsePromoteEnv } from '../../lib/config/promote-env';
 import { historyTag, parseHistory } from '../../lib/promote/history';
 import { MOVED_TAG_PREFIX } from '../../lib/promote/move-alias';
 import { createRegistryClient, type RegistryClient } from '../../lib/registry';
-import { createRuntime } from '../../lib/runtime/invocation';
 import { createLockTable } from '../../local/lock-table';
 import { httpApiEvent } from '../support/http-api-event';
+import { promoteHandler } from '../support/promote-handler';
 import { makeSecret as createSecret } from '../support/secrets';
 import { awsEnvFor, freePort } from '../support/servers';
 
@@ -55,17 +53,16 @@ async function seed(prefix: string): Promise<string> {
 }
 
 function handlerFor(prefix: string, extraEnv: Record<string, string> = {}) {
-  const env = parsePromoteEnv({
-    PROMPTOPS_SECRET_ID: secretId,
-    PROMPTOPS_HTTP_TIMEOUT_MS: '3000',
-    PROMPT_NAME_PREFIX: prefix,
-    PROMOTE_LOCK_TABLE: table,
-    PROTECTED_ALIASES: 'production',
-    PROTECTED_ALIAS_PRINCIPALS: 'arn:aws:sts::123456789012:assumed-role/release-managers/*',
-    ...extraEnv,
+  return promoteHandler({
+    secretId,
+    prefix,
+    table,
+    secretsManager,
+    dynamodb,
+    logs,
+    now: new Date('2026-11-24T12:00:00.000Z'),
+    env: extraEnv,
   });
-  const runtime = createRuntime(env, { functionName: 'promote', secretsManager, write: (l) => logs.push(l) });
-  return createPromoteHandler({ env, runtime, dynamodb, now: () => new Date('2026-11-24T12:00:00.000Z') });
 }
 
 interface Call {

@@ -10,7 +10,6 @@ import { formatGuard, parseGuards } from '../../lib/experiments/guards';
 import { experimentFilter, readObservations } from '../../lib/experiments/read';
 import {
   buildReport,
-  DEFAULT_REPORT_OPTIONS,
   type ExperimentReport,
   type MetricComparison,
   MODEL_MS_TAG,
