@@ -4,8 +4,7 @@
  * reads the experiment's traces from MLflow directly, as `mlflow.search_traces` would.
  */
 import { startBodySchema, stopBodySchema } from '../experiments/api';
-import { parseExperimentTag } from '../experiments/definition';
-import { EXPERIMENT_TAG } from '../experiments/manage';
+import { EXPERIMENT_TAG, parseExperimentTag } from '../experiments/definition';
 import { DEFAULT_MAX_TRACES, reportOf } from '../experiments/read';
 import { DEFAULT_REPORT_OPTIONS, type LatencySource } from '../experiments/report';
 import { registryName } from '../prompts/naming';

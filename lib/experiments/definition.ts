@@ -11,6 +11,11 @@
 import * as z from 'zod';
 import { InvalidInputError, zodIssues } from '../errors';
 import { validateAliasName } from '../prompts/names';
+import type { Prompt } from '../registry/prompt-version';
+import { TAG_KEYS } from '../registry/tag-keys';
+
+/** The prompt tag an experiment is kept in. */
+export const EXPERIMENT_TAG = TAG_KEYS.oss.experiment;
 
 /** The whole of the traffic, in basis points. */
 export const ALL_TRAFFIC_BP = 10_000;
@@ -184,4 +189,18 @@ export function isLive(definition: ExperimentDefinition, now: number): boolean {
   if (definition.status !== 'running') return false;
   if (now < Date.parse(definition.started_at)) return false;
   return definition.ends_at === undefined || now < Date.parse(definition.ends_at);
+}
+
+/** The experiment a prompt's tag holds, or why it cannot be read. */
+export function experimentOf(prompt: Prompt): {
+  experiment: ExperimentDefinition | null;
+  problem: string | null;
+} {
+  const value = prompt.tags[EXPERIMENT_TAG];
+  if (value === undefined || value === '') return { experiment: null, problem: null };
+  try {
+    return { experiment: parseExperimentTag(prompt.name, value), problem: null };
+  } catch (error) {
+    return { experiment: null, problem: (error as Error).message };
+  }
 }

@@ -20,12 +20,12 @@ import { assertPassesGate } from '../promote/gate';
 import { MIN_MS_TO_MOVE } from '../promote/move-alias';
 import { type ManagedPrompt, type MoveContext, managedPrompt } from '../promote/service';
 import type { Prompt, RegistryClient } from '../registry';
-import { TAG_KEYS } from '../registry/tag-keys';
 import type { ExperimentChange, ExperimentDetails, StartBody, StopBody } from './api';
 import {
+  EXPERIMENT_TAG,
   type ExperimentDefinition,
+  experimentOf,
   experimentTagValue,
-  parseExperimentTag,
   validateExperiment,
 } from './definition';
 import { parseGuards } from './guards';
@@ -36,25 +36,10 @@ import {
   parseExperimentHistory,
 } from './history';
 
-export const EXPERIMENT_TAG = TAG_KEYS.oss.experiment;
 const DEFAULT_CONTROL = 'production';
 
 /** One experiment change at a time per prompt; `@` is in no alias, so no alias lock shares it. */
 const experimentLockKey = (name: string) => `${name}#@experiment`;
-
-/** The experiment a prompt's tag holds, or why it cannot be read. */
-export function experimentOf(prompt: Prompt): {
-  experiment: ExperimentDefinition | null;
-  problem: string | null;
-} {
-  const value = prompt.tags[EXPERIMENT_TAG];
-  if (value === undefined || value === '') return { experiment: null, problem: null };
-  try {
-    return { experiment: parseExperimentTag(prompt.name, value), problem: null };
-  } catch (error) {
-    return { experiment: null, problem: (error as Error).message };
-  }
-}
 
 const weightsOf = (e: ExperimentDefinition) =>
   Object.fromEntries(e.variants.map((v) => [v.alias, v.weight_bp]));

@@ -24,10 +24,14 @@
  * cannot be loaded fails nothing: it is absent, and the request is served control.
  */
 import { NotFoundError, PromptOpsError, UnavailableError } from '../errors';
-import { type ExperimentDefinition, isLive, parseExperimentTag } from '../experiments/definition';
+import {
+  EXPERIMENT_TAG,
+  type ExperimentDefinition,
+  isLive,
+  parseExperimentTag,
+} from '../experiments/definition';
 import type { Template } from '../prompts/template';
 import type { JsonObject, MissingPrompt, PromptTarget, ResolvedPrompt } from '../registry';
-import { TAG_KEYS } from '../registry/tag-keys';
 import { deadlineIn, settleWithin, withDeadline } from '../runtime/deadline';
 import { fallbackFor, type PromptSnapshot, type SnapshotEntry } from './snapshot';
 
@@ -117,8 +121,6 @@ export interface PromptLoader {
 }
 
 type Content = Omit<LoadedPrompt, 'source'>;
-
-const EXPERIMENT_TAG = TAG_KEYS.oss.experiment;
 
 interface Entry {
   content: Content;

@@ -18,6 +18,8 @@ export const CHECK_CODES = {
   hashMissing: 'CONTENT_HASH_MISSING',
   stagingAhead: 'STAGING_AHEAD',
   fallbackDiffers: 'FALLBACK_DIFFERS',
+  experimentInvalid: 'EXPERIMENT_INVALID',
+  experimentVariantMissing: 'EXPERIMENT_VARIANT_MISSING',
   registryUnreachable: 'REGISTRY_UNREACHABLE',
   credentialsRefused: 'CREDENTIALS_REFUSED',
   registryFailed: 'REGISTRY_FAILED',

@@ -7,6 +7,7 @@
 import { responseFormatProblem } from '../agent/classify';
 import { type AgentContract, agentPrompts, checkUsable, isAgentPrompt } from '../agent/contract';
 import { isPromptOpsError, MissingVariablesError, NotFoundError, UnsupportedTemplateError } from '../errors';
+import { experimentOf, isLive } from '../experiments/definition';
 import { historyTag, parseHistory } from '../promote/history';
 import type { PromptSnapshot } from '../prompt-loader/snapshot';
 import { OWN_TAG_PREFIX } from '../prompts/file';
@@ -233,6 +234,35 @@ async function resolveEach(
   return each;
 }
 
+/**
+ * A prompt's experiment, from the tags already read: one predict cannot read (it serves control
+ * to everyone), or a live one whose variant alias is gone (its users get control instead).
+ */
+function experimentChecks(prompt: Prompt, now: number): Check[] {
+  const { experiment, problem } = experimentOf(prompt);
+  if (problem !== null) {
+    return [
+      check(
+        'warn',
+        C.experimentInvalid,
+        `${problem} Predict ignores it and serves control to everyone: start the experiment again with 'promptops experiment start', or stop it.`,
+        { prompt: prompt.name },
+      ),
+    ];
+  }
+  if (experiment === null || !isLive(experiment, now)) return [];
+  return experiment.variants
+    .filter((v) => v.weight_bp > 0 && prompt.aliases[v.alias] === undefined)
+    .map((v) =>
+      check(
+        'warn',
+        C.experimentVariantMissing,
+        `Experiment '${experiment.id}' sends ${v.weight_bp / 100}% of traffic to alias '${v.alias}', which does not exist: those requests get ${experiment.control} instead. Set the alias, or stop the experiment.`,
+        { prompt: prompt.name, alias: v.alias },
+      ),
+    );
+}
+
 export async function verifyPrompts(registry: RegistryClient, options: VerifyOptions): Promise<VerifyReport> {
   const aliases = options.aliases ?? DEFAULT_VERIFY_ALIASES;
   const shorts = options.prompts ?? agentPrompts(options.contract);
@@ -317,6 +347,7 @@ export async function verifyPrompts(registry: RegistryClient, options: VerifyOpt
       ),
     );
   }
+  for (const prompt of found.values()) checks.push(...experimentChecks(prompt, now()));
   // In the order prompts and aliases were asked for: each prompt's lines together.
   const promptRank = new Map(names.map((name, i) => [name, i]));
   const aliasRank = new Map(aliases.map((alias, i) => [alias, i + 1]));

@@ -20,10 +20,14 @@ import { createRolloutHandler } from '../../functions/rollout/core';
 import type { AgentInput } from '../../lib/agent/chat-agent';
 import { describeHistory } from '../../lib/cli/experiment-text';
 import { parseRolloutEnv } from '../../lib/config/rollout-env';
-import { type ExperimentDefinition, experimentTagValue } from '../../lib/experiments/definition';
+import {
+  EXPERIMENT_TAG,
+  type ExperimentDefinition,
+  experimentOf,
+  experimentTagValue,
+} from '../../lib/experiments/definition';
 import { parseGuards } from '../../lib/experiments/guards';
 import { parseExperimentHistory } from '../../lib/experiments/history';
-import { EXPERIMENT_TAG, experimentOf } from '../../lib/experiments/manage';
 import type { ExperimentReport } from '../../lib/experiments/report';
 import { runRollouts } from '../../lib/experiments/run-rollouts';
 import { ARM_TAGS } from '../../lib/experiments/serve';

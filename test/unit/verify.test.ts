@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BUILT_IN_CONTRACT } from '../../lib/agent/contract';
 import { parseVerifyEnv } from '../../lib/config/verify-env';
 import { MalformedResponseError, NotFoundError, UnauthorizedError, UnavailableError } from '../../lib/errors';
+import { EXPERIMENT_TAG } from '../../lib/experiments/definition';
 import { snapshotFromFiles } from '../../lib/prompt-loader/snapshot';
 import { loadPromptFiles } from '../../lib/prompts/directory';
 import { CONTENT_HASH_TAG, contentHash } from '../../lib/register/content-hash';
@@ -86,6 +87,41 @@ describe('verify, check by check', () => {
     const result = await verify(registryOf());
     expect(result.ok).toBe(true);
     expect(result.checks.map((c) => c.code)).toEqual(Array(16).fill('OK'));
+  });
+
+  it('warns of an experiment predict cannot read, and of a live one whose variant alias is gone', async () => {
+    const live = {
+      id: 'brevity',
+      revision: 1,
+      control: 'production',
+      variants: [
+        { alias: 'candidate', weight_bp: 1_000 },
+        { alias: 'paused', weight_bp: 0 },
+      ],
+      key: 'user',
+      status: 'running',
+      started_at: '2026-12-01T00:00:00.000Z',
+    };
+    const withTags = (prompts: Map<string, Prompt>, name: string, tags: Record<string, string>) =>
+      prompts.set(name, { ...(prompts.get(name) as Prompt), tags });
+    const result = await verify(
+      registryOf((_versions, prompts) => {
+        withTags(prompts, 'orchestrator', { [EXPERIMENT_TAG]: '{"id": "hand-edited"' });
+        withTags(prompts, 'synthesizer', { [EXPERIMENT_TAG]: JSON.stringify(live) });
+        // Ended: nothing is served from it, nothing to say.
+        withTags(prompts, 'cost_worker', {
+          [EXPERIMENT_TAG]: JSON.stringify({ ...live, ends_at: '2026-12-02T00:00:00.000Z' }),
+        });
+      }),
+    );
+    expect(result.ok).toBe(true);
+    const experiments = result.checks.filter((c) => c.code.startsWith('EXPERIMENT_'));
+    expect(experiments.map((c) => `${c.prompt}:${c.alias}:${c.status}:${c.code}`)).toEqual([
+      'orchestrator:null:warn:EXPERIMENT_INVALID',
+      'synthesizer:candidate:warn:EXPERIMENT_VARIANT_MISSING',
+    ]);
+    expect(experiments[0]?.message).toContain("experiment tag of prompt 'orchestrator' is not JSON");
+    expect(experiments[1]?.message).toContain("sends 10% of traffic to alias 'candidate'");
   });
 
   it('fails a Jinja2 template and a chat role the agent does not send (TEMPLATE_UNUSABLE)', async () => {
