@@ -32,7 +32,8 @@ export interface Tracking {
   /**
    * A person's judgement of a trace, as an MLflow assessment (what `mlflow.log_feedback` sends:
    * `POST /api/3.0/mlflow/traces/{id}/assessments`). NotFoundError for a trace the server does not
-   * have: no orphan is stored.
+   * have: no orphan is stored. The same judgement by the same source again (a retry) is not
+   * stored twice: the one recorded is answered.
    */
   logFeedback(traceId: string, feedback: FeedbackInput): Promise<{ readonly assessmentId: string }>;
   /**
@@ -120,6 +121,18 @@ const traceInfoResponse = z.object({
   trace: z.object({
     trace_info: z.looseObject({
       trace_id: z.string(),
+      assessments: z
+        .array(
+          z.looseObject({
+            assessment_id: z.string(),
+            assessment_name: z.string(),
+            source: z.looseObject({ source_id: z.string().optional() }).optional(),
+            feedback: z.looseObject({ value: z.unknown() }).optional(),
+            rationale: z.string().optional(),
+            valid: z.boolean().optional(),
+          }),
+        )
+        .default([]),
       trace_location: z
         .object({ mlflow_experiment: z.object({ experiment_id: z.string() }).optional() })
         .optional(),
@@ -295,6 +308,16 @@ export function createTracking(http: HttpClient): Tracking {
           registry: { operation: 'logFeedback' },
         });
       }
+      // A retry of a judgement already recorded (its answer was lost) finds it: recorded once.
+      const same = found.trace.trace_info.assessments.find(
+        (a) =>
+          a.assessment_name === name &&
+          a.valid !== false &&
+          a.source?.source_id === feedback.sourceId &&
+          a.feedback?.value === feedback.value &&
+          (a.rationale ?? undefined) === (feedback.rationale || undefined),
+      );
+      if (same) return { assessmentId: same.assessment_id };
       const now = new Date().toISOString();
       const response = await http.call({
         operation: 'logFeedback',

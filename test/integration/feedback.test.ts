@@ -59,6 +59,18 @@ describe('feedback on a trace', () => {
     expect(by('sdk-user')).toMatchObject({ name: 'user_feedback', value: false, source_type: 'HUMAN' });
   });
 
+  it('records a retried judgement once, and a changed one anew', async () => {
+    const traceId = await oracle.call<string>('start_trace', { name: 'feedback-retry' });
+    const judgement = { value: true, rationale: 'good', sourceId: 'erin' };
+    const first = await registry.logFeedback(traceId, judgement);
+    // The answer was lost; the caller sends it again.
+    expect(await registry.logFeedback(traceId, judgement)).toEqual(first);
+    const changed = await registry.logFeedback(traceId, { ...judgement, value: false });
+    expect(changed.assessmentId).not.toBe(first.assessmentId);
+    const read = await oracle.call<Read[]>('feedback_of', { trace_id: traceId });
+    expect(read.filter((r) => r.source_id === 'erin').map((r) => r.value)).toEqual([true, false]);
+  });
+
   it('refuses an unknown trace with NotFoundError, writing nothing', async () => {
     const counting = createRegistryClient({ trackingUri: uri });
     const error = await counting
