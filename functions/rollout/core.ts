@@ -56,24 +56,41 @@ export function createRolloutHandler({ runtime, env, dynamodb, now = () => new D
   );
 
   return instrumented(runtime.instruments, async (_event: unknown, context, metrics) => {
-    const principal = rolloutPrincipal(env, context as Context);
-    const traces = await experimentId();
-    const outcomes = await runtime.registry.withRegistry(
-      (registry) =>
-        runRollouts(rules.contextFor(registry, { principal, context, log: runtime.logger }), {
-          experimentId: traces,
-          latency: env.ROLLOUT_LATENCY,
-          report: { minSamples: env.ROLLOUT_MIN_SAMPLES, alpha: env.ROLLOUT_ALPHA, seed: 1, rounds: 2_000 },
-        }),
-      { rerunAfterWrite: false },
-    );
+    metrics.add(ROLLOUT_METRICS.runs, 1);
+    let outcomes: (RolloutOutcome & { readonly by: string })[];
+    try {
+      const principal = rolloutPrincipal(env, context as Context);
+      const traces = await experimentId();
+      outcomes = (
+        await runtime.registry.withRegistry(
+          (registry) =>
+            runRollouts(rules.contextFor(registry, { principal, context, log: runtime.logger }), {
+              experimentId: traces,
+              latency: env.ROLLOUT_LATENCY,
+              report: {
+                minSamples: env.ROLLOUT_MIN_SAMPLES,
+                alpha: env.ROLLOUT_ALPHA,
+                seed: 1,
+                rounds: 2_000,
+              },
+            }),
+          { rerunAfterWrite: false },
+        )
+      ).map((outcome) => ({ ...outcome, by: principal }));
+    } catch (error) {
+      // The run could not start judging (the registry, the traces' experiment): an alarm, and the
+      // invocation fails for Lambda's own error metric too. Prompts' own failures are outcomes.
+      metrics.add(ROLLOUT_METRICS.failed, 1);
+      runtime.logger.error('rollout run failed', { error });
+      throw error;
+    }
     for (const outcome of outcomes) {
       const metric = METRIC_OF[outcome.action];
       if (metric) metrics.add(metric, 1);
       const line =
         outcome.action === 'halt' || outcome.action === 'failed' ? runtime.logger.error : runtime.logger.info;
       // The audit line: every decision with the figures it rests on, by the principal that made it.
-      line(`rollout ${outcome.action}`, { audit: true, by: principal, ...outcome });
+      line(`rollout ${outcome.action}`, { audit: true, ...outcome });
     }
     return { outcomes };
   });

@@ -6,7 +6,12 @@
 import type { ExperimentDefinition } from '../experiments/definition';
 import { formatGuard } from '../experiments/guards';
 import type { ExperimentRecord } from '../experiments/history';
-import type { ExperimentReport, MetricComparison, ReportMetric } from '../experiments/report';
+import {
+  type ExperimentReport,
+  type MetricComparison,
+  type ReportMetric,
+  SAMPLE_RATIO_ALPHA,
+} from '../experiments/report';
 import { formatTable } from './summary';
 
 const RATES: ReadonlySet<ReportMetric> = new Set(['error_rate', 'fallback_rate', 'feedback']);
@@ -104,7 +109,7 @@ export function describeReport(
         [
           'metric',
           'difference',
-          `${Math.round((1 - report.alpha) * 100)}% interval`,
+          `${Math.round((1 - report.alpha) * 100)}% interval (unadjusted)`,
           'p (Holm)',
           'n',
           'verdict',
@@ -113,10 +118,19 @@ export function describeReport(
       )}`,
     );
   }
+  const ratio = report.sampleRatio;
+  if (ratio.pValue < SAMPLE_RATIO_ALPHA) {
+    parts.push(
+      `SAMPLE RATIO MISMATCH: the arms hold ${ratio.observed.join('/')} requests against a split of ` +
+        `${ratio.weights.map((w) => `${w / 100}%`).join('/')} (p=${ratio.pValue.toExponential(1)}): ` +
+        'assignment or traces are broken, and the comparisons above cannot be trusted.',
+    );
+  }
   parts.push(
     `Verdicts need ${report.minSamples} observations per arm and a Holm-adjusted p below ${report.alpha} ` +
-      `(family-wise, across the ${report.comparisons.length} comparisons above). Rates: two-proportion z-test, ` +
-      `Wald interval. Latency (${read.latency}) and tokens: seeded percentile bootstrap.`,
+      `(family-wise, across the comparisons that have them). Rates: two-proportion z-test with Newcombe's ` +
+      `interval (cluster-robust when a user made several requests). Latency (${read.latency}) and tokens: ` +
+      'seeded bootstrap, resampling users or sessions when assignment is by them.',
   );
   return `${parts.join('\n\n')}\n`;
 }

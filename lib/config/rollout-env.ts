@@ -26,7 +26,7 @@ export const rolloutEnvSchema = z
       .regex(/^[\w+=,.@-]{1,64}$/, 'expected an IAM role name'),
     /** Observations each arm needs in a window before a guardrail is judged (default 100). */
     ROLLOUT_MIN_SAMPLES: numberOr(100).pipe(z.number().int('expected a whole number').min(10).max(1_000_000)),
-    /** The family-wise error rate of a window's comparisons (default 0.05). */
+    /** Each guardrail's interval is a 1 - alpha interval (default 0.05: 95 %). */
     ROLLOUT_ALPHA: numberOr(0.05).pipe(z.number().gt(0).lt(0.5)),
     /** `trace`: a request's latency is its trace's duration; `model`: what the model endpoint reported. */
     ROLLOUT_LATENCY: z.enum(['trace', 'model']).default('trace'),

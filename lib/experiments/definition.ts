@@ -56,8 +56,14 @@ export const guardSchema = z
     /** `pp`: percentage points of a rate; `%`: relative to control's value. */
     unit: z.enum(['pp', '%']),
   })
-  .refine((g) => g.unit === '%' || RATE_METRICS.has(g.metric), {
-    message: "a limit in 'pp' is for rates (error_rate, fallback_rate, feedback); give others in '%'",
+  .refine((g) => (g.unit === 'pp') === RATE_METRICS.has(g.metric), {
+    // A relative limit on a rate has nothing to stand on when control's rate is 0 (the usual
+    // error rate): rates take points, the rest a share of control's value.
+    message: "rates (error_rate, fallback_rate, feedback) take limits in 'pp', the others in '%'",
+  })
+  .refine((g) => g.comparison === (g.metric === 'feedback' ? '>=' : '<='), {
+    message:
+      "a guardrail bounds how much worse the variant may be: '<=' for error_rate, fallback_rate, p95_latency and mean_tokens, '>=' for feedback",
   });
 export type Guard = z.infer<typeof guardSchema>;
 
@@ -70,6 +76,8 @@ export const rolloutStepsSchema = z
 const variant = z.strictObject({
   alias,
   weight_bp: z.number().int('expected whole basis points').min(0).max(ALL_TRAFFIC_BP),
+  /** The version the alias served when the split was set: what a rollout judges and promotes. */
+  version: z.number().int().positive().optional(),
 });
 
 export const experimentSchema = z

@@ -4,7 +4,7 @@
  * to control's value (`%`). Refusals name the guard and what is wrong with it.
  */
 import { InvalidInputError } from '../errors';
-import { GUARD_METRICS, type Guard, RATE_METRICS } from './definition';
+import { GUARD_METRICS, type Guard, guardSchema } from './definition';
 
 // Bounded: a metric name, a comparison, a signed number of at most 12 characters and a unit.
 const GUARD = /^([a-z0-9_]{1,32})\s*(<=|>=)\s*([+-]?[0-9]{1,6}(?:\.[0-9]{1,4})?)\s*(pp|%)$/;
@@ -44,11 +44,10 @@ export function parseGuards(text: string): Guard[] {
   });
 }
 
-/** What is wrong with a guard whose parts are each valid, or undefined. */
+/** What is wrong with a guard whose parts are each valid, or undefined (the schema's own rules). */
 export function guardProblem(guard: Guard): string | undefined {
-  if (guard.unit === 'pp' && !RATE_METRICS.has(guard.metric))
-    return `${guard.metric} is not a rate: give its limit in % of control's value`;
-  return undefined;
+  const checked = guardSchema.safeParse(guard);
+  return checked.success ? undefined : checked.error.issues[0]?.message;
 }
 
 const signed = (n: number) => (n >= 0 ? `+${n}` : String(n));

@@ -14,7 +14,7 @@ const MAX_CHARS = 30_000;
 
 export const EXPERIMENT_ACTIONS = ['start', 'change', 'stop', 'advance', 'halt', 'complete'] as const;
 
-const entrySchema = z.object({
+export const historyEntrySchema = z.object({
   action: z.enum(EXPERIMENT_ACTIONS),
   id: z.string(),
   revision: z.number().int().positive(),
@@ -24,11 +24,11 @@ const entrySchema = z.object({
   at: z.string(),
   reason: z.string().optional(),
 });
-export type ExperimentRecord = z.infer<typeof entrySchema>;
+export type ExperimentRecord = z.infer<typeof historyEntrySchema>;
 
 /** The entries that parse (a damaged tag does not block the next change), oldest first. */
 export function parseExperimentHistory(value: string | undefined): ExperimentRecord[] {
-  return parseTagList(value, entrySchema).entries;
+  return parseTagList(value, historyEntrySchema).entries;
 }
 
 /** The history with `entry` appended, the oldest dropped to stay within both bounds. */

@@ -20,6 +20,7 @@ import { assertPassesGate } from '../promote/gate';
 import { MIN_MS_TO_MOVE } from '../promote/move-alias';
 import { type ManagedPrompt, type MoveContext, managedPrompt } from '../promote/service';
 import type { Prompt, RegistryClient } from '../registry';
+import { parseTagList } from '../util/tag-list';
 import type { ExperimentChange, ExperimentDetails, StartBody, StopBody } from './api';
 import {
   EXPERIMENT_TAG,
@@ -33,6 +34,7 @@ import {
   appendExperimentHistory,
   EXPERIMENT_HISTORY_TAG,
   type ExperimentRecord,
+  historyEntrySchema,
   parseExperimentHistory,
 } from './history';
 
@@ -100,20 +102,29 @@ export async function changeExperiment(
   ctx: MoveContext,
   target: ManagedPrompt,
   expected: number | null | undefined,
-  decide: (current: ExperimentDefinition | null, at: string) => ExperimentStep | undefined,
+  decide: (
+    current: ExperimentDefinition | null,
+    at: string,
+    prompt: Prompt,
+  ) => ExperimentStep | undefined | Promise<ExperimentStep | undefined>,
 ): Promise<ExperimentChange> {
   return ctx.lock.withLock(experimentLockKey(target.name), async () => {
     const prompt = await ctx.registry.getPrompt(target.name);
     const { experiment: current } = experimentOf(prompt);
     const currentRevision = current?.revision ?? null;
-    if (expected !== undefined && expected !== currentRevision) {
+    // A number: the experiment must be at that revision; null: none may be running.
+    const stale =
+      expected === null
+        ? current?.status === 'running'
+        : expected !== undefined && expected !== currentRevision;
+    if (stale) {
       throw new ConflictError(
-        `The experiment of '${target.name}' is at ${currentRevision === null ? 'no revision' : `revision ${currentRevision}`}, ` +
-          `not ${expected === null ? 'none' : `revision ${expected}`} as expected; nothing was changed.`,
+        `The experiment of '${target.name}' is at ${currentRevision === null ? 'no revision' : `revision ${currentRevision} (${current?.status})`}, ` +
+          `not ${expected === null ? 'stopped or absent' : `revision ${expected}`} as expected; nothing was changed.`,
       );
     }
     const at = ctx.now().toISOString();
-    const step = decide(current, at);
+    const step = await decide(current, at, prompt);
     const base = {
       prompt: target.prompt,
       name: target.name,
@@ -125,8 +136,13 @@ export async function changeExperiment(
       if (current === null) throw new NotFoundError(`'${target.name}' has no experiment.`);
       return { ...base, action: 'change', changed: false, experiment: current };
     }
-    // Revisions only grow, across experiments too: `id#revision` on a trace is never reused.
-    const next = validateExperiment({ ...step.next, revision: (currentRevision ?? 0) + 1 });
+    const history = parseTagList(prompt.tags[EXPERIMENT_HISTORY_TAG], historyEntrySchema);
+    // A history that lost entries is rewritten without them: its old value is handed over first.
+    if (history.damaged) ctx.onDamagedHistory?.(prompt.tags[EXPERIMENT_HISTORY_TAG] as string);
+    // Revisions only grow, across experiments too, and past a tag edited away: `id#revision` on a
+    // trace names one split.
+    const highest = Math.max(currentRevision ?? 0, ...history.entries.map((e) => e.revision));
+    const next = validateExperiment({ ...step.next, revision: highest + 1 });
     if (ctx.remainingMs && ctx.remainingMs() < MIN_MS_TO_MOVE) {
       throw new UnavailableError(
         'Too little time is left to change the experiment and record it; nothing was changed.',
@@ -141,7 +157,13 @@ export async function changeExperiment(
       at,
       ...(step.reason ? { reason: step.reason } : {}),
     };
-    await writeRecorded(ctx.registry, target.name, prompt, next, entry);
+    await writeRecorded(
+      ctx.registry,
+      target.name,
+      prompt,
+      next,
+      appendExperimentHistory(history.entries, entry),
+    );
     return { ...base, action: step.action, changed: true, experiment: next };
   });
 }
@@ -151,17 +173,12 @@ async function writeRecorded(
   name: string,
   before: Prompt,
   next: ExperimentDefinition,
-  entry: ExperimentRecord,
+  history: readonly ExperimentRecord[],
 ): Promise<void> {
   const previous = before.tags[EXPERIMENT_TAG];
-  const history = parseExperimentHistory(before.tags[EXPERIMENT_HISTORY_TAG]);
   await registry.setPromptTag(name, EXPERIMENT_TAG, experimentTagValue(next));
   try {
-    await registry.setPromptTag(
-      name,
-      EXPERIMENT_HISTORY_TAG,
-      JSON.stringify(appendExperimentHistory(history, entry)),
-    );
+    await registry.setPromptTag(name, EXPERIMENT_HISTORY_TAG, JSON.stringify(history));
   } catch (failure) {
     // A change is recorded or it did not happen: the split goes back to what it was.
     try {
@@ -179,16 +196,24 @@ async function writeRecorded(
 }
 
 /** Refuses an experiment the caller may not run, or whose aliases the agent could not serve. */
-async function assertServable(
+/**
+ * Refuses an experiment the caller may not run, or whose aliases the agent could not serve; the
+ * experiment with the version each variant alias serves now recorded.
+ */
+async function servable(
   ctx: MoveContext,
   target: ManagedPrompt,
   e: ExperimentDefinition,
-): Promise<void> {
+): Promise<ExperimentDefinition> {
   for (const alias of servedAliases(e)) assertMayMove(ctx.policy, alias, ctx.principal);
-  const versions = await Promise.all(
-    servedAliases(e).map((alias) => ctx.registry.resolveAlias(target.name, alias)),
+  const [, ...variants] = await Promise.all(
+    servedAliases(e).map(async (alias) => {
+      const version = await ctx.registry.resolveAlias(target.name, alias);
+      assertPassesGate(target.prompt, version);
+      return version.version;
+    }),
   );
-  for (const version of versions) assertPassesGate(target.prompt, version);
+  return { ...e, variants: e.variants.map((v, i) => ({ ...v, version: variants[i] as number })) };
 }
 
 export async function startExperiment(
@@ -197,8 +222,7 @@ export async function startExperiment(
   body: StartBody,
 ): Promise<ExperimentChange> {
   const target = managedPrompt(pathName, ctx.naming);
-  const proposed = proposedExperiment(body, ctx.now());
-  await assertServable(ctx, target, proposed);
+  const proposed = await servable(ctx, target, proposedExperiment(body, ctx.now()));
   return changeExperiment(ctx, target, body.expectedRevision, (current) => {
     const running = current?.status === 'running';
     if (running && current.id !== proposed.id) {

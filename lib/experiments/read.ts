@@ -26,7 +26,10 @@ export interface ReadOptions {
   readonly revision?: number | 'all' | undefined;
   /** Only traces from then on (epoch milliseconds). */
   readonly sinceMs?: number | undefined;
-  /** At most this many traces are read (default 20,000); the answer says when more were there. */
+  /**
+   * At most this many traces are read of each arm (default 20,000), so that a small variant is
+   * not crowded out by control; the answer says when an arm had more.
+   */
   readonly maxTraces?: number | undefined;
   readonly latency: LatencySource;
 }
@@ -40,11 +43,14 @@ export function experimentFilter(
   id: string,
   revision: number | 'all',
   sinceMs?: number,
+  arm?: string,
 ): string {
   if (!KEY.test(key)) throw new InvalidInputError(`'${key}' is not a prompt key.`);
   if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(id)) throw new InvalidInputError(`'${id}' is not an experiment id.`);
+  if (arm !== undefined && !KEY.test(arm)) throw new InvalidInputError(`'${arm}' is not an alias.`);
   const tag = `tags.\`${ARM_TAGS.experiment(key)}\``;
   const parts = [revision === 'all' ? `${tag} LIKE '${id}#%'` : `${tag} = '${id}#${revision}'`];
+  if (arm !== undefined) parts.push(`tags.\`${ARM_TAGS.arm(key)}\` = '${arm}'`);
   if (sinceMs !== undefined) parts.push(`trace.timestamp_ms >= ${Math.floor(sinceMs)}`);
   return parts.join(' AND ');
 }
@@ -62,32 +68,41 @@ export async function readObservations(
   options: ReadOptions,
 ): Promise<ReadResult> {
   const maxTraces = options.maxTraces ?? DEFAULT_MAX_TRACES;
-  const filter = experimentFilter(
-    options.key,
-    options.definition.id,
-    options.revision ?? options.definition.revision,
-    options.sinceMs,
-  );
+  const definition = options.definition;
   const observations: Observation[] = [];
   let traces = 0;
-  let pageToken: string | undefined;
-  do {
-    const page = await tracking.searchTraces({
-      experimentId: options.experimentId,
-      filter,
-      maxResults: Math.min(MAX_TRACE_PAGE, maxTraces - traces),
-      pageToken,
-    });
-    for (const trace of page.traces) {
-      traces += 1;
-      const seen = observe(trace, options.key, options.latency);
-      if (seen) observations.push(seen);
-    }
-    pageToken = page.nextPageToken;
-    // A page that brought nothing new ends the reading, whatever its token says.
-    if (page.traces.length === 0) pageToken = undefined;
-  } while (pageToken !== undefined && traces < maxTraces);
-  return { observations, traces, truncated: pageToken !== undefined };
+  let truncated = false;
+  // Arm by arm: each gets its own bound.
+  for (const arm of [definition.control, ...definition.variants.map((v) => v.alias)]) {
+    const filter = experimentFilter(
+      options.key,
+      definition.id,
+      options.revision ?? definition.revision,
+      options.sinceMs,
+      arm,
+    );
+    let read = 0;
+    let pageToken: string | undefined;
+    do {
+      const page = await tracking.searchTraces({
+        experimentId: options.experimentId,
+        filter,
+        maxResults: Math.min(MAX_TRACE_PAGE, maxTraces - read),
+        pageToken,
+      });
+      for (const trace of page.traces) {
+        read += 1;
+        const seen = observe(trace, options.key, options.latency, definition.key);
+        if (seen) observations.push(seen);
+      }
+      pageToken = page.nextPageToken;
+      // A page that brought nothing new ends the reading, whatever its token says.
+      if (page.traces.length === 0) pageToken = undefined;
+    } while (pageToken !== undefined && read < maxTraces);
+    traces += read;
+    if (pageToken !== undefined) truncated = true;
+  }
+  return { observations, traces, truncated };
 }
 
 /** The report on the experiment's traces: read, then judged. */

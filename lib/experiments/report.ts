@@ -3,17 +3,36 @@
  * fallbacks, latency, tokens, feedback), and per variant and metric the difference to control,
  * its confidence interval and a verdict. Pure: the traces come in (read.ts pages them from MLflow).
  *
- * - Rates (error, fallback, positive feedback): two-proportion z-test, Wald interval.
- * - Latency p50/p95 and mean tokens: percentile bootstrap (seeded: the same traces give the same
- *   interval), with its two-sided p-value from the same resamples.
- * - Every comparison of the report is one family: Holm's correction keeps the chance of any false
- *   "better" or "worse" at alpha.
+ * - Requests of one user (or session) are not independent: with assignment by user, a user is a
+ *   cluster, and every test and interval accounts for it (statistics.ts).
+ * - Rates (error, fallback, positive feedback): two-proportion z-test with Newcombe's interval, or
+ *   the cluster-robust z-test when some user made several requests.
+ * - Latency p50/p95 and mean tokens: a cluster bootstrap (seeded), with its p-value.
+ * - A request assigned to a variant but served control (the variant could not be loaded) counts
+ *   in its arm's error and fallback rates, not in its latency, tokens or feedback: those measure
+ *   the variant's version.
+ * - Every comparison of the report that has its minimum sample is one family: Holm's correction
+ *   keeps the chance of any false "better" or "worse" at alpha. Intervals are not adjusted.
  * - No verdict for a metric while either arm has fewer than `minSamples` observations of it.
+ * - The arms' sizes are checked against the split (sample ratio mismatch).
  */
 import type { TraceSummary } from '../registry/tracking';
-import type { ExperimentDefinition } from './definition';
+import type { AssignmentKey, ExperimentDefinition } from './definition';
+import { ALL_TRAFFIC_BP } from './definition';
 import { ARM_TAGS } from './serve';
-import { bootstrapDifference, compareProportions, holm, quantile, type Verdict, verdict } from './statistics';
+import {
+  bootstrapCompare,
+  type ClusterCount,
+  type Comparison,
+  compareClusteredProportions,
+  compareProportions,
+  holm,
+  meanStatistic,
+  quantileStatistic,
+  sampleRatioPValue,
+  type Verdict,
+  verdict,
+} from './statistics';
 
 /** Which duration a request's latency is. */
 export type LatencySource = 'trace' | 'model';
@@ -27,6 +46,8 @@ export const FEEDBACK_NAME = 'user_feedback';
 
 export interface Observation {
   readonly arm: string;
+  /** What keeps requests together: the assignment bucket of a user or session, else the trace. */
+  readonly unit: string;
   readonly error: boolean;
   readonly fallback: boolean;
   readonly latencyMs: number | undefined;
@@ -56,12 +77,20 @@ function latestJudgement(trace: TraceSummary): boolean | undefined {
 }
 
 /** What one trace says about the prompt `key`'s experiment; undefined when it is not in it. */
-export function observe(trace: TraceSummary, key: string, latency: LatencySource): Observation | undefined {
+export function observe(
+  trace: TraceSummary,
+  key: string,
+  latency: LatencySource,
+  assignedBy: AssignmentKey = 'request',
+): Observation | undefined {
   const arm = trace.tags[ARM_TAGS.arm(key)];
   if (arm === undefined) return undefined;
   const modelMs = Number(trace.tags[MODEL_MS_TAG]);
+  // Users (or sessions) sharing a bucket share a cluster: coarser clusters only widen intervals.
+  const bucket = assignedBy === 'request' ? undefined : trace.tags[ARM_TAGS.bucket(key)];
   return {
     arm,
+    unit: bucket === undefined ? `trace:${trace.traceId}` : `bucket:${bucket}`,
     error: trace.state === 'ERROR',
     fallback: trace.tags[ARM_TAGS.fallback(key)] !== undefined,
     latencyMs: latency === 'model' ? (Number.isFinite(modelMs) ? modelMs : undefined) : trace.durationMs,
@@ -102,8 +131,11 @@ export interface MetricComparison {
   readonly difference: number | null;
   readonly low: number | null;
   readonly high: number | null;
-  /** The difference relative to control's value (rates and quantiles alike), when control's is not 0. */
+  /** The difference relative to control's value, when control's is not 0. */
   readonly relative: number | null;
+  /** Its interval (latency and tokens: from the same bootstrap), when there is one. */
+  readonly relativeLow: number | null;
+  readonly relativeHigh: number | null;
   readonly pValue: number | null;
   /** After Holm's correction across every comparison in the report. */
   readonly adjustedP: number | null;
@@ -121,10 +153,22 @@ export interface ReportOptions {
 
 export const DEFAULT_REPORT_OPTIONS: ReportOptions = { minSamples: 100, alpha: 0.05, seed: 1, rounds: 2_000 };
 
+export interface SampleRatio {
+  /** Requests per arm, control first, and the split's weights in basis points. */
+  readonly observed: readonly number[];
+  readonly weights: readonly number[];
+  /** Below 0.001: the arms' sizes do not fit the split; assignment or traces are broken. */
+  readonly pValue: number;
+}
+
+/** Below this, a sample ratio mismatch is declared. */
+export const SAMPLE_RATIO_ALPHA = 0.001;
+
 export interface ExperimentReport {
   readonly experiment: string;
   readonly control: string;
   readonly observations: number;
+  readonly sampleRatio: SampleRatio;
   readonly minSamples: number;
   readonly alpha: number;
   readonly arms: readonly ArmSummary[];
@@ -140,42 +184,60 @@ const GOOD_DIRECTION: Readonly<Record<ReportMetric, 'lower' | 'higher'>> = {
   feedback: 'higher',
 };
 
-const numbers = (values: readonly (number | undefined)[]) =>
-  values.filter((v): v is number => v !== undefined && Number.isFinite(v));
-const mean = (sorted: readonly number[]) =>
-  sorted.length === 0 ? Number.NaN : sorted.reduce((a, b) => a + b, 0) / sorted.length;
 const orNull = (n: number) => (Number.isFinite(n) ? n : null);
+const P50 = quantileStatistic(0.5);
+const P95 = quantileStatistic(0.95);
+const of = (values: readonly number[], statistic: (v: Float64Array, n: number) => number) =>
+  orNull(statistic(Float64Array.from(values), values.length));
+
+/** The arm's observations of one metric, by unit (cluster), leaving out what has no value. */
+function clusters<T>(obs: readonly Observation[], value: (o: Observation) => T | undefined): T[][] {
+  const byUnit = new Map<string, T[]>();
+  for (const o of obs) {
+    const v = value(o);
+    if (v === undefined) continue;
+    const list = byUnit.get(o.unit);
+    if (list) list.push(v);
+    else byUnit.set(o.unit, [v]);
+  }
+  // In the units' order, each unit's values sorted: the resamples then depend on the data alone,
+  // not on the order MLflow listed the traces in.
+  return [...byUnit.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, values]) => values.sort(byValue));
+}
+
+/** Numbers ascending; anything else (booleans) false before true. */
+function byValue(a: unknown, b: unknown): number {
+  return Number(a) - Number(b);
+}
+
+const count = (groups: readonly unknown[][]) => groups.reduce((n, g) => n + g.length, 0);
+const finite = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : undefined);
+/** The variant's own measurements: not a request it was assigned but control served. */
+const served = (obs: readonly Observation[]) => obs.filter((o) => !o.fallback);
 
 function summarise(alias: string, role: ArmSummary['role'], obs: readonly Observation[]): ArmSummary {
   const n = obs.length;
-  const latency = numbers(obs.map((o) => o.latencyMs)).sort((a, b) => a - b);
-  const tokens = numbers(obs.map((o) => o.tokens));
-  const judged = obs.filter((o) => o.positive !== undefined);
+  const own = served(obs);
+  const latency = own.flatMap((o) => (finite(o.latencyMs) === undefined ? [] : [o.latencyMs as number]));
+  const tokens = own.flatMap((o) => (finite(o.tokens) === undefined ? [] : [o.tokens as number]));
+  const judged = own.filter((o) => o.positive !== undefined);
   return {
     alias,
     role,
     requests: n,
     errorRate: n === 0 ? null : obs.filter((o) => o.error).length / n,
     fallbackRate: n === 0 ? null : obs.filter((o) => o.fallback).length / n,
-    latencyP50Ms: orNull(quantile(latency, 0.5)),
-    latencyP95Ms: orNull(quantile(latency, 0.95)),
-    meanTokens: orNull(mean(tokens)),
+    latencyP50Ms: of(latency, P50),
+    latencyP95Ms: of(latency, P95),
+    meanTokens: of(tokens, meanStatistic),
     feedback: judged.length,
     positiveRate: judged.length === 0 ? null : judged.filter((o) => o.positive).length / judged.length,
   };
 }
 
-interface Raw {
-  variant: string;
-  metric: ReportMetric;
-  control: number | null;
-  difference: number | null;
-  low: number | null;
-  high: number | null;
-  relative: number | null;
-  pValue: number | null;
-  samples: [number, number];
-}
+type Raw = Omit<MetricComparison, 'adjustedP' | 'verdict'>;
 
 const empty = (variant: string, metric: ReportMetric, samples: [number, number]): Raw => ({
   variant,
@@ -185,6 +247,8 @@ const empty = (variant: string, metric: ReportMetric, samples: [number, number])
   low: null,
   high: null,
   relative: null,
+  relativeLow: null,
+  relativeHigh: null,
   pValue: null,
   samples,
 });
@@ -192,37 +256,56 @@ const empty = (variant: string, metric: ReportMetric, samples: [number, number])
 function rate(
   metric: ReportMetric,
   variant: string,
-  control: readonly boolean[],
-  candidate: readonly boolean[],
+  control: readonly boolean[][],
+  candidate: readonly boolean[][],
   alpha: number,
 ): Raw {
-  const samples: [number, number] = [control.length, candidate.length];
-  if (control.length === 0 || candidate.length === 0) return empty(variant, metric, samples);
-  const x1 = control.filter(Boolean).length;
-  const c = compareProportions(x1, control.length, candidate.filter(Boolean).length, candidate.length, alpha);
-  const base = x1 / control.length;
-  return { variant, metric, control: base, ...c, relative: base === 0 ? null : c.difference / base, samples };
+  const samples: [number, number] = [count(control), count(candidate)];
+  if (samples[0] === 0 || samples[1] === 0) return empty(variant, metric, samples);
+  const tally = (groups: readonly boolean[][]): ClusterCount[] =>
+    groups.map((g) => ({ events: g.filter(Boolean).length, trials: g.length }));
+  const c = tally(control);
+  const v = tally(candidate);
+  const independent = [...c, ...v].every((g) => g.trials === 1);
+  const events = (t: ClusterCount[]) => t.reduce((n, g) => n + g.events, 0);
+  const result: Comparison = independent
+    ? compareProportions(events(c), samples[0], events(v), samples[1], alpha)
+    : compareClusteredProportions(c, v, alpha);
+  const base = events(c) / samples[0];
+  return {
+    variant,
+    metric,
+    control: base,
+    ...result,
+    relative: base === 0 ? null : result.difference / base,
+    relativeLow: null,
+    relativeHigh: null,
+    samples,
+  };
 }
 
 function continuous(
-  metric: ReportMetric,
+  metrics: readonly [ReportMetric, (v: Float64Array, n: number) => number][],
   variant: string,
-  control: readonly number[],
-  candidate: readonly number[],
-  statistic: (sorted: readonly number[]) => number,
-  options: ReportOptions,
-): Raw {
-  const samples: [number, number] = [control.length, candidate.length];
-  if (control.length === 0 || candidate.length === 0) return empty(variant, metric, samples);
-  // Sorted first: the resamples then depend on the values alone, not on the order MLflow listed them.
-  const byValue = (values: readonly number[]) => [...values].sort((x, y) => x - y);
-  const b = bootstrapDifference(byValue(control), byValue(candidate), statistic, {
-    rounds: options.rounds,
-    seed: options.seed,
-    alpha: options.alpha,
-  });
-  const base = statistic([...control].sort((x, y) => x - y));
-  return { variant, metric, control: base, ...b, relative: base === 0 ? null : b.difference / base, samples };
+  control: readonly number[][],
+  candidate: readonly number[][],
+  options: ReportOptions & { rounds: number },
+): Raw[] {
+  const samples: [number, number] = [count(control), count(candidate)];
+  if (samples[0] === 0 || samples[1] === 0) return metrics.map(([metric]) => empty(variant, metric, samples));
+  const results = bootstrapCompare(
+    control,
+    candidate,
+    metrics.map(([, statistic]) => statistic),
+    { rounds: options.rounds, seed: options.seed, alpha: options.alpha },
+  );
+  return metrics.map(([metric, statistic], i) => ({
+    variant,
+    metric,
+    control: of(control.flat(), statistic),
+    ...(results[i] as (typeof results)[number]),
+    samples,
+  }));
 }
 
 /** The report of `definition`'s experiment from the traces' observations. */
@@ -232,38 +315,55 @@ export function buildReport(
   options: ReportOptions = DEFAULT_REPORT_OPTIONS,
 ): ExperimentReport {
   const byArm = new Map<string, Observation[]>();
-  for (const o of observations) byArm.set(o.arm, [...(byArm.get(o.arm) ?? []), o]);
+  for (const o of observations) {
+    const arm = byArm.get(o.arm);
+    if (arm) arm.push(o);
+    else byArm.set(o.arm, [o]);
+  }
   const control = byArm.get(definition.control) ?? [];
   const variants = definition.variants.map((v) => v.alias);
   const arms = [
     summarise(definition.control, 'control', control),
     ...variants.map((alias) => summarise(alias, 'variant', byArm.get(alias) ?? [])),
   ];
+  // Enough resamples that the smallest bootstrap p-value can pass Holm's strictest threshold.
+  const comparisonsCount = variants.length * REPORT_METRICS.length;
+  const tuned = {
+    ...options,
+    rounds: Math.max(options.rounds, Math.ceil((4 * comparisonsCount) / options.alpha)),
+  };
+  const latency = (obs: readonly Observation[]) => clusters(served(obs), (o) => finite(o.latencyMs));
+  const tokens = (obs: readonly Observation[]) => clusters(served(obs), (o) => finite(o.tokens));
+  const judged = (obs: readonly Observation[]) => clusters(served(obs), (o) => o.positive);
   const raws: Raw[] = [];
   for (const alias of variants) {
     const arm = byArm.get(alias) ?? [];
-    const latency = (obs: readonly Observation[]) => numbers(obs.map((o) => o.latencyMs));
-    const tokens = (obs: readonly Observation[]) => numbers(obs.map((o) => o.tokens));
-    const judged = (obs: readonly Observation[]) =>
-      obs.flatMap((o) => (o.positive === undefined ? [] : [o.positive]));
     raws.push(
       rate(
         'error_rate',
         alias,
-        control.map((o) => o.error),
-        arm.map((o) => o.error),
+        clusters(control, (o) => o.error),
+        clusters(arm, (o) => o.error),
         options.alpha,
       ),
       rate(
         'fallback_rate',
         alias,
-        control.map((o) => o.fallback),
-        arm.map((o) => o.fallback),
+        clusters(control, (o) => o.fallback),
+        clusters(arm, (o) => o.fallback),
         options.alpha,
       ),
-      continuous('p50_latency', alias, latency(control), latency(arm), (s) => quantile(s, 0.5), options),
-      continuous('p95_latency', alias, latency(control), latency(arm), (s) => quantile(s, 0.95), options),
-      continuous('mean_tokens', alias, tokens(control), tokens(arm), mean, options),
+      ...continuous(
+        [
+          ['p50_latency', P50],
+          ['p95_latency', P95],
+        ],
+        alias,
+        latency(control),
+        latency(arm),
+        tuned,
+      ),
+      ...continuous([['mean_tokens', meanStatistic]], alias, tokens(control), tokens(arm), tuned),
       rate('feedback', alias, judged(control), judged(arm), options.alpha),
     );
   }
@@ -292,10 +392,16 @@ export function buildReport(
             }),
     };
   });
+  const weights = [
+    ALL_TRAFFIC_BP - definition.variants.reduce((n, v) => n + v.weight_bp, 0),
+    ...definition.variants.map((v) => v.weight_bp),
+  ];
+  const observed = arms.map((a) => a.requests);
   return {
     experiment: definition.id,
     control: definition.control,
     observations: observations.length,
+    sampleRatio: { observed, weights, pValue: sampleRatioPValue(observed, weights) },
     minSamples: options.minSamples,
     alpha: options.alpha,
     arms,

@@ -9,12 +9,15 @@
  * A guard on `metric <= L` (the variant minus control, in percentage points or in % of control):
  * - breaks when the whole confidence interval is beyond L: the variant is worse than allowed, with
  *   confidence (the rollout halts: the variant's share back to 0, the experiment halted, an alarm);
- * - holds when the estimate is within L and both arms have the minimum sample (the rollout may go on);
+ * - holds when the whole interval is within L and both arms have the minimum sample
+ *   (non-inferiority: the rollout may go on);
  * - otherwise waits for more data. `>=` mirrors it.
+ * A window whose arms' sizes do not fit the split, or whose variant was mostly not served (it
+ * could not be loaded), does not measure the variant: the rollout waits.
  */
 import type { ExperimentDefinition, Guard } from './definition';
 import { formatGuard } from './guards';
-import type { ExperimentReport, MetricComparison } from './report';
+import { type ExperimentReport, type MetricComparison, SAMPLE_RATIO_ALPHA } from './report';
 
 export type GuardState = 'holds' | 'breaks' | 'waiting';
 
@@ -42,11 +45,13 @@ export type RolloutDecision =
 
 /** The comparison's estimate and interval in the guard's unit, or null when it has none. */
 function inUnit(guard: Guard, c: MetricComparison): { value: number; low: number; high: number } | null {
-  if (c.difference === null || c.low === null || c.high === null) return null;
-  if (guard.unit === 'pp') return { value: c.difference * 100, low: c.low * 100, high: c.high * 100 };
-  if (c.control === null || c.control === 0) return null;
-  const scale = 100 / c.control;
-  return { value: c.difference * scale, low: c.low * scale, high: c.high * scale };
+  if (guard.unit === 'pp') {
+    if (c.difference === null || c.low === null || c.high === null) return null;
+    return { value: c.difference * 100, low: c.low * 100, high: c.high * 100 };
+  }
+  // Relative: the bootstrap's own interval of the ratio, which carries control's uncertainty too.
+  if (c.relative === null || c.relativeLow === null || c.relativeHigh === null) return null;
+  return { value: c.relative * 100, low: c.relativeLow * 100, high: c.relativeHigh * 100 };
 }
 
 export function judgeGuard(guard: Guard, c: MetricComparison | undefined, minSamples: number): GuardOutcome {
@@ -55,13 +60,19 @@ export function judgeGuard(guard: Guard, c: MetricComparison | undefined, minSam
   const measured = c ? inUnit(guard, c) : null;
   if (!measured) return { ...base, state: 'waiting', value: null, low: null, high: null };
   const { value, low, high } = measured;
-  const within = guard.comparison === '<=' ? value <= guard.limit : value >= guard.limit;
-  const confidentlyBeyond = guard.comparison === '<=' ? low > guard.limit : high < guard.limit;
+  const upper = guard.comparison === '<=';
+  // Holds only when the whole interval is within the limit (non-inferiority): a small step with a
+  // wide interval waits for more data rather than advancing on a lucky estimate.
+  const within = upper ? high <= guard.limit : low >= guard.limit;
+  const confidentlyBeyond = upper ? low > guard.limit : high < guard.limit;
   const enough = samples[0] >= minSamples && samples[1] >= minSamples;
   // A break needs the minimum sample too: a handful of early errors is not a verdict.
   const state: GuardState = !enough ? 'waiting' : confidentlyBeyond ? 'breaks' : within ? 'holds' : 'waiting';
   return { ...base, state, value, low, high };
 }
+
+/** The variant may miss at most this share of its requests (served control instead) in a window. */
+export const MAX_VARIANT_FALLBACK = 0.01;
 
 /** What the rollout does next, from the report on its current window. */
 export function decideRollout(definition: ExperimentDefinition, report: ExperimentReport): RolloutDecision {
@@ -75,12 +86,28 @@ export function decideRollout(definition: ExperimentDefinition, report: Experime
       report.minSamples,
     ),
   );
+  const percent = rollout.steps[rollout.step] as number;
+  // Figures that do not measure the variant: wait, whatever the guardrails say.
+  if (report.sampleRatio.pValue < SAMPLE_RATIO_ALPHA) {
+    return {
+      action: 'hold',
+      reason: `at ${percent} %, the arms' sizes (${report.sampleRatio.observed.join('/')}) do not fit the split (p=${report.sampleRatio.pValue.toExponential(1)}): assignment or traces are broken`,
+      guards,
+    };
+  }
+  const missed = report.arms.find((a) => a.alias === variant.alias)?.fallbackRate ?? 0;
+  if (missed > MAX_VARIANT_FALLBACK) {
+    return {
+      action: 'hold',
+      reason: `at ${percent} %, ${(missed * 100).toFixed(1)} % of the variant's requests were served control (it could not be loaded)`,
+      guards,
+    };
+  }
   const broken = guards.filter((g) => g.state === 'breaks');
   if (broken.length > 0) {
     return { action: 'halt', reason: `guardrail broken: ${broken.map(describe).join('; ')}`, guards };
   }
   const waiting = guards.filter((g) => g.state === 'waiting');
-  const percent = rollout.steps[rollout.step] as number;
   if (waiting.length > 0) {
     return {
       action: 'hold',
@@ -111,7 +138,9 @@ export function appliedDecision(
   const [variant] = definition.variants;
   return {
     ...definition,
-    variants: [{ alias: (variant as { alias: string }).alias, weight_bp: decision.percent * 100 }],
+    variants: [
+      { ...(variant as ExperimentDefinition['variants'][number]), weight_bp: decision.percent * 100 },
+    ],
     rollout: { steps: definition.rollout?.steps ?? [], step: decision.toStep },
   };
 }

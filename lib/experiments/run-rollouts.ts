@@ -57,8 +57,9 @@ async function rollOne(
 ): Promise<RolloutOutcome> {
   const base = { prompt: target.prompt, experiment: experiment.id, revision: experiment.revision };
   let guards: readonly GuardOutcome[] = [];
+  let promoted: string | undefined;
   try {
-    const { report } = await reportOf(
+    const { report, read } = await reportOf(
       ctx.registry,
       {
         experimentId: options.experimentId,
@@ -71,47 +72,76 @@ async function rollOne(
     );
     const decision = decideRollout(experiment, report);
     guards = decision.guards;
-    if (decision.action === 'hold') return { ...base, action: 'hold', reason: decision.reason, guards };
-    const variant = (experiment.variants[0] as { alias: string }).alias;
-    if (decision.action === 'complete') {
-      // The promotion first: if it is refused, the experiment stays as it is and says why.
-      await promote(ctx, target.prompt, {
-        from: variant,
-        to: experiment.control,
-        reason: `rollout '${experiment.id}' complete: ${decision.reason}`.slice(0, 1_000),
-      });
-    }
-    const change = await changeExperiment(ctx, target, experiment.revision, (current, at) => {
+    const note = read.truncated ? ' (judged on the first traces of each arm: the window holds more)' : '';
+    if (decision.action === 'hold')
+      return { ...base, action: 'hold', reason: decision.reason + note, guards };
+    let action: RolloutOutcome['action'] = decision.action;
+    let reason = decision.reason + note;
+    // Decided and done under the experiment's lock, on the revision judged (the expected
+    // revision): a person's stop or change since the report, or another run, wins.
+    const change = await changeExperiment(ctx, target, experiment.revision, async (current, at, prompt) => {
       if (current === null) return undefined;
       if (decision.action === 'advance') {
-        return { next: appliedDecision(current, decision), action: 'advance', reason: decision.reason };
+        return { next: appliedDecision(current, decision), action: 'advance', reason };
       }
-      const ended = endedExperiment(current, decision.action === 'halt' ? 'halted' : 'completed', at);
-      const next =
-        decision.action === 'halt'
-          ? { ...ended, variants: current.variants.map((v) => ({ ...v, weight_bp: 0 })) }
-          : ended;
-      return { next, action: decision.action, reason: decision.reason.slice(0, 1_000) };
+      if (decision.action === 'halt') {
+        return {
+          next: {
+            ...endedExperiment(current, 'halted', at),
+            variants: current.variants.map((v) => ({ ...v, weight_bp: 0 })),
+          },
+          action: 'halt',
+          reason: reason.slice(0, 1_000),
+        };
+      }
+      // Complete: promote exactly the version judged, or stop if the alias serves another now.
+      const variant = current.variants[0] as ExperimentDefinition['variants'][number];
+      const now = Object.hasOwn(prompt.aliases, variant.alias) ? prompt.aliases[variant.alias] : undefined;
+      if (variant.version !== undefined && now !== variant.version) {
+        action = 'halt';
+        reason = `the variant alias '${variant.alias}' serves ${now === undefined ? 'nothing' : `version ${now}`}, not the version ${variant.version} this rollout judged: halted, nothing promoted`;
+        return {
+          next: {
+            ...endedExperiment(current, 'halted', at),
+            variants: current.variants.map((v) => ({ ...v, weight_bp: 0 })),
+          },
+          action: 'halt',
+          reason,
+        };
+      }
+      const version = variant.version ?? now;
+      // Already there (a person promoted it, or an earlier run did and could not record it): only
+      // the completion is left, and it needs no move.
+      if (version !== undefined && prompt.aliases[current.control] !== version) {
+        await promote(ctx, target.prompt, {
+          from: version,
+          to: current.control,
+          expectedVersion: Object.hasOwn(prompt.aliases, current.control)
+            ? prompt.aliases[current.control]
+            : null,
+          reason: `rollout '${current.id}' complete: ${decision.reason}`.slice(0, 1_000),
+        });
+        promoted = `${current.control} → version ${version}`;
+      }
+      return {
+        next: endedExperiment(current, 'completed', at),
+        action: 'complete',
+        reason: reason.slice(0, 1_000),
+      };
     });
-    return {
-      ...base,
-      action: decision.action,
-      reason: decision.reason,
-      guards,
-      newRevision: change.experiment.revision,
-    };
+    return { ...base, action, reason, guards, newRevision: change.experiment.revision };
   } catch (error) {
+    // A promotion made but not recorded as the experiment's completion: said, never lost (the
+    // next run finds the alias there and completes without moving it).
+    const moved = promoted
+      ? `${promoted} was promoted, but the experiment could not be marked completed: `
+      : '';
     // Another run holds the lock or decided this window first: theirs stands.
-    if (error instanceof ConflictError) {
+    if (error instanceof ConflictError && !promoted) {
       return { ...base, action: 'conflict', reason: error.message, guards };
     }
-    if (!isPromptOpsError(error)) throw error;
-    return {
-      ...base,
-      action: 'failed',
-      reason: error.message,
-      guards,
-      error: { code: error.code, message: error.message },
-    };
+    const code = isPromptOpsError(error) ? error.code : 'INTERNAL';
+    const message = `${moved}${(error as Error)?.message ?? String(error)}`;
+    return { ...base, action: 'failed', reason: message, guards, error: { code, message } };
   }
 }

@@ -24,13 +24,18 @@ export interface ServedArm {
 
 /**
  * Trace tag names, per prompt key: the experiment (`id#revision`), the arm assigned (what a
- * report groups by: a variant's failures to load stay in its arm), and the alias served when it
- * differs (control, because the variant could not be loaded).
+ * report groups by: a variant's failures to load stay in its arm), the alias served when it
+ * differs (control, because the variant could not be loaded), and the assignment's bucket.
  */
 export const ARM_TAGS = {
   experiment: (key: string) => `promptops.experiment.${key}`,
   arm: (key: string) => `promptops.arm.${key}`,
   fallback: (key: string) => `promptops.served_instead.${key}`,
+  /**
+   * The assignment's bucket (0-9999) when assigned by user or session: what keeps one user's
+   * requests together in a report (they are not independent), without the user's id.
+   */
+  bucket: (key: string) => `promptops.bucket.${key}`,
 } as const;
 
 export function serveExperiments(

@@ -39,6 +39,8 @@ export const PROMOTE_METRICS = {
 
 /** The guarded rollout (functions/rollout): one of each per experiment and run. */
 export const ROLLOUT_METRICS = {
+  /** One per run: its absence is the not-running alarm. */
+  runs: 'RolloutRuns',
   advanced: 'RolloutAdvanced',
   held: 'RolloutHeld',
   /** A guardrail broke: the variant's share is back to 0 and the experiment halted. Alarmed. */

@@ -300,6 +300,7 @@ export function createPredictService(deps: PredictServiceDeps): PredictService {
           for (const arm of arms) {
             recorder.setTag(ARM_TAGS.experiment(arm.key), `${arm.experiment}#${arm.revision}`);
             recorder.setTag(ARM_TAGS.arm(arm.key), arm.assigned);
+            if (arm.by === 'key') recorder.setTag(ARM_TAGS.bucket(arm.key), String(arm.bucket));
             if (arm.fallback) {
               recorder.setTag(ARM_TAGS.fallback(arm.key), arm.served);
               context.metrics.add(PREDICT_METRICS.variantFallback, 1);

@@ -14,7 +14,7 @@ import {
   UnavailableError,
 } from '../errors';
 import { validateTagKey } from '../prompts/metadata';
-import type { RegistryClient } from '../registry';
+import type { Prompt, RegistryClient } from '../registry';
 import { TAG_KEYS } from '../registry/tag-keys';
 import { type AliasMoveRecord, appendHistory, historyTag, parseHistory } from './history';
 
@@ -45,6 +45,8 @@ export interface MoveRequest {
    * the move rewrites the tag without them, so the old value is handed over to be kept (logged).
    */
   readonly onDamagedHistory?: ((previousValue: string) => void) | undefined;
+  /** Refuses the move on the prompt as read under the lock (its tags, aliases), by throwing. */
+  readonly check?: ((prompt: Prompt) => void) | undefined;
 }
 
 export const MIN_MS_TO_MOVE = 8_000;
@@ -78,6 +80,7 @@ export async function moveAlias(registry: RegistryClient, request: MoveRequest):
   validateTagKey(`${MOVED_TAG_PREFIX}${alias}`);
 
   const { prompt, latest } = await registry.inspectPrompt(name);
+  request.check?.(prompt);
   const current = prompt.aliases[alias] ?? null;
   if (request.from) {
     const source = request.from.alias;

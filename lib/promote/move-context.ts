@@ -53,9 +53,10 @@ export function createMoveRules(
       principal,
       now,
       remainingMs: context.getRemainingTimeInMillis?.bind(context),
-      // The history a move is about to rewrite without its unreadable entries, kept here.
+      // The history (of an alias, of an experiment) about to be rewritten without its unreadable
+      // entries, kept here.
       onDamagedHistory: (previousValue) =>
-        log.warn('alias history damaged; unreadable entries dropped', { audit: true, previousValue }),
+        log.warn('history tag damaged; unreadable entries dropped', { audit: true, previousValue }),
     }),
   };
 }

@@ -7,7 +7,8 @@
  * then, holding the lock, re-read the aliases, check the caller's expectations and move.
  */
 import { agentPrompts, isAgentPrompt, notAgentPrompt } from '../agent/contract';
-import { ConflictError, InvalidInputError, NotFoundError } from '../errors';
+import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from '../errors';
+import { experimentOf, isLive } from '../experiments/definition';
 import type { NamingOptions } from '../prompts/naming';
 import { registryName, shortNameOf } from '../prompts/naming';
 import { CONTENT_HASH_TAG } from '../register/content-hash';
@@ -60,6 +61,26 @@ export function managedPrompt(pathName: string, naming: NamingOptions): ManagedP
   return { name: registryName(short, naming), prompt: short };
 }
 
+/**
+ * An alias a live experiment serves (a variant, or its control) is as protected as the
+ * experiment's control: repointing the variant of a split of production's traffic changes what
+ * production's users get, and what a rollout would promote.
+ */
+function assertMayMoveServed(ctx: MoveContext, prompt: Prompt, alias: string): void {
+  const { experiment } = experimentOf(prompt);
+  if (experiment === null || !isLive(experiment, ctx.now().getTime())) return;
+  const served = [experiment.control, ...experiment.variants.map((v) => v.alias)];
+  if (!served.some((a) => a.toLowerCase() === alias.toLowerCase())) return;
+  try {
+    assertMayMove(ctx.policy, experiment.control, ctx.principal);
+  } catch (error) {
+    throw new ForbiddenError(
+      `The alias '${alias}' is served by experiment '${experiment.id}', which splits '${experiment.control}''s traffic: only the principals that may move '${experiment.control}' may move it (or stop the experiment first).`,
+      { cause: error },
+    );
+  }
+}
+
 /** Per prompt and alias; case-folded, so aliases differing only in case share one lock. */
 const lockKey = (name: string, alias: string) => `${name}#${alias.toLowerCase()}`;
 
@@ -93,6 +114,7 @@ export async function promote(ctx: MoveContext, pathName: string, body: PromoteB
       now: ctx.now(),
       remainingMs: ctx.remainingMs,
       onDamagedHistory: ctx.onDamagedHistory,
+      check: (prompt) => assertMayMoveServed(ctx, prompt, to),
     }),
   );
   return answer(target, 'promote', moved);
@@ -134,6 +156,7 @@ export async function rollback(
       now: ctx.now(),
       remainingMs: ctx.remainingMs,
       onDamagedHistory: ctx.onDamagedHistory,
+      check: (prompt) => assertMayMoveServed(ctx, prompt, alias),
     }),
   );
   return answer(target, 'rollback', moved);

@@ -252,7 +252,7 @@ function experimentChecks(prompt: Prompt, now: number): Check[] {
   }
   if (experiment === null || !isLive(experiment, now)) return [];
   return experiment.variants
-    .filter((v) => v.weight_bp > 0 && prompt.aliases[v.alias] === undefined)
+    .filter((v) => v.weight_bp > 0 && !Object.hasOwn(prompt.aliases, v.alias))
     .map((v) =>
       check(
         'warn',

@@ -212,7 +212,7 @@ describe('the experiment API', () => {
       [{ ...START, variants: [{ alias: 'candidate', weight_bp: 10_001 }] }, 'weight_bp'],
       [{ ...START, id: 'Not An Id' }, 'id'],
       [{ ...START, guardrails: 'error_rate<=lots' }, 'error_rate<=lots'],
-      [{ ...START, guardrails: 'p95_latency<=+5pp' }, 'not a rate'],
+      [{ ...START, guardrails: 'p95_latency<=+5pp' }, "the others in '%'"],
       [{ ...START, variants: [{ alias: 'candidate' }] }, 'weight_bp'],
       [{ ...START, variants: [{ alias: 'candidate' }], rollout: { steps: [10, 100] } }, 'guardrails'],
       [{ ...START, rollout: { steps: [10, 100] }, guardrails: 'error_rate<=+1pp' }, 'leave it out'],
@@ -223,6 +223,28 @@ describe('the experiment API', () => {
       expect(JSON.stringify(refused.body), JSON.stringify(body)).toContain(field);
     }
     expect(Object.keys(await tagsOf(name)).filter((k) => k.startsWith('promptops.'))).toEqual([]);
+  });
+
+  it("records each variant's version, and guards a served alias as its control: a developer may not repoint the variant", async () => {
+    const { prefix, name } = await seed();
+    const handler = handlerFor(prefix);
+    const started = await send(handler, EXPERIMENT, { body: START });
+    expect(started.body.experiment.variants).toEqual([{ alias: 'candidate', weight_bp: 2_000, version: 2 }]);
+    const repoint = { from: 1, to: 'candidate', reason: 'swap the variant' };
+    const refused = await send(handler, 'POST /prompts/{name}/promote', {
+      principal: DEVELOPER,
+      body: repoint,
+    });
+    expect(refused).toMatchObject({ status: 403, body: { code: 'FORBIDDEN' } });
+    expect(refused.body.detail).toContain("served by experiment 'brevity'");
+    expect((await registry.getPrompt(name)).aliases.candidate).toBe(2);
+    // Once stopped, the alias is anyone's again.
+    await send(handler, STOP, { body: {} });
+    const moved = await send(handler, 'POST /prompts/{name}/promote', {
+      principal: DEVELOPER,
+      body: repoint,
+    });
+    expect(moved).toMatchObject({ status: 200, body: { alias: 'candidate', version: 1 } });
   });
 
   it('starts a guarded rollout at its first step', async () => {

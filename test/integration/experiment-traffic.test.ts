@@ -28,6 +28,7 @@ import {
 } from '../../lib/experiments/definition';
 import { parseGuards } from '../../lib/experiments/guards';
 import { parseExperimentHistory } from '../../lib/experiments/history';
+import { stopExperiment } from '../../lib/experiments/manage';
 import type { ExperimentReport } from '../../lib/experiments/report';
 import { runRollouts } from '../../lib/experiments/run-rollouts';
 import { ARM_TAGS } from '../../lib/experiments/serve';
@@ -304,11 +305,20 @@ describe('a guarded rollout', () => {
     latency: 'model' as const,
     report: { minSamples: 20, alpha: 0.05, seed: 1, rounds: 2_000 },
   });
-  const rolloutOf = (id: string, variant: string): ExperimentDefinition =>
+  /**
+   * A rollout at 40 %, 70 %, then the promotion. Its guardrails must hold with confidence
+   * (non-inferiority): a window of 90 requests proves an error rate within +15 points of control's,
+   * not within +2 (that takes a few hundred requests per arm); +2 is what a broken variant breaks.
+   */
+  const rolloutOf = (
+    id: string,
+    variant: string,
+    guards = 'error_rate<=+15pp,p95_latency<=+25%',
+  ): ExperimentDefinition =>
     experiment(id, variant, {
-      key: 'request',
-      variants: [{ alias: variant, weight_bp: 4_000 }],
-      guardrails: parseGuards('error_rate<=+2pp,p95_latency<=+25%'),
+      // By user (numbered): the same arms every run.
+      variants: [{ alias: variant, weight_bp: 4_000, version: variant === 'twin' ? 3 : 2 }],
+      guardrails: parseGuards(guards),
       rollout: { steps: [40, 70, 100], step: 0 },
     });
   const historyOf = async (a: Agent) =>
@@ -357,7 +367,7 @@ describe('a guarded rollout', () => {
   it('halts a broken variant (the function: its alarm metric and audit line), its share back to 0, the reason recorded', async () => {
     const a = await agent('rollout-broken');
     const id = 'rollout-broken';
-    await setExperiment(a, rolloutOf(id, 'candidate'));
+    await setExperiment(a, rolloutOf(id, 'candidate', 'error_rate<=+2pp,p95_latency<=+25%'));
     await traffic(a, id, 90);
     const logs: string[] = [];
     const env = parseRolloutEnv({
@@ -386,6 +396,7 @@ describe('a guarded rollout', () => {
     const [halted] = outcomes;
     expect(halted).toMatchObject({ action: 'halt', newRevision: 2 });
     expect(halted?.reason).toContain('error_rate<=+2pp');
+    expect(halted?.by).toBe(ROLLOUT_PRINCIPAL);
     const lines = logs.map((line) => JSON.parse(line));
     expect(lines.find((l) => l.message === 'rollout halt')).toMatchObject({
       audit: true,
@@ -406,13 +417,48 @@ describe('a guarded rollout', () => {
     expect(entry?.reason).toContain('guardrail broken');
   });
 
+  it("loses to a person's stop made after it read the window: nothing promoted, a conflict", async () => {
+    const a = await agent('rollout-raced');
+    const id = 'rollout-raced';
+    await setExperiment(a, {
+      ...rolloutOf(id, 'twin'),
+      variants: [{ alias: 'twin', weight_bp: 7_000, version: 3 }],
+      rollout: { steps: [40, 70, 100], step: 1 },
+    });
+    await traffic(a, id, 90);
+    const ctx = context(a, [RELEASE, 'arn:aws:sts::123456789012:assumed-role/promptops-rollout/*']);
+    let searches = 0;
+    // The person stops the experiment while the rollout reads its last page of traces.
+    const racing = new Proxy(registry, {
+      get(target, key, receiver) {
+        if (key !== 'searchTraces') return Reflect.get(target, key, receiver);
+        return async (query: Parameters<RegistryClient['searchTraces']>[0]) => {
+          const page = await target.searchTraces(query);
+          searches += 1;
+          if (searches === 2) {
+            await stopExperiment({ ...ctx, principal: RELEASE.replace('*', 'alice') }, 'orchestrator', {
+              reason: 'on call',
+            });
+          }
+          return page;
+        };
+      },
+    });
+    const [raced] = await runRollouts({ ...ctx, registry: racing }, await options(a));
+    expect(raced).toMatchObject({ action: 'conflict' });
+    const prompt = await registry.getPrompt(a.orchestrator);
+    expect(prompt.aliases.production).toBe(1);
+    expect(experimentOf(prompt).experiment).toMatchObject({ status: 'halted', revision: 2 });
+    expect((await historyOf(a)).map((h) => h.action)).toEqual(['stop']);
+  });
+
   it('may not promote when the protected-alias rules do not name its principal', async () => {
     const a = await agent('rollout-refused');
     const id = 'rollout-refused';
     // At the step before 100 %: the next healthy window is the promotion.
     await setExperiment(a, {
       ...rolloutOf(id, 'twin'),
-      variants: [{ alias: 'twin', weight_bp: 7_000 }],
+      variants: [{ alias: 'twin', weight_bp: 7_000, version: 3 }],
       rollout: { steps: [40, 70, 100], step: 1 },
     });
     await traffic(a, id, 90);

@@ -10,6 +10,7 @@ import { formatGuard, parseGuards } from '../../lib/experiments/guards';
 import { experimentFilter, readObservations } from '../../lib/experiments/read';
 import {
   buildReport,
+  DEFAULT_REPORT_OPTIONS,
   type ExperimentReport,
   type MetricComparison,
   MODEL_MS_TAG,
@@ -64,6 +65,7 @@ describe('a trace as an observation', () => {
     );
     expect(seen).toEqual({
       arm: 'candidate',
+      unit: 'trace:tr-0',
       error: true,
       fallback: true,
       latencyMs: 812,
@@ -86,8 +88,9 @@ function arm(
   o: { errorRate?: number; ms?: number; positive?: number; seed: number },
 ): Observation[] {
   const random = seeded(o.seed);
-  return Array.from({ length: n }, () => ({
+  return Array.from({ length: n }, (_, i) => ({
     arm: alias,
+    unit: `trace:${alias}-${i}`,
     error: random() < (o.errorRate ?? 0),
     fallback: false,
     latencyMs: (o.ms ?? 200) * (0.8 + 0.4 * random()),
@@ -146,6 +149,41 @@ describe('the report', () => {
     expect(buildReport(DEFINITION, [...observations].reverse())).toEqual(once);
   });
 
+  it('keeps its family-wise error rate when users make several requests (A/A, users as clusters)', () => {
+    // 40 A/A splits of 240 users, each making 1 to 10 requests, each user with a latency level and
+    // an error propensity of their own: requests of one user are not independent.
+    const split = (seed: number, asClusters: boolean): Observation[] => {
+      const random = seeded(seed);
+      return Array.from({ length: 240 }, (_, user) => {
+        const arm = random() < 0.5 ? 'production' : 'candidate';
+        const level = 100 * (1 + 0.65 * random());
+        const failing = random() < 0.1 ? 0.5 : 0.01;
+        return Array.from({ length: 1 + Math.floor(random() * 10) }, (_, i) => ({
+          arm,
+          unit: asClusters ? `bucket:${user}` : `trace:${user}-${i}`,
+          error: random() < failing,
+          fallback: false,
+          latencyMs: level * (0.9 + 0.2 * random()),
+          tokens: 700 + Math.floor(random() * 40),
+          positive: undefined,
+        }));
+      }).flat();
+    };
+    const options = { ...DEFAULT_REPORT_OPTIONS, minSamples: 50, rounds: 500 };
+    const falseVerdicts = (asClusters: boolean) =>
+      Array.from({ length: 40 }, (_, seed) =>
+        buildReport(DEFINITION, split(seed + 100, asClusters), options),
+      ).filter((r) => r.comparisons.some((c) => c.verdict !== 'no difference yet')).length;
+    // At alpha 0.05 about 2 of 40; treating each request as independent calls many more.
+    const clustered = falseVerdicts(true);
+    const naive = falseVerdicts(false);
+    console.log(
+      `A/A with repeated users: ${clustered}/40 reports with a false verdict by user, ${naive}/40 by request`,
+    );
+    expect(clustered).toBeLessThanOrEqual(5);
+    expect(naive).toBeGreaterThan(clustered + 5);
+  });
+
   it('reports an arm with no traffic, without comparisons to make', () => {
     const report = buildReport(DEFINITION, arm('production', 10, { seed: 9 }));
     expect(report.arms[1]).toMatchObject({
@@ -174,7 +212,10 @@ describe('guardrails as written', () => {
   it.each([
     ['a strict comparison', 'error_rate<1pp', /is not <metric>/],
     ['an unknown metric', 'latency<=+1%', /unknown metric 'latency'/],
-    ['points on a latency', 'p95_latency<=+10pp', /not a rate/],
+    ['points on a latency', 'p95_latency<=+10pp', /'%'/],
+    ['a share of a rate', 'error_rate<=+10%', /rates .* take limits in 'pp'/],
+    ['a bound on the better side', 'error_rate>=+1pp', /how much worse/],
+    ['feedback bounded from above', 'feedback<=+5pp', /'>=' for feedback/],
     ['2,000 characters', 'a'.repeat(2_000), /at most 1000 characters/],
   ])('refuses %s', (_label, text, message) => {
     expect(() => parseGuards(text)).toThrow(message);
@@ -203,6 +244,8 @@ function measured(metric: MetricComparison['metric'], c: Partial<MetricCompariso
     low: -0.01,
     high: 0.01,
     relative: 0,
+    relativeLow: null,
+    relativeHigh: null,
     pValue: 1,
     adjustedP: 1,
     samples: [150, 150],
@@ -211,10 +254,22 @@ function measured(metric: MetricComparison['metric'], c: Partial<MetricCompariso
   };
 }
 
+const emptyArm = {
+  requests: 150,
+  errorRate: 0,
+  fallbackRate: 0,
+  latencyP50Ms: 100,
+  latencyP95Ms: 150,
+  meanTokens: 700,
+  feedback: 0,
+  positiveRate: null,
+};
+
 const reportWith = (...comparisons: MetricComparison[]): ExperimentReport => ({
   experiment: 'brevity',
   control: 'production',
   observations: 300,
+  sampleRatio: { observed: [150, 150], weights: [5_000, 5_000], pValue: 1 },
   minSamples: 100,
   alpha: 0.05,
   arms: [],
@@ -222,11 +277,20 @@ const reportWith = (...comparisons: MetricComparison[]): ExperimentReport => ({
 });
 
 describe('the rollout decision', () => {
-  const p95 = (c: Partial<MetricComparison>) =>
-    measured('p95_latency', { control: 1_000, difference: 50, low: -20, high: 120, ...c });
+  /** A p95 comparison; `relative` in percent sets the relative estimate and interval. */
+  const p95 = (relative: [number, number, number] = [5, -2, 12]) =>
+    measured('p95_latency', {
+      control: 1_000,
+      difference: relative[0] * 10,
+      low: relative[1] * 10,
+      high: relative[2] * 10,
+      relative: relative[0] / 100,
+      relativeLow: relative[1] / 100,
+      relativeHigh: relative[2] / 100,
+    });
 
   it('advances when every guardrail holds with enough samples, and completes from the step before 100 %', () => {
-    const healthy = reportWith(measured('error_rate', {}), p95({}));
+    const healthy = reportWith(measured('error_rate', {}), p95());
     expect(decideRollout(ROLLOUT, healthy)).toMatchObject({ action: 'advance', toStep: 1, percent: 25 });
     const at50 = { ...ROLLOUT, rollout: { steps: [5, 25, 50, 100], step: 2 } };
     expect(decideRollout(at50, healthy)).toMatchObject({ action: 'complete' });
@@ -234,7 +298,7 @@ describe('the rollout decision', () => {
   });
 
   it('halts when a guardrail is broken with confidence', () => {
-    const broken = reportWith(measured('error_rate', { difference: 0.06, low: 0.03, high: 0.09 }), p95({}));
+    const broken = reportWith(measured('error_rate', { difference: 0.06, low: 0.03, high: 0.09 }), p95());
     const decision = decideRollout(ROLLOUT, broken);
     expect(decision.action).toBe('halt');
     expect(decision.reason).toContain('error_rate<=+1pp (6 [3, 9]');
@@ -242,28 +306,49 @@ describe('the rollout decision', () => {
 
   it('waits while a guardrail lacks samples or its estimate is beyond the limit without confidence', () => {
     expect(
-      decideRollout(ROLLOUT, reportWith(measured('error_rate', { samples: [150, 40] }), p95({}))).action,
+      decideRollout(ROLLOUT, reportWith(measured('error_rate', { samples: [150, 40] }), p95())).action,
     ).toBe('hold');
     // p95 +25 % estimated, interval reaching below +20 %: not yet a break, not a pass.
-    expect(
-      decideRollout(
-        ROLLOUT,
-        reportWith(measured('error_rate', {}), p95({ difference: 250, low: 150, high: 350 })),
-      ).action,
-    ).toBe('hold');
+    expect(decideRollout(ROLLOUT, reportWith(measured('error_rate', {}), p95([25, 15, 35]))).action).toBe(
+      'hold',
+    );
+    // Within the limit by its estimate, not by its interval (+15 % [+5, +28]): not yet a pass.
+    expect(decideRollout(ROLLOUT, reportWith(measured('error_rate', {}), p95([15, 5, 28]))).action).toBe(
+      'hold',
+    );
     // A metric never measured (no traces in one arm) waits too.
     expect(decideRollout(ROLLOUT, reportWith(measured('error_rate', {}))).action).toBe('hold');
   });
 
+  it('waits, whatever the guardrails say, when the window does not measure the variant', () => {
+    const healthy = [measured('error_rate', {}), p95()];
+    const mismatch = decideRollout(ROLLOUT, {
+      ...reportWith(...healthy),
+      sampleRatio: { observed: [150, 40], weights: [9_500, 500], pValue: 1e-9 },
+    });
+    expect(mismatch).toMatchObject({ action: 'hold' });
+    expect(mismatch.reason).toContain('do not fit the split');
+    const unserved = decideRollout(ROLLOUT, {
+      ...reportWith(...healthy),
+      arms: [
+        { ...emptyArm, alias: 'production', role: 'control', fallbackRate: 0 },
+        { ...emptyArm, alias: 'candidate', role: 'variant', fallbackRate: 0.2 },
+      ],
+    });
+    expect(unserved).toMatchObject({ action: 'hold' });
+    expect(unserved.reason).toContain("20.0 % of the variant's requests were served control");
+  });
+
   it('judges a guard in its unit: percentage points of a rate, percent of control', () => {
     const guard: Guard = { metric: 'p95_latency', comparison: '<=', limit: 20, unit: '%' };
-    expect(judgeGuard(guard, p95({ difference: 150, low: 110, high: 190 }), 100)).toMatchObject({
+    // The relative interval is the bootstrap's own (it carries control's uncertainty).
+    expect(judgeGuard(guard, p95([15, 11, 19]), 100)).toMatchObject({
       state: 'holds',
       value: 15,
       low: 11,
       high: 19,
     });
-    expect(judgeGuard(guard, p95({ difference: 300, low: 210, high: 390 }), 100).state).toBe('breaks');
+    expect(judgeGuard(guard, p95([30, 21, 39]), 100).state).toBe('breaks');
     const feedback: Guard = { metric: 'feedback', comparison: '>=', limit: -5, unit: 'pp' };
     expect(
       judgeGuard(feedback, measured('feedback', { difference: -0.2, low: -0.3, high: -0.1 }), 100).state,
@@ -281,6 +366,12 @@ describe('reading the traces', () => {
     );
     expect(experimentFilter('orchestrator', 'brevity', 'all', 1_000)).toBe(
       "tags.`promptops.experiment.orchestrator` LIKE 'brevity#%' AND trace.timestamp_ms >= 1000",
+    );
+    expect(experimentFilter('orchestrator', 'brevity', 3, undefined, 'candidate')).toBe(
+      "tags.`promptops.experiment.orchestrator` = 'brevity#3' AND tags.`promptops.arm.orchestrator` = 'candidate'",
+    );
+    expect(() => experimentFilter('orchestrator', 'brevity', 3, undefined, "c' OR '1")).toThrow(
+      /not an alias/,
     );
     expect(() => experimentFilter("x' OR 1=1", 'brevity', 1)).toThrow(/not a prompt key/);
     expect(() => experimentFilter('orchestrator', "b' OR '1", 1)).toThrow(/not an experiment id/);
@@ -302,10 +393,11 @@ describe('reading the traces', () => {
       latency: 'trace',
       maxTraces: 1_200,
     });
-    expect(pages.map((p) => p.maxResults)).toEqual([500, 500, 200]);
-    expect(pages.map((p) => p.pageToken)).toEqual([undefined, 'p1', 'p2']);
-    expect(read).toMatchObject({ traces: 1_200, truncated: true });
-    expect(read.observations).toHaveLength(1_200);
+    // Each arm to its own bound: a small variant is not crowded out by control.
+    expect(pages.map((p) => p.maxResults)).toEqual([500, 500, 200, 500, 500, 200]);
+    expect(pages.map((p) => p.pageToken)).toEqual([undefined, 'p1', 'p2', undefined, 'p4', 'p5']);
+    expect(read).toMatchObject({ traces: 2_400, truncated: true });
+    expect(read.observations).toHaveLength(2_400);
   });
 });
 

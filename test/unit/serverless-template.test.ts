@@ -917,6 +917,7 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
         'RegisterFailuresAlarm',
         'RolloutFailedAlarm',
         'RolloutHaltedAlarm',
+        'RolloutNotRunningAlarm',
         'TraceExportFailuresAlarm',
         'VerifyFailuresAlarm',
         'VerifyNotRunningAlarm',
@@ -932,6 +933,8 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
       expect(watched.get('TraceExportFailuresAlarm')).toBe(PREDICT_METRICS.traceFailed);
       expect(watched.get('RolloutHaltedAlarm')).toBe(ROLLOUT_METRICS.halted);
       expect(watched.get('RolloutFailedAlarm')).toBe(ROLLOUT_METRICS.failed);
+      expect(watched.get('RolloutNotRunningAlarm')).toBe(ROLLOUT_METRICS.runs);
+      expect(prop(alarms.get('RolloutNotRunningAlarm') as CfnResource, 'TreatMissingData')).toBe('breaching');
       expect(
         alarmMetrics(created.template)
           .filter(([id]) => id === 'PredictFallbackAlarm')
