@@ -744,45 +744,22 @@ describe('promptops experiment start | show | stop', () => {
   });
 
   it('refuses bad flags before any request, naming them (exit 2)', async () => {
+    const start = (...flags: string[]) => [
+      'experiment',
+      'start',
+      'orchestrator',
+      '--api',
+      api,
+      '--id',
+      'x',
+      ...flags,
+    ];
     for (const [argv, message] of [
       [['experiment', 'start', 'orchestrator', '--api', api, '--variant', 'candidate=10%'], /needs --id/],
-      [['experiment', 'start', 'orchestrator', '--api', api, '--id', 'x'], /needs --variant/],
-      [
-        ['experiment', 'start', 'orchestrator', '--api', api, '--id', 'x', '--variant', 'c=ten'],
-        /alias=<share>%/,
-      ],
-      [
-        [
-          'experiment',
-          'start',
-          'orchestrator',
-          '--api',
-          api,
-          '--id',
-          'x',
-          '--variant',
-          'c=1%',
-          '--key',
-          'ip',
-        ],
-        /--key/,
-      ],
-      [
-        [
-          'experiment',
-          'start',
-          'orchestrator',
-          '--api',
-          api,
-          '--id',
-          'x',
-          '--variant',
-          'c',
-          '--rollout',
-          '5;100',
-        ],
-        /--rollout expects/,
-      ],
+      [start(), /needs --variant/],
+      [start('--variant', 'c=ten'), /alias=<share>%/],
+      [start('--variant', 'c=1%', '--key', 'ip'), /--key/],
+      [start('--variant', 'c', '--rollout', '5;100'), /--rollout expects/],
       [
         ['experiment', 'stop', 'orchestrator', '--api', api, '--expected-revision', 'two'],
         /--expected-revision/,
