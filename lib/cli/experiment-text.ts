@@ -119,9 +119,9 @@ export function describeReport(
     );
   }
   const ratio = report.sampleRatio;
-  if (ratio.pValue < SAMPLE_RATIO_ALPHA) {
+  if (ratio.pValue !== null && ratio.pValue < SAMPLE_RATIO_ALPHA) {
     parts.push(
-      `SAMPLE RATIO MISMATCH: the arms hold ${ratio.observed.join('/')} requests against a split of ` +
+      `SAMPLE RATIO MISMATCH: the arms hold ${ratio.observed.join('/')} ${ratio.counted} against a split of ` +
         `${ratio.weights.map((w) => `${w / 100}%`).join('/')} (p=${ratio.pValue.toExponential(1)}): ` +
         'assignment or traces are broken, and the comparisons above cannot be trusted.',
     );

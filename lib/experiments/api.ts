@@ -9,8 +9,8 @@ import {
   ALL_TRAFFIC_BP,
   ASSIGNMENT_KEYS,
   type ExperimentDefinition,
-  guardSchema,
   MAX_VARIANTS,
+  newGuardSchema,
   rolloutStepsSchema,
 } from './definition';
 import type { ExperimentRecord } from './history';
@@ -41,7 +41,7 @@ export const startBodySchema = z.strictObject({
   key: z.enum(ASSIGNMENT_KEYS).optional(),
   ends_at: z.iso.datetime().optional(),
   /** `error_rate<=+1pp,p95_latency<=+20%`, or the same as objects. */
-  guardrails: z.union([z.string(), z.array(guardSchema).max(10)]).optional(),
+  guardrails: z.union([z.string(), z.array(newGuardSchema).max(10)]).optional(),
   /** A guarded rollout of the one variant: its share step by step, in percent, ending at 100 (the promotion). */
   rollout: z.strictObject({ steps: rolloutStepsSchema }).optional(),
   /** The revision the experiment has now; `null`: there must be none running. Absent: no check. */

@@ -47,15 +47,20 @@ const alias = z.string().refine(
 /** Metrics that are rates: limits in percentage points make sense for them only. */
 export const RATE_METRICS: ReadonlySet<string> = new Set(['error_rate', 'fallback_rate', 'feedback']);
 
-export const guardSchema = z
-  .strictObject({
-    metric: z.enum(GUARD_METRICS),
-    /** The variant's value minus control's may be at most (`<=`) or at least (`>=`) the limit. */
-    comparison: z.enum(['<=', '>=']),
-    limit: z.number().finite(),
-    /** `pp`: percentage points of a rate; `%`: relative to control's value. */
-    unit: z.enum(['pp', '%']),
-  })
+export const guardSchema = z.strictObject({
+  metric: z.enum(GUARD_METRICS),
+  /** The variant's value minus control's may be at most (`<=`) or at least (`>=`) the limit. */
+  comparison: z.enum(['<=', '>=']),
+  limit: z.number().finite(),
+  /** `pp`: percentage points of a rate; `%`: relative to control's value. */
+  unit: z.enum(['pp', '%']),
+});
+
+/**
+ * What a new guardrail must also be (the API and the CLI check it; a stored definition is read
+ * with guardSchema alone, so a guard accepted before these rules still reads).
+ */
+export const newGuardSchema = guardSchema
   .refine((g) => (g.unit === 'pp') === RATE_METRICS.has(g.metric), {
     // A relative limit on a rate has nothing to stand on when control's rate is 0 (the usual
     // error rate): rates take points, the rest a share of control's value.
@@ -87,6 +92,8 @@ export const experimentSchema = z
       .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected lowercase letters, digits and dashes (at most 63)'),
     revision: z.number().int().positive(),
     control: alias,
+    /** The version control served when the split was set: a rollout halts if it moves meanwhile. */
+    control_version: z.number().int().positive().optional(),
     variants: z
       .array(variant)
       .min(1, 'expected 1 to 3 variants')

@@ -4,7 +4,7 @@
  * to control's value (`%`). Refusals name the guard and what is wrong with it.
  */
 import { InvalidInputError } from '../errors';
-import { GUARD_METRICS, type Guard, guardSchema } from './definition';
+import { GUARD_METRICS, type Guard, newGuardSchema } from './definition';
 
 // Bounded: a metric name, a comparison, a signed number of at most 12 characters and a unit.
 const GUARD = /^([a-z0-9_]{1,32})\s*(<=|>=)\s*([+-]?[0-9]{1,6}(?:\.[0-9]{1,4})?)\s*(pp|%)$/;
@@ -46,7 +46,7 @@ export function parseGuards(text: string): Guard[] {
 
 /** What is wrong with a guard whose parts are each valid, or undefined (the schema's own rules). */
 export function guardProblem(guard: Guard): string | undefined {
-  const checked = guardSchema.safeParse(guard);
+  const checked = newGuardSchema.safeParse(guard);
   return checked.success ? undefined : checked.error.issues[0]?.message;
 }
 

@@ -83,8 +83,10 @@ const servedAliases = (e: ExperimentDefinition) => [e.control, ...e.variants.map
 
 /** The same experiment, apart from its revision and when it started. */
 function sameSplit(a: ExperimentDefinition, b: ExperimentDefinition): boolean {
-  const strip = ({ revision: _r, started_at: _s, ...rest }: ExperimentDefinition) => JSON.stringify(rest);
-  return strip(a) === strip(b);
+  // In the tag's canonical form (the schema's key order), revision and start set alike.
+  const canonical = (e: ExperimentDefinition) =>
+    experimentTagValue({ ...e, revision: 1, started_at: a.started_at });
+  return canonical(a) === canonical(b);
 }
 
 export interface ExperimentStep {
@@ -206,14 +208,41 @@ async function servable(
   e: ExperimentDefinition,
 ): Promise<ExperimentDefinition> {
   for (const alias of servedAliases(e)) assertMayMove(ctx.policy, alias, ctx.principal);
-  const [, ...variants] = await Promise.all(
+  // Registration moves staging with every upload: a variant there would change under the split.
+  const moving = e.variants.find((v) => v.alias.toLowerCase() === 'staging');
+  if (moving) {
+    throw new InvalidInputError(
+      "A variant cannot be 'staging': every upload moves it. Promote the version to an alias of its own (e.g. --to candidate) and use that.",
+    );
+  }
+  const [control, ...variants] = await Promise.all(
     servedAliases(e).map(async (alias) => {
       const version = await ctx.registry.resolveAlias(target.name, alias);
       assertPassesGate(target.prompt, version);
       return version.version;
     }),
   );
-  return { ...e, variants: e.variants.map((v, i) => ({ ...v, version: variants[i] as number })) };
+  return {
+    ...e,
+    control_version: control as number,
+    variants: e.variants.map((v, i) => ({ ...v, version: variants[i] as number })),
+  };
+}
+
+/** Refuses a start whose aliases moved between their gate check and the lock. */
+function assertUnmoved(prompt: Prompt, e: ExperimentDefinition): void {
+  const pairs: [string, number | undefined][] = [
+    [e.control, e.control_version],
+    ...e.variants.map((v): [string, number | undefined] => [v.alias, v.version]),
+  ];
+  for (const [alias, version] of pairs) {
+    const now = Object.hasOwn(prompt.aliases, alias) ? prompt.aliases[alias] : undefined;
+    if (version !== undefined && now !== version) {
+      throw new ConflictError(
+        `Alias '${alias}' moved (to ${now === undefined ? 'nowhere' : `version ${now}`}) while the experiment was being set; nothing was changed: try again.`,
+      );
+    }
+  }
 }
 
 export async function startExperiment(
@@ -223,7 +252,8 @@ export async function startExperiment(
 ): Promise<ExperimentChange> {
   const target = managedPrompt(pathName, ctx.naming);
   const proposed = await servable(ctx, target, proposedExperiment(body, ctx.now()));
-  return changeExperiment(ctx, target, body.expectedRevision, (current) => {
+  return changeExperiment(ctx, target, body.expectedRevision, (current, _at, prompt) => {
+    assertUnmoved(prompt, proposed);
     const running = current?.status === 'running';
     if (running && current.id !== proposed.id) {
       throw new ConflictError(

@@ -112,5 +112,12 @@ export async function reportOf(
   options: ReportOptions,
 ): Promise<{ report: ExperimentReport; read: ReadResult }> {
   const result = await readObservations(tracking, read);
-  return { report: buildReport(read.definition, result.observations, options), read: result };
+  const revision = read.revision ?? read.definition.revision;
+  // The counts fit the split only when they are whole, and of the split the definition holds now.
+  const skipped = result.truncated
+    ? 'an arm was read only in part'
+    : revision !== read.definition.revision
+      ? `revision ${revision} may have had another split than revision ${read.definition.revision}'s`
+      : undefined;
+  return { report: buildReport(read.definition, result.observations, options, skipped), read: result };
 }

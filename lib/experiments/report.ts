@@ -140,6 +140,8 @@ export interface MetricComparison {
   /** After Holm's correction across every comparison in the report. */
   readonly adjustedP: number | null;
   readonly samples: readonly [number, number];
+  /** The units (users, sessions; requests when assigned by request) those observations came from. */
+  readonly units: readonly [number, number];
   readonly verdict: Verdict;
 }
 
@@ -153,12 +155,29 @@ export interface ReportOptions {
 
 export const DEFAULT_REPORT_OPTIONS: ReportOptions = { minSamples: 100, alpha: 0.05, seed: 1, rounds: 2_000 };
 
+/** Units (users) each arm needs besides its observations: 500 requests of one user are one user. */
+export const MIN_UNITS = 30;
+
+/** Whether a comparison has enough of both, observations and units, in each arm to be judged. */
+export function hasEnough(c: Pick<MetricComparison, 'samples' | 'units'>, minSamples: number): boolean {
+  const units = Math.min(MIN_UNITS, minSamples);
+  return (
+    c.samples[0] >= minSamples && c.samples[1] >= minSamples && c.units[0] >= units && c.units[1] >= units
+  );
+}
+
 export interface SampleRatio {
-  /** Requests per arm, control first, and the split's weights in basis points. */
+  /**
+   * Per arm, control first: units (with assignment by user or session, the users' buckets: each
+   * user is assigned once, however many requests they make) or requests; and the split's weights.
+   */
   readonly observed: readonly number[];
   readonly weights: readonly number[];
-  /** Below 0.001: the arms' sizes do not fit the split; assignment or traces are broken. */
-  readonly pValue: number;
+  readonly counted: 'units' | 'requests';
+  /** Below 0.001: the arms' sizes do not fit the split; assignment or traces are broken. Null: not tested. */
+  readonly pValue: number | null;
+  /** Why it was not tested (an arm read only in part, a revision whose split is not this one). */
+  readonly skipped: string | null;
 }
 
 /** Below this, a sample ratio mismatch is declared. */
@@ -239,9 +258,17 @@ function summarise(alias: string, role: ArmSummary['role'], obs: readonly Observ
 
 type Raw = Omit<MetricComparison, 'adjustedP' | 'verdict'>;
 
-const empty = (variant: string, metric: ReportMetric, samples: [number, number]): Raw => ({
+const unitsOf = (groups: readonly unknown[][]) => groups.length;
+
+const empty = (
+  variant: string,
+  metric: ReportMetric,
+  samples: [number, number],
+  units: [number, number],
+): Raw => ({
   variant,
   metric,
+  units,
   control: null,
   difference: null,
   low: null,
@@ -261,7 +288,8 @@ function rate(
   alpha: number,
 ): Raw {
   const samples: [number, number] = [count(control), count(candidate)];
-  if (samples[0] === 0 || samples[1] === 0) return empty(variant, metric, samples);
+  const units: [number, number] = [unitsOf(control), unitsOf(candidate)];
+  if (samples[0] === 0 || samples[1] === 0) return empty(variant, metric, samples, units);
   const tally = (groups: readonly boolean[][]): ClusterCount[] =>
     groups.map((g) => ({ events: g.filter(Boolean).length, trials: g.length }));
   const c = tally(control);
@@ -281,6 +309,7 @@ function rate(
     relativeLow: null,
     relativeHigh: null,
     samples,
+    units,
   };
 }
 
@@ -292,7 +321,9 @@ function continuous(
   options: ReportOptions & { rounds: number },
 ): Raw[] {
   const samples: [number, number] = [count(control), count(candidate)];
-  if (samples[0] === 0 || samples[1] === 0) return metrics.map(([metric]) => empty(variant, metric, samples));
+  const units: [number, number] = [unitsOf(control), unitsOf(candidate)];
+  if (samples[0] === 0 || samples[1] === 0)
+    return metrics.map(([metric]) => empty(variant, metric, samples, units));
   const results = bootstrapCompare(
     control,
     candidate,
@@ -305,6 +336,7 @@ function continuous(
     control: of(control.flat(), statistic),
     ...(results[i] as (typeof results)[number]),
     samples,
+    units,
   }));
 }
 
@@ -313,6 +345,8 @@ export function buildReport(
   definition: ExperimentDefinition,
   observations: readonly Observation[],
   options: ReportOptions = DEFAULT_REPORT_OPTIONS,
+  /** Why the arms' sizes cannot be held to the definition's split, when they cannot. */
+  sampleRatioSkipped?: string,
 ): ExperimentReport {
   const byArm = new Map<string, Observation[]>();
   for (const o of observations) {
@@ -369,9 +403,7 @@ export function buildReport(
   }
   // The family is the comparisons that can reach a verdict: one without enough samples yet takes
   // no share of alpha from the others.
-  const tested = raws.filter(
-    (r) => r.pValue !== null && r.samples[0] >= options.minSamples && r.samples[1] >= options.minSamples,
-  );
+  const tested = raws.filter((r) => r.pValue !== null && hasEnough(r, options.minSamples));
   const adjusted = holm(tested.map((r) => r.pValue as number));
   const adjustedOf = new Map(tested.map((r, i) => [r, adjusted[i] as number]));
   const comparisons = raws.map((r): MetricComparison => {
@@ -385,7 +417,8 @@ export function buildReport(
           : verdict({
               difference: r.difference,
               adjustedP,
-              samples: r.samples,
+              // Units are checked with the samples: below either, not in the family, no verdict.
+              samples: hasEnough(r, options.minSamples) ? r.samples : [0, 0],
               minSamples: options.minSamples,
               alpha: options.alpha,
               better: GOOD_DIRECTION[r.metric],
@@ -396,12 +429,22 @@ export function buildReport(
     ALL_TRAFFIC_BP - definition.variants.reduce((n, v) => n + v.weight_bp, 0),
     ...definition.variants.map((v) => v.weight_bp),
   ];
-  const observed = arms.map((a) => a.requests);
+  const byUnits = definition.key !== 'request';
+  const armObservations = [control, ...variants.map((alias) => byArm.get(alias) ?? [])];
+  const observed = armObservations.map((obs) =>
+    byUnits ? new Set(obs.map((o) => o.unit)).size : obs.length,
+  );
   return {
     experiment: definition.id,
     control: definition.control,
     observations: observations.length,
-    sampleRatio: { observed, weights, pValue: sampleRatioPValue(observed, weights) },
+    sampleRatio: {
+      observed,
+      weights,
+      counted: byUnits ? 'units' : 'requests',
+      pValue: sampleRatioSkipped === undefined ? sampleRatioPValue(observed, weights) : null,
+      skipped: sampleRatioSkipped ?? null,
+    },
     minSamples: options.minSamples,
     alpha: options.alpha,
     arms,

@@ -17,7 +17,7 @@
  */
 import type { ExperimentDefinition, Guard } from './definition';
 import { formatGuard } from './guards';
-import { type ExperimentReport, type MetricComparison, SAMPLE_RATIO_ALPHA } from './report';
+import { type ExperimentReport, hasEnough, type MetricComparison, SAMPLE_RATIO_ALPHA } from './report';
 
 export type GuardState = 'holds' | 'breaks' | 'waiting';
 
@@ -65,7 +65,7 @@ export function judgeGuard(guard: Guard, c: MetricComparison | undefined, minSam
   // wide interval waits for more data rather than advancing on a lucky estimate.
   const within = upper ? high <= guard.limit : low >= guard.limit;
   const confidentlyBeyond = upper ? low > guard.limit : high < guard.limit;
-  const enough = samples[0] >= minSamples && samples[1] >= minSamples;
+  const enough = c !== undefined && hasEnough(c, minSamples);
   // A break needs the minimum sample too: a handful of early errors is not a verdict.
   const state: GuardState = !enough ? 'waiting' : confidentlyBeyond ? 'breaks' : within ? 'holds' : 'waiting';
   return { ...base, state, value, low, high };
@@ -86,12 +86,18 @@ export function decideRollout(definition: ExperimentDefinition, report: Experime
       report.minSamples,
     ),
   );
+  const broken = guards.filter((g) => g.state === 'breaks');
+  if (broken.length > 0) {
+    return { action: 'halt', reason: `guardrail broken: ${broken.map(describe).join('; ')}`, guards };
+  }
   const percent = rollout.steps[rollout.step] as number;
-  // Figures that do not measure the variant: wait, whatever the guardrails say.
-  if (report.sampleRatio.pValue < SAMPLE_RATIO_ALPHA) {
+  // A broken guardrail halts whatever else is wrong; otherwise figures that do not measure the
+  // variant make it wait, whatever the guardrails say.
+  const ratio = report.sampleRatio.pValue;
+  if (ratio !== null && ratio < SAMPLE_RATIO_ALPHA) {
     return {
       action: 'hold',
-      reason: `at ${percent} %, the arms' sizes (${report.sampleRatio.observed.join('/')}) do not fit the split (p=${report.sampleRatio.pValue.toExponential(1)}): assignment or traces are broken`,
+      reason: `at ${percent} %, the arms' sizes (${report.sampleRatio.observed.join('/')} ${report.sampleRatio.counted}) do not fit the split (p=${ratio.toExponential(1)}): assignment or traces are broken`,
       guards,
     };
   }
@@ -102,10 +108,6 @@ export function decideRollout(definition: ExperimentDefinition, report: Experime
       reason: `at ${percent} %, ${(missed * 100).toFixed(1)} % of the variant's requests were served control (it could not be loaded)`,
       guards,
     };
-  }
-  const broken = guards.filter((g) => g.state === 'breaks');
-  if (broken.length > 0) {
-    return { action: 'halt', reason: `guardrail broken: ${broken.map(describe).join('; ')}`, guards };
   }
   const waiting = guards.filter((g) => g.state === 'waiting');
   if (waiting.length > 0) {

@@ -6,7 +6,8 @@
  * anyone, and the move is audited like any other. One prompt's failure does not stop the others.
  */
 import { agentPrompts } from '../agent/contract';
-import { ConflictError, isPromptOpsError } from '../errors';
+import { ConflictError, isPromptOpsError, UnavailableError } from '../errors';
+import { MIN_MS_TO_MOVE } from '../promote/move-alias';
 import { type MoveContext, managedPrompt, promote } from '../promote/service';
 import { registryName } from '../prompts/naming';
 import { type ExperimentDefinition, experimentOf, isLive } from './definition';
@@ -44,21 +45,40 @@ export async function runRollouts(ctx: MoveContext, options: RolloutRunOptions):
     const { experiment } = experimentOf(prompt);
     if (!experiment?.rollout || !isLive(experiment, ctx.now().getTime())) continue;
     const target = managedPrompt(prompt.name, ctx.naming);
-    outcomes.push(await rollOne(ctx, target, experiment, options));
+    outcomes.push(await rollOne(ctx, target, experiment, options, prompt.aliases));
   }
   return outcomes;
 }
+
+const aliasOf = (aliases: Readonly<Record<string, number>>, alias: string) =>
+  Object.hasOwn(aliases, alias) ? aliases[alias] : undefined;
 
 async function rollOne(
   ctx: MoveContext,
   target: ReturnType<typeof managedPrompt>,
   experiment: ExperimentDefinition,
   options: RolloutRunOptions,
+  aliases: Readonly<Record<string, number>>,
 ): Promise<RolloutOutcome> {
   const base = { prompt: target.prompt, experiment: experiment.id, revision: experiment.revision };
   let guards: readonly GuardOutcome[] = [];
   let promoted: string | undefined;
   try {
+    const rollout = experiment.rollout as NonNullable<ExperimentDefinition['rollout']>;
+    const judged = experiment.variants[0] as ExperimentDefinition['variants'][number];
+    // At its last window with control already serving the version judged: an earlier run (or a
+    // person) promoted it and the completion was not written. Completed now, whatever a window
+    // mixed with that traffic would say.
+    const atLast = rollout.step + 2 >= rollout.steps.length;
+    if (atLast && judged.version !== undefined && aliasOf(aliases, experiment.control) === judged.version) {
+      const said = `${experiment.control} already serves version ${judged.version}, the version judged: completed without a move`;
+      const change = await changeExperiment(ctx, target, experiment.revision, (current, at) =>
+        current === null
+          ? undefined
+          : { next: endedExperiment(current, 'completed', at), action: 'complete', reason: said },
+      );
+      return { ...base, action: 'complete', reason: said, guards, newRevision: change.experiment.revision };
+    }
     const { report, read } = await reportOf(
       ctx.registry,
       {
@@ -94,12 +114,21 @@ async function rollOne(
           reason: reason.slice(0, 1_000),
         };
       }
-      // Complete: promote exactly the version judged, or stop if the alias serves another now.
+      // Complete: promote exactly the version judged, against the control judged; anything moved
+      // meanwhile (the variant repointed, a hotfix on control) stops the rollout instead.
       const variant = current.variants[0] as ExperimentDefinition['variants'][number];
-      const now = Object.hasOwn(prompt.aliases, variant.alias) ? prompt.aliases[variant.alias] : undefined;
-      if (variant.version !== undefined && now !== variant.version) {
+      const now = (alias: string) => aliasOf(prompt.aliases, alias);
+      const moved =
+        variant.version === undefined
+          ? `no version of '${variant.alias}' was recorded when the split was set`
+          : now(variant.alias) !== variant.version
+            ? `the variant alias '${variant.alias}' serves ${now(variant.alias) === undefined ? 'nothing' : `version ${now(variant.alias)}`}, not the version ${variant.version} this rollout judged`
+            : current.control_version !== undefined && now(current.control) !== current.control_version
+              ? `'${current.control}' moved from version ${current.control_version} to ${now(current.control) ?? 'nowhere'} during the rollout`
+              : undefined;
+      if (moved !== undefined) {
         action = 'halt';
-        reason = `the variant alias '${variant.alias}' serves ${now === undefined ? 'nothing' : `version ${now}`}, not the version ${variant.version} this rollout judged: halted, nothing promoted`;
+        reason = `${moved}: halted, nothing promoted`;
         return {
           next: {
             ...endedExperiment(current, 'halted', at),
@@ -109,16 +138,18 @@ async function rollOne(
           reason,
         };
       }
-      const version = variant.version ?? now;
-      // Already there (a person promoted it, or an earlier run did and could not record it): only
-      // the completion is left, and it needs no move.
-      if (version !== undefined && prompt.aliases[current.control] !== version) {
+      const version = variant.version as number;
+      // The move and its record, then the completion's, must all fit: checked before the move.
+      if (ctx.remainingMs && ctx.remainingMs() < 2 * MIN_MS_TO_MOVE) {
+        throw new UnavailableError(
+          'Too little time is left to promote and record the completion; nothing was changed.',
+        );
+      }
+      if (now(current.control) !== version) {
         await promote(ctx, target.prompt, {
           from: version,
           to: current.control,
-          expectedVersion: Object.hasOwn(prompt.aliases, current.control)
-            ? prompt.aliases[current.control]
-            : null,
+          expectedVersion: now(current.control) ?? null,
           reason: `rollout '${current.id}' complete: ${decision.reason}`.slice(0, 1_000),
         });
         promoted = `${current.control} → version ${version}`;

@@ -230,6 +230,7 @@ describe('the experiment API', () => {
     const handler = handlerFor(prefix);
     const started = await send(handler, EXPERIMENT, { body: START });
     expect(started.body.experiment.variants).toEqual([{ alias: 'candidate', weight_bp: 2_000, version: 2 }]);
+    expect(started.body.experiment.control_version).toBe(1);
     const repoint = { from: 1, to: 'candidate', reason: 'swap the variant' };
     const refused = await send(handler, 'POST /prompts/{name}/promote', {
       principal: DEVELOPER,
@@ -238,6 +239,12 @@ describe('the experiment API', () => {
     expect(refused).toMatchObject({ status: 403, body: { code: 'FORBIDDEN' } });
     expect(refused.body.detail).toContain("served by experiment 'brevity'");
     expect((await registry.getPrompt(name)).aliases.candidate).toBe(2);
+    // A rollback of it too.
+    const back = await send(handler, 'POST /prompts/{name}/rollback', {
+      principal: DEVELOPER,
+      body: { alias: 'candidate', toVersion: 1 },
+    });
+    expect(back).toMatchObject({ status: 403, body: { code: 'FORBIDDEN' } });
     // Once stopped, the alias is anyone's again.
     await send(handler, STOP, { body: {} });
     const moved = await send(handler, 'POST /prompts/{name}/promote', {
@@ -245,6 +252,32 @@ describe('the experiment API', () => {
       body: repoint,
     });
     expect(moved).toMatchObject({ status: 200, body: { alias: 'candidate', version: 1 } });
+    // `expectedRevision: null` asks that none be running: true once stopped.
+    await registry.setAlias(name, 'candidate', 2);
+    const again = await send(handler, EXPERIMENT, {
+      body: { ...START, id: 'again', expectedRevision: null },
+    });
+    expect(again.body).toMatchObject({ action: 'start', experiment: { id: 'again', revision: 3 } });
+    const whileRunning = await send(handler, EXPERIMENT, {
+      body: { ...START, id: 'again', expectedRevision: null },
+    });
+    expect(whileRunning).toMatchObject({ status: 409 });
+  });
+
+  it("refuses 'staging' as a variant (every upload moves it), and keeps counting revisions when the tag is edited away", async () => {
+    const { prefix, name } = await seed();
+    const handler = handlerFor(prefix);
+    await registry.setAlias(name, 'staging', 2);
+    const staging = await send(handler, EXPERIMENT, {
+      body: { ...START, variants: [{ alias: 'staging', weight_bp: 100 }] },
+    });
+    expect(staging.status).toBe(400);
+    expect(staging.body.detail).toContain("cannot be 'staging'");
+    await send(handler, EXPERIMENT, { body: START });
+    await send(handler, STOP, { body: {} });
+    await registry.deletePromptTag(name, TAG_KEYS.oss.experiment);
+    const restarted = await send(handler, EXPERIMENT, { body: START });
+    expect(restarted.body.experiment.revision).toBe(3);
   });
 
   it('starts a guarded rollout at its first step', async () => {

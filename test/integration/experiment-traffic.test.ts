@@ -467,5 +467,33 @@ describe('a guarded rollout', () => {
     const prompt = await registry.getPrompt(a.orchestrator);
     expect(prompt.aliases.production).toBe(1);
     expect(experimentOf(prompt).experiment).toMatchObject({ status: 'running', revision: 1 });
+    // A person promotes the version judged: the next run completes without a move.
+    await registry.setAlias(a.orchestrator, 'production', 3);
+    const [completed] = await runRollouts(context(a, [RELEASE]), await options(a));
+    expect(completed).toMatchObject({ action: 'complete', newRevision: 2 });
+    expect(completed?.reason).toContain('completed without a move');
+    expect(experimentOf(await registry.getPrompt(a.orchestrator)).experiment).toMatchObject({
+      status: 'completed',
+    });
+  });
+
+  it('halts instead of promoting when the variant alias no longer serves the version it judged', async () => {
+    const a = await agent('rollout-moved');
+    const id = 'rollout-moved';
+    await setExperiment(a, {
+      ...rolloutOf(id, 'twin'),
+      variants: [{ alias: 'twin', weight_bp: 7_000, version: 3 }],
+      rollout: { steps: [40, 70, 100], step: 1 },
+    });
+    await traffic(a, id, 90);
+    // Repointed behind the experiment's back (outside the API, which would refuse it).
+    await registry.setAlias(a.orchestrator, 'twin', 2);
+    const ctx = context(a, [RELEASE, 'arn:aws:sts::123456789012:assumed-role/promptops-rollout/*']);
+    const [halted] = await runRollouts(ctx, await options(a));
+    expect(halted).toMatchObject({ action: 'halt' });
+    expect(halted?.reason).toContain('serves version 2, not the version 3 this rollout judged');
+    const prompt = await registry.getPrompt(a.orchestrator);
+    expect(prompt.aliases.production).toBe(1);
+    expect(experimentOf(prompt).experiment).toMatchObject({ status: 'halted' });
   });
 });

@@ -184,6 +184,52 @@ describe('the report', () => {
     expect(naive).toBeGreaterThan(clustered + 5);
   });
 
+  it('counts users, not requests, against the split, and judges nothing on a handful of users', () => {
+    const random = seeded(21);
+    // 400 users at 95/5, each making 1 to 40 requests (a heavy tail): healthy, whatever the requests.
+    const observations = Array.from({ length: 400 }, (_, user) => {
+      const arm = user % 20 === 0 ? 'candidate' : 'production';
+      return Array.from({ length: 1 + Math.floor(random() ** 3 * 40) }, () => ({
+        arm,
+        unit: `bucket:${user}`,
+        error: false,
+        fallback: false,
+        latencyMs: 100,
+        tokens: 700,
+        positive: undefined,
+      }));
+    }).flat();
+    const split = { ...DEFINITION, variants: [{ alias: 'candidate', weight_bp: 500 }] };
+    const report = buildReport(split, observations);
+    expect(report.sampleRatio).toMatchObject({
+      observed: [380, 20],
+      weights: [9_500, 500],
+      counted: 'units',
+    });
+    expect(report.sampleRatio.pValue as number).toBeGreaterThan(0.5);
+    // Not judged when an arm was read in part (the counts are not whole).
+    expect(
+      buildReport(split, observations, DEFAULT_REPORT_OPTIONS, 'an arm was read only in part').sampleRatio,
+    ).toMatchObject({ pValue: null, skipped: 'an arm was read only in part' });
+    // One user with 500 requests is one user: no verdict, whatever the gap.
+    const one = (arm: string, ms: number) =>
+      Array.from({ length: 500 }, () => ({
+        arm,
+        unit: `bucket:${arm}`,
+        error: false,
+        fallback: false,
+        latencyMs: ms,
+        tokens: 1,
+        positive: undefined,
+      }));
+    const lone = buildReport(DEFINITION, [...one('production', 100), ...one('candidate', 300)]);
+    expect(comparison(lone, 'p50_latency')).toMatchObject({
+      units: [1, 1],
+      adjustedP: null,
+      verdict: 'no difference yet',
+    });
+  });
+
   it('reports an arm with no traffic, without comparisons to make', () => {
     const report = buildReport(DEFINITION, arm('production', 10, { seed: 9 }));
     expect(report.arms[1]).toMatchObject({
@@ -249,6 +295,7 @@ function measured(metric: MetricComparison['metric'], c: Partial<MetricCompariso
     pValue: 1,
     adjustedP: 1,
     samples: [150, 150],
+    units: [150, 150],
     verdict: 'no difference yet',
     ...c,
   };
@@ -269,7 +316,7 @@ const reportWith = (...comparisons: MetricComparison[]): ExperimentReport => ({
   experiment: 'brevity',
   control: 'production',
   observations: 300,
-  sampleRatio: { observed: [150, 150], weights: [5_000, 5_000], pValue: 1 },
+  sampleRatio: { observed: [150, 150], weights: [5_000, 5_000], counted: 'units', pValue: 1, skipped: null },
   minSamples: 100,
   alpha: 0.05,
   arms: [],
@@ -320,11 +367,31 @@ describe('the rollout decision', () => {
     expect(decideRollout(ROLLOUT, reportWith(measured('error_rate', {}))).action).toBe('hold');
   });
 
+  it('halts on a broken guardrail even when the window also does not fit the split', () => {
+    const broken = decideRollout(ROLLOUT, {
+      ...reportWith(measured('error_rate', { difference: 0.3, low: 0.2, high: 0.4 }), p95()),
+      sampleRatio: {
+        observed: [150, 40],
+        weights: [9_500, 500],
+        counted: 'units',
+        pValue: 1e-9,
+        skipped: null,
+      },
+    });
+    expect(broken.action).toBe('halt');
+  });
+
   it('waits, whatever the guardrails say, when the window does not measure the variant', () => {
     const healthy = [measured('error_rate', {}), p95()];
     const mismatch = decideRollout(ROLLOUT, {
       ...reportWith(...healthy),
-      sampleRatio: { observed: [150, 40], weights: [9_500, 500], pValue: 1e-9 },
+      sampleRatio: {
+        observed: [150, 40],
+        weights: [9_500, 500],
+        counted: 'units',
+        pValue: 1e-9,
+        skipped: null,
+      },
     });
     expect(mismatch).toMatchObject({ action: 'hold' });
     expect(mismatch.reason).toContain('do not fit the split');
