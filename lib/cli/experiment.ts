@@ -27,7 +27,10 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   expectedRevision: '--expected-revision',
   reason: '--reason',
 };
-const flagOf = (path: string) => FLAG_OF[path.split('.')[0] ?? ''] ?? (path || 'request');
+const flagOf = (path: string) => {
+  const field = path.split('.')[0] ?? '';
+  return (Object.hasOwn(FLAG_OF, field) ? FLAG_OF[field] : undefined) ?? (path || 'request');
+};
 
 /** `candidate=10%` (a share of traffic), or `candidate` alone with --rollout. */
 export function parseVariant(text: string): { alias: string; weight_bp?: number } {

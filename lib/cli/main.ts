@@ -210,7 +210,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     io.stdout(`${USAGE}\n`);
     return command === undefined ? 2 : 0;
   }
-  const handler = COMMANDS[command];
+  // Own properties only: `promptops constructor` is an unknown command, not Object's.
+  const handler = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
   try {
     if (!handler) throw new UsageError(`unknown command '${command}'.`);
     return await handler(args, io);

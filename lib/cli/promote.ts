@@ -45,7 +45,8 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   pageToken: '--page-token',
 };
 
-const defaultFlagOf = (path: string) => FLAG_OF[path] ?? (path || 'request');
+const defaultFlagOf = (path: string) =>
+  (Object.hasOwn(FLAG_OF, path) ? FLAG_OF[path] : undefined) ?? (path || 'request');
 
 /** The input as the schema accepts it, or a usage error naming each refused flag. */
 export function checked<S extends z.ZodType>(

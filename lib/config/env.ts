@@ -81,10 +81,30 @@ function describe(issue: z.core.$ZodIssue): string {
   return issue.message;
 }
 
-/** Parses `env` with `schema`; throws ConfigError naming every bad variable. */
+/**
+ * A message about a variable without its value: a secret put in the wrong variable (an API key
+ * where an ARN pattern belongs) must not reach a log. The whole value and each of its parts
+ * (comma or space separated, 3 characters or more) are replaced.
+ */
+export function withoutValue(message: string, value: string | undefined): string {
+  if (value === undefined || value === '') return message;
+  const parts = [value, ...value.split(/[,\s]+/)]
+    .filter((p) => p.length >= 3)
+    .sort((a, b) => b.length - a.length);
+  let out = message;
+  for (const part of parts) out = out.split(part).join('(the value given)');
+  return out;
+}
+
+/** Parses `env` with `schema`; throws ConfigError naming every bad variable, never its value. */
 export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> {
   const parsed = schema.safeParse(env);
   if (parsed.success) return parsed.data;
-  const { issues, line } = zodIssues(parsed.error, { describe });
+  const { issues, line } = zodIssues(parsed.error, {
+    describe: (issue) => {
+      const variable = issue.path[0];
+      return withoutValue(describe(issue), typeof variable === 'string' ? env[variable] : undefined);
+    },
+  });
   throw new ConfigError(`Invalid configuration: ${line}`, { issues });
 }

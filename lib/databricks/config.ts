@@ -45,8 +45,10 @@ export function parseDatabricksCfg(text: string): Map<string, Map<string, string
       profiles.set(section[1].trim(), current);
       continue;
     }
-    const pair = /^([^=]+?)\s*=\s*(.*)$/.exec(line);
-    if (pair?.[1] && current) current.set(pair[1].trim().toLowerCase(), (pair[2] ?? '').trim());
+    // By index, not a pattern: a long line without '=' must not cost quadratic time.
+    const eq = line.indexOf('=');
+    const key = eq > 0 ? line.slice(0, eq).trim() : '';
+    if (key !== '' && current) current.set(key.toLowerCase(), line.slice(eq + 1).trim());
   }
   return profiles;
 }

@@ -92,7 +92,10 @@ export function errorFromResponse(
       retryAfterMs,
     });
   }
-  const code = BY_MLFLOW_CODE[body.error_code] ?? codeOfStatus(status);
+  // Own properties only: an error_code of 'toString' is not a code of ours.
+  const code = Object.hasOwn(BY_MLFLOW_CODE, body.error_code)
+    ? (BY_MLFLOW_CODE[body.error_code] as ErrorCode)
+    : codeOfStatus(status);
   const detail = body.message ? promptWording(body.message) : `HTTP ${status}`;
   return errorFromCode(code, `${operation}: ${body.error_code}: ${detail}`, {
     registry: { operation, httpStatus: status, mlflowErrorCode: body.error_code },

@@ -288,7 +288,8 @@ describe('verify, check by check', () => {
     const env = (VERIFY_ALIASES?: string) => parseVerifyEnv({ PROMPTOPS_SECRET_ID: 's', VERIFY_ALIASES });
     expect(env().VERIFY_ALIASES).toEqual(['production', 'staging']);
     expect(env(' production, canary ,production').VERIFY_ALIASES).toEqual(['production', 'canary']);
-    expect(() => env('production,latest')).toThrow(/VERIFY_ALIASES: The alias 'latest'/);
+    // The variable is named, its value never (it could be a secret put in the wrong place).
+    expect(() => env('production,latest')).toThrow(/VERIFY_ALIASES: The alias '\(the value given\)'/);
     expect(() => env('v2')).toThrow(/VERIFY_ALIASES/);
   });
 });
