@@ -23,7 +23,7 @@ import * as z from 'zod';
 import { InvalidInputError, InvalidPromptFileError, zodIssues } from '../errors';
 import { isOwnTagKey, TAG_KEYS } from '../registry/tag-keys';
 import { pythonJsonDumps } from '../util/python-json';
-import { type JsonObject, serialiseModelConfig, validateUserTags } from './metadata';
+import { type JsonObject, MAX_DESCRIPTION_LENGTH, serialiseModelConfig, validateUserTags } from './metadata';
 import { validatePromptName } from './names';
 import {
   type ChatMessage,
@@ -43,12 +43,18 @@ const jsonValue: z.ZodType<unknown> = z.json();
 
 const frontMatterSchema = z.strictObject({
   name: z.string().optional(),
-  description: z.string().optional(),
+  description: z
+    .string()
+    .max(MAX_DESCRIPTION_LENGTH, `at most ${MAX_DESCRIPTION_LENGTH} characters (MLflow's column)`)
+    .optional(),
   variables: z.array(z.string()),
   tags: z.record(z.string(), z.string()).optional(),
   model_config: z.record(z.string(), jsonValue).optional(),
   response_format: z.record(z.string(), jsonValue).optional(),
-  commit_message: z.string().optional(),
+  commit_message: z
+    .string()
+    .max(MAX_DESCRIPTION_LENGTH, `at most ${MAX_DESCRIPTION_LENGTH} characters (MLflow's column)`)
+    .optional(),
   messages: z
     .array(z.strictObject({ role: z.string().min(1), content: z.string() }))
     .min(1)

@@ -37,6 +37,22 @@ export function pythonLength(text: string): number {
   return count;
 }
 
+/**
+ * MLflow's description columns (a prompt's description, a version's commit message) hold 5,000
+ * characters (`String(5000)` in its SQL models). SQLite does not enforce it; MySQL, PostgreSQL and
+ * others refuse or cut: checked here, before the first write, on every store alike.
+ */
+export const MAX_DESCRIPTION_LENGTH = 5_000;
+
+export function validateDescription(what: string, text: string | undefined): string | undefined {
+  if (text !== undefined && pythonLength(text) > MAX_DESCRIPTION_LENGTH) {
+    throw new InvalidInputError(
+      `The ${what} is ${pythonLength(text)} characters; MLflow stores at most ${MAX_DESCRIPTION_LENGTH}.`,
+    );
+  }
+  return text;
+}
+
 export function validateTagKey(key: string): string {
   if (key.length === 0 || key.length > MAX_TAG_KEY_LENGTH || !TAG_KEY_RULE.test(key)) {
     throw new InvalidInputError(

@@ -6,7 +6,13 @@
  * tracking server's REST API (dialects/oss.ts) is the default.
  */
 import { AlreadyExistsError, InvalidInputError, NotFoundError } from '../errors';
-import { IS_PROMPT_TAG, validateTagKey, validateTagValue, validateUserTags } from '../prompts/metadata';
+import {
+  IS_PROMPT_TAG,
+  validateDescription,
+  validateTagKey,
+  validateTagValue,
+  validateUserTags,
+} from '../prompts/metadata';
 import {
   parsePromptUri,
   validateAliasName,
@@ -142,6 +148,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
 
   async function createPrompt(input: CreatePromptInput): Promise<Prompt> {
     validatePromptName(input.name);
+    validateDescription('description', input.description);
     const tags = checkKeys(validateUserTags(input.tags ?? {}));
     return dialect.createPrompt({ name: input.name, description: input.description, tags });
   }

@@ -3,7 +3,12 @@
  * version as every dialect is given it (`EncodedVersion`: validated and serialised once, before
  * any request). How a dialect maps them to its wire is its own (dialects/oss-mapping.ts).
  */
-import { type JsonObject, serialiseModelConfig, validateUserTags } from '../prompts/metadata';
+import {
+  type JsonObject,
+  serialiseModelConfig,
+  validateDescription,
+  validateUserTags,
+} from '../prompts/metadata';
 import { validatePromptName } from '../prompts/names';
 import { type Template, validateTemplate } from '../prompts/template';
 import { pythonJsonDumps } from '../util/python-json';
@@ -70,6 +75,7 @@ export function encodeVersion(
 ): EncodedVersion {
   validatePromptName(input.name);
   validateTemplate(input.template);
+  validateDescription('commit message', input.commitMessage);
   const tags = validateUserTags(input.tags ?? {});
   const { responseFormat, modelConfig } = input;
   const hasModelConfig = modelConfig !== undefined && Object.keys(modelConfig).length > 0;

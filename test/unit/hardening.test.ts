@@ -7,9 +7,12 @@ import { describe, expect, it } from 'vitest';
 import { oneLine } from '../../lib/cli/io';
 import { parsePromoteEnv } from '../../lib/config/promote-env';
 import { parseDatabricksCfg } from '../../lib/databricks/config';
-import { ConfigError } from '../../lib/errors';
+import { ConfigError, InvalidInputError } from '../../lib/errors';
+import { parsePromptFile } from '../../lib/prompts/file';
+import { createRegistryClient } from '../../lib/registry';
 import { errorFromResponse } from '../../lib/registry/failures';
 import { runCli } from '../support/cli';
+import { mockTransport } from '../support/mock-transport';
 
 describe('lookups by own property only', () => {
   it.each(['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf'])(
@@ -79,5 +82,40 @@ describe('configuration errors name the variable, never its value', () => {
     const wait = refusal({ PROMOTE_LOCK_WAIT_MS: 'sk-live-0000' });
     expect(wait).toContain('PROMOTE_LOCK_WAIT_MS');
     expect(wait).not.toContain('sk-live-0000');
+  });
+});
+
+describe("MLflow's column lengths, checked before the first write", () => {
+  const transport = mockTransport();
+  const long = 'é'.repeat(5_001);
+
+  it('refuses a commit message or a description over 5,000 characters, sending nothing', async () => {
+    // No interceptor: any request would fail the test (the agent refuses the network).
+    const registry = createRegistryClient({
+      trackingUri: 'http://127.0.0.1:5000',
+      dispatcher: transport.agent(),
+    });
+    await expect(registry.registerPrompt({ name: 'p', template: 'x', commitMessage: long })).rejects.toThrow(
+      /commit message is 5001 characters; MLflow stores at most 5000/,
+    );
+    await expect(registry.createPrompt({ name: 'p', description: long })).rejects.toBeInstanceOf(
+      InvalidInputError,
+    );
+    expect(registry.requestCount).toBe(0);
+  });
+
+  it('refuses a prompt file whose commit_message or description is longer, naming the field', () => {
+    const file = (field: string) => `---\nvariables: []\n${field}: "${long}"\n---\nHello\n`;
+    expect(() => parsePromptFile('p.md', file('commit_message'))).toThrow(
+      /'commit_message': at most 5000 characters/,
+    );
+    expect(() => parsePromptFile('p.md', file('description'))).toThrow(
+      /'description': at most 5000 characters/,
+    );
+    // 5,000 exactly is fine.
+    expect(
+      parsePromptFile('p.md', `---\nvariables: []\ncommit_message: "${'é'.repeat(5_000)}"\n---\nHello\n`)
+        .commitMessage,
+    ).toHaveLength(5_000);
   });
 });
