@@ -5,10 +5,11 @@
  */
 import { parseArgs } from 'node:util';
 import { isPromptOpsError } from '../errors';
+import { parsePromptUri } from '../prompts/names';
 import { formatTemplate } from '../prompts/template';
 import { experimentCommand } from './experiment';
 import { feedbackCommand } from './feedback';
-import { type CliIo, namingFrom, oneLine, REGISTRY_FLAGS, UsageError } from './io';
+import { asUsage, type CliIo, namingFrom, oneLine, REGISTRY_FLAGS, UsageError, withoutOperation } from './io';
 import { predictCommand } from './predict';
 import { PROMOTE_COMMANDS } from './promote';
 import { registerCommand } from './register';
@@ -124,6 +125,8 @@ async function show(args: readonly string[], io: CliIo): Promise<number> {
   });
   const [uri, ...rest] = positionals;
   if (uri === undefined || rest.length > 0) throw new UsageError('show takes exactly one prompt URI.');
+  // A malformed URI is wrong usage (exit 2), found before any registry is needed.
+  asUsage(() => parsePromptUri(uri));
   const prompt = await registryFromEnv(io.env, values['tracking-uri']).loadPrompt(uri);
   io.stdout(
     values.json ? `${JSON.stringify(promptVersionJson(prompt), null, 2)}\n` : describePromptVersion(prompt),
@@ -143,6 +146,7 @@ async function format(args: readonly string[], io: CliIo): Promise<number> {
   });
   const [uri, ...rest] = positionals;
   if (uri === undefined || rest.length > 0) throw new UsageError('format takes exactly one prompt URI.');
+  asUsage(() => parsePromptUri(uri));
   const vars = parseVars(values.var ?? []);
   const prompt = await registryFromEnv(io.env, values['tracking-uri']).loadPrompt(uri);
   const formatted = formatTemplate(prompt.template, vars, { partial: values.partial === true });
@@ -204,6 +208,69 @@ const COMMANDS: Readonly<Record<string, (args: readonly string[], io: CliIo) => 
   ...PROMOTE_COMMANDS,
 };
 
+/** The usage lines of one command (its synopsis and continuation lines), or undefined. */
+export function usageOf(command: string): string | undefined {
+  const lines = USAGE.split('\n');
+  const picked: string[] = [];
+  for (let i = 0; i < lines.length; i += 1) {
+    const line = lines[i] as string;
+    if (!line.startsWith(`  promptops ${command} `) && line !== `  promptops ${command}`) continue;
+    picked.push(line);
+    // Continuation lines are indented further than the synopsis.
+    while ((lines[i + 1] ?? '').startsWith('                     ')) picked.push(lines[++i] as string);
+  }
+  return picked.length > 0 ? picked.join('\n') : undefined;
+}
+
+/** Levenshtein distance, for "did you mean" (short words only). */
+function distance(a: string, b: string): number {
+  if (a.length > 64 || b.length > 64) return Number.POSITIVE_INFINITY;
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      current[j] = Math.min(
+        (previous[j] as number) + 1,
+        (current[j - 1] as number) + 1,
+        (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
+}
+
+/** The closest of `known` to `typed`, when it is close enough to be a typo. */
+export function didYouMean(typed: string, known: readonly string[]): string | undefined {
+  let best: { word: string; d: number } | undefined;
+  for (const word of known) {
+    const d = distance(typed, word);
+    if (!best || d < best.d) best = { word, d };
+  }
+  return best && best.d <= Math.max(1, Math.floor(typed.length / 3)) ? best.word : undefined;
+}
+
+/** A usage error as one line, the command's own usage (not the whole of it), and where the rest is. */
+function usageFailure(command: string | undefined, message: string): string {
+  const own = command === undefined ? undefined : usageOf(command);
+  return [
+    `promptops: ${oneLine(message)}`,
+    ...(own ? [`usage:\n${own}`] : []),
+    "Run 'promptops --help' for every command and flag.",
+  ].join('\n');
+}
+
+/** Node's own message for an unknown flag quotes oddly: ours names the flag, and a near one. */
+function parseArgsMessage(error: { code?: unknown; message: string }, command: string | undefined): string {
+  const unknown = /^Unknown option '(--?[^']{1,64})'/.exec(error.message);
+  if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown) {
+    const flags = [...new Set((usageOf(command ?? '') ?? '').match(/--[a-z][a-z-]*/g) ?? [])];
+    const near = didYouMean(unknown[1] as string, flags);
+    return `unknown flag '${unknown[1]}'${command ? ` for ${command}` : ''}.${near ? ` Did you mean '${near}'?` : ''}`;
+  }
+  return error.message;
+}
+
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const [command, ...args] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -213,18 +280,22 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   // Own properties only: `promptops constructor` is an unknown command, not Object's.
   const handler = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
   try {
-    if (!handler) throw new UsageError(`unknown command '${command}'.`);
+    if (!handler) {
+      const near = didYouMean(command, Object.keys(COMMANDS));
+      throw new UsageError(`unknown command '${command}'.${near ? ` Did you mean '${near}'?` : ''}`);
+    }
     return await handler(args, io);
   } catch (error) {
-    if (
-      error instanceof UsageError ||
-      (error as { code?: unknown }).code?.toString().startsWith('ERR_PARSE_ARGS')
-    ) {
-      io.stderr(`promptops: ${oneLine((error as Error).message)}\n${USAGE}\n`);
+    const parseArgsError = (error as { code?: unknown }).code?.toString().startsWith('ERR_PARSE_ARGS');
+    if (error instanceof UsageError || parseArgsError) {
+      const message = parseArgsError
+        ? parseArgsMessage(error as { code?: unknown; message: string }, handler ? command : undefined)
+        : (error as Error).message;
+      io.stderr(`${usageFailure(handler ? command : undefined, message)}\n`);
       return 2;
     }
     if (isPromptOpsError(error)) {
-      io.stderr(`promptops: ${error.code}: ${oneLine(error.message)}\n`);
+      io.stderr(`promptops: ${error.code}: ${oneLine(withoutOperation(error.message))}\n`);
       return 1;
     }
     io.stderr(`promptops: unexpected error: ${oneLine(String((error as Error)?.message ?? error))}\n`);

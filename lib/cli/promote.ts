@@ -95,7 +95,11 @@ export function clientFrom(
   const region = values.region ?? (regionFromApiUrl(api) || env.AWS_REGION || env.AWS_DEFAULT_REGION);
   // Local requests name their principal instead of being signed: they need no region.
   if (!region && localPrincipal === undefined) {
-    throw new UsageError('No region to sign for: pass --region or set AWS_REGION.');
+    throw new UsageError(
+      isLoopbackUrl(api)
+        ? 'A local API needs the caller it should see: pass --local-principal ARN or set PROMPTOPS_LOCAL_PRINCIPAL (or --region to sign as for AWS).'
+        : 'No region to sign for: pass --region or set AWS_REGION.',
+    );
   }
   if (region && !/^[a-z0-9-]+$/.test(region))
     throw new UsageError(`--region expects a region name, got '${region}'.`);

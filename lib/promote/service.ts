@@ -138,7 +138,7 @@ export async function rollback(
   if (version === undefined) {
     throw new ConflictError(
       `Alias '${alias}' of '${target.name}' has no recorded earlier version to roll back to` +
-        `${current === null ? ' (it points nowhere)' : ` from version ${current}`}; pass toVersion.`,
+        `${current === null ? ' (it points nowhere)' : ` from version ${current}`}; pass toVersion (--to-version in the CLI).`,
     );
   }
   const destination = await ctx.registry.getPromptVersion(target.name, version);

@@ -102,7 +102,8 @@ describe('promptops format', () => {
 describe('exit codes and errors', () => {
   it.each([
     [['show', 'prompts:/nope.nothing@production'], 1, /NOT_FOUND/],
-    [['show', 'prompts:/bad name/1'], 1, /INVALID_INPUT/],
+    // A malformed URI is wrong usage, as a malformed --var is (one rule: usage 2, failure 1).
+    [['show', 'prompts:/bad name/1'], 2, /Invalid prompt name/],
     [['show'], 2, /exactly one prompt URI/],
     [['frobnicate'], 2, /unknown command/],
     [['format', 'x', '--var', 'novalue'], 2, /key=value/],

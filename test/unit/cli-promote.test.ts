@@ -441,7 +441,9 @@ describe('usage errors: exit 2 before any request', () => {
     const run = await cli(argv);
     expect(run.code).toBe(2);
     expect(run.stderr.split('\n')[0]).toMatch(message);
-    expect(run.stderr).toContain('Usage:');
+    // The command's own usage and where the rest is, not the whole usage.
+    expect(run.stderr).toContain("Run 'promptops --help' for every command and flag.");
+    expect(run.stderr.split('\n').length).toBeLessThanOrEqual(6);
     expect(received).toHaveLength(0);
   };
 
@@ -467,14 +469,26 @@ describe('usage errors: exit 2 before any request', () => {
     await usage(['promote', 'orchestrator', '--api', api, '--reason', '  '], /--reason: /);
     await usage(['promote', 'a/b', '--api', api], /Invalid prompt name 'a\/b'/);
     await usage(['promote', '--api', api], 'promptops: promote takes exactly one prompt name.');
-    await usage(['promote', 'orchestrator', '--api', api, '--bogus'], /bogus/);
+    await usage(
+      ['promote', 'orchestrator', '--api', api, '--bogus'],
+      "promptops: unknown flag '--bogus' for promote.",
+    );
+    await usage(
+      ['promote', 'orchestrator', '--api', api, '--reaso', 'x'],
+      "promptops: unknown flag '--reaso' for promote. Did you mean '--reason'?",
+    );
   });
 
   it('needs a region, and keeps the local principal away from AWS', async () => {
     vi.stubEnv('AWS_REGION', undefined);
     await usage(
-      ['prompts', '--api', api],
+      ['prompts', '--api', 'https://promote.example.com'],
       'promptops: No region to sign for: pass --region or set AWS_REGION.',
+    );
+    // A local API: what it needs is the caller to play, not a region.
+    await usage(
+      ['prompts', '--api', api],
+      /A local API needs the caller it should see: pass --local-principal/,
     );
     await usage(
       ['prompts', '--api', 'https://abc123.execute-api.eu-west-1.amazonaws.com', '--local-principal', ALICE],

@@ -4,7 +4,7 @@
  * took quadratic time on input, and configuration errors that printed the value they refused.
  */
 import { describe, expect, it } from 'vitest';
-import { oneLine } from '../../lib/cli/io';
+import { oneLine, withoutOperation } from '../../lib/cli/io';
 import { parsePromoteEnv } from '../../lib/config/promote-env';
 import { parseDatabricksCfg } from '../../lib/databricks/config';
 import { ConfigError, InvalidInputError } from '../../lib/errors';
@@ -117,5 +117,42 @@ describe("MLflow's column lengths, checked before the first write", () => {
       parsePromptFile('p.md', `---\nvariables: []\ncommit_message: "${'é'.repeat(5_000)}"\n---\nHello\n`)
         .commitMessage,
     ).toHaveLength(5_000);
+  });
+});
+
+describe('the CLI as a new user meets it', () => {
+  it("suggests the command meant, and prints that command's usage, not all 35 lines", async () => {
+    const run = await runCli(['promot', 'orchestrator'], {});
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe(
+      "promptops: unknown command 'promot'. Did you mean 'promote'?\nRun 'promptops --help' for every command and flag.\n",
+    );
+    const wrong = await runCli(['format', 'prompts:/cost_worker/1', '--var', 'nokey'], {});
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr.split('\n')).toEqual([
+      "promptops: --var expects key=value, got 'nokey'.",
+      'usage:',
+      '  promptops format <prompt uri> --var key=value [--var key=value ...] [--partial]',
+      "Run 'promptops --help' for every command and flag.",
+      '',
+    ]);
+  });
+
+  it('calls a malformed prompt URI wrong usage (exit 2), as a malformed --var is, before any registry', async () => {
+    for (const argv of [
+      ['show', 'prompts:/a b/1'],
+      ['format', 'prompts:/x/notaversion', '--var', 'query=q'],
+    ]) {
+      const run = await runCli(argv, { MLFLOW_TRACKING_URI: 'http://127.0.0.1:9' });
+      expect(run.code, argv.join(' ')).toBe(2);
+      expect(run.stderr.split('\n')[0], argv.join(' ')).toMatch(/^promptops: (Invalid prompt name|Not a proper prompts:\/ URI)/);
+    }
+  });
+
+  it("shows what failed without the client's operation name", () => {
+    expect(withoutOperation('resolveAlias: RESOURCE_DOES_NOT_EXIST: no alias')).toBe(
+      'RESOURCE_DOES_NOT_EXIST: no alias',
+    );
+    expect(withoutOperation('The alias is protected: only…')).toBe('The alias is protected: only…');
   });
 });
