@@ -1,8 +1,11 @@
 /**
  * The register function: S3 `ObjectCreated` events on the prompts prefix become registry
- * versions. Records are independent; the invocation fails (so AWS retries it, then hands it to
- * the on-failure destination) when any record failed, and a retry re-registers nothing that
- * already succeeded (unchanged content is a no-op).
+ * versions. Records are independent. A file that is itself wrong (it does not parse, the agent
+ * could not use it, it was deleted before it was read) is refused: logged with its reason and
+ * counted (UploadRefused), never retried, since no retry could succeed. The invocation fails (so
+ * AWS retries it, then hands it to the on-failure destination) when any record failed for a
+ * reason a retry may cure (the registry, S3); a retry re-registers nothing that already
+ * succeeded (unchanged content is a no-op).
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { RegisterEnv } from '../../lib/config/register-env';
@@ -21,7 +24,7 @@ export class RegisterBatchError extends PromptOpsError {
   /** Every record's result, the successful ones included. */
   readonly results: readonly UploadResult[];
   constructor(results: readonly UploadResult[]) {
-    const failed = results.filter((r) => r.status === 'failed');
+    const failed = results.filter((r) => r.status === 'failed' && !r.permanent);
     super(
       `${failed.length} upload(s) failed: ${failed
         .map((f) => `${f.key}: ${f.status === 'failed' ? f.reason : f.status}`)
@@ -85,7 +88,10 @@ export function createRegisterHandler({ runtime, env, s3 }: RegisterDeps) {
               });
 
         for (const result of results) {
-          if (result.status === 'failed') {
+          if (result.status === 'failed' && result.permanent) {
+            log.error('upload refused', { key: result.key, code: result.code, reason: result.reason });
+            metrics.add(REGISTER_METRICS.uploadRefused, 1);
+          } else if (result.status === 'failed') {
             log.error('upload failed', { key: result.key, code: result.code, reason: result.reason });
             metrics.add(REGISTER_METRICS.registrationFailed, 1);
           } else {
@@ -110,7 +116,7 @@ export function createRegisterHandler({ runtime, env, s3 }: RegisterDeps) {
             }
           }
         }
-        if (results.some((r) => r.status === 'failed')) throw new RegisterBatchError(results);
+        if (results.some((r) => r.status === 'failed' && !r.permanent)) throw new RegisterBatchError(results);
         return { results, ignored: ignored.length };
       } catch (error) {
         if (!(error instanceof RegisterBatchError)) {

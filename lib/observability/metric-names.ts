@@ -22,6 +22,8 @@ export const REGISTER_METRICS = {
   versionRegistered: 'VersionRegistered',
   uploadUnchanged: 'UploadUnchanged',
   registrationFailed: 'RegistrationFailed',
+  /** A prompt file that is itself wrong (or gone): refused, not retried. */
+  uploadRefused: 'UploadRefused',
   experimentListingFailed: 'ExperimentListingFailed',
   invocationFailed: 'InvocationFailed',
 } as const;

@@ -4,7 +4,7 @@
  * own, with a reason; nothing is written for a file that does not validate.
  */
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
-import { InvalidPromptFileError, isPromptOpsError, UnavailableError } from '../errors';
+import { InvalidInputError, InvalidPromptFileError, isPromptOpsError, UnavailableError } from '../errors';
 import { MAX_PROMPT_FILE_BYTES, parsePromptFile } from '../prompts/file';
 import type { NamingOptions } from '../prompts/naming';
 import type { RegistryClient } from '../registry';
@@ -22,7 +22,17 @@ export const PROVENANCE_TAGS = {
 
 export type UploadResult =
   | ({ readonly key: string } & RegisterOutcome)
-  | { readonly key: string; readonly status: 'failed'; readonly code: string; readonly reason: string };
+  | {
+      readonly key: string;
+      readonly status: 'failed';
+      readonly code: string;
+      readonly reason: string;
+      /**
+       * The file itself is wrong (it does not parse, the agent could not use it, it is gone):
+       * trying again cannot help. Otherwise (the registry, S3) a retry may succeed.
+       */
+      readonly permanent: boolean;
+    };
 
 interface ObjectRead {
   readonly bytes: Uint8Array;
@@ -102,7 +112,13 @@ export async function processUpload(
     // provider, which fetches the secret again and retries.
     if (isCredentialRefusal(error)) throw error;
     if (isPromptOpsError(error)) {
-      return { key: upload.key, status: 'failed', code: error.code, reason: error.message };
+      return {
+        key: upload.key,
+        status: 'failed',
+        code: error.code,
+        reason: error.message,
+        permanent: error instanceof InvalidInputError,
+      };
     }
     throw error;
   }

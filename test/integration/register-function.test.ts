@@ -160,24 +160,27 @@ describe('register function', () => {
     expect((await registry.getPrompt(name)).aliases).toEqual({ staging: 2, production: 1 });
   });
 
-  it('registers the good files of a batch and fails the invocation naming the bad one', async () => {
+  it('registers the good files of a batch and refuses the bad one, without a retry that could not cure it', async () => {
     const good = uniqueName('good');
     const badKey = `prompts/${uniqueName('bad')}.md`;
     await put(`prompts/${good}.md`, promptFile(good, 'Fine {{ q }}'));
     await put(badKey, '---\nvariables: [q]\n---\nNo variable here\n');
     const handler = await handlerFor(secretId);
-    const error = await handler(
+    // The invocation succeeds: S3's retries, then the dead-letter queue, would replay a file that
+    // can never register.
+    const summary = await handler(
       s3Event([
         { bucket, key: badKey },
         { bucket, key: `prompts/${good}.md` },
       ]),
       context(),
-    ).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(RegisterBatchError);
-    expect((error as Error).message).toContain(badKey);
-    expect((error as Error).message).toContain('declared variable(s) q do not appear');
+    );
+    const bad = summary.results.find((r) => r.key === badKey);
+    expect(bad).toMatchObject({ status: 'failed', code: 'INVALID_PROMPT_FILE', permanent: true });
+    expect(bad?.status === 'failed' ? bad.reason : '').toContain('declared variable(s) q do not appear');
     await expect(registry.getPromptVersion(good, 1)).resolves.toMatchObject({ template: 'Fine {{ q }}' });
-    expect(logs.some((l) => l.includes('"upload failed"') && l.includes(badKey))).toBe(true);
+    expect(logs.some((l) => l.includes('"upload refused"') && l.includes(badKey))).toBe(true);
+    expect(logs.some((l) => l.includes('"UploadRefused"'))).toBe(true);
   });
 
   it('ends with staging on the newest content when two uploads arrive out of order', async () => {
@@ -228,13 +231,12 @@ describe('register function', () => {
 });
 
 describe('register function, bad input (nothing written, a clear reason)', () => {
+  /** The reason the file was refused: permanently, the invocation not failed (no retry could cure it). */
   async function failureOf(key: string, body?: string | Uint8Array): Promise<string> {
     if (body !== undefined) await put(key, body);
-    const error = await (await handlerFor(secretId))(s3Event([{ bucket, key }]), context()).catch(
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(RegisterBatchError);
-    const [failed] = (error as RegisterBatchError).failed;
+    const summary = await (await handlerFor(secretId))(s3Event([{ bucket, key }]), context());
+    const [failed] = summary.results;
+    expect(failed).toMatchObject({ status: 'failed', permanent: true });
     return failed?.status === 'failed' ? failed.reason : '';
   }
 

@@ -145,7 +145,9 @@ describe('the CLI as a new user meets it', () => {
     ]) {
       const run = await runCli(argv, { MLFLOW_TRACKING_URI: 'http://127.0.0.1:9' });
       expect(run.code, argv.join(' ')).toBe(2);
-      expect(run.stderr.split('\n')[0], argv.join(' ')).toMatch(/^promptops: (Invalid prompt name|Not a proper prompts:\/ URI)/);
+      expect(run.stderr.split('\n')[0], argv.join(' ')).toMatch(
+        /^promptops: (Invalid prompt name|Not a proper prompts:\/ URI)/,
+      );
     }
   });
 
