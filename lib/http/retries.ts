@@ -6,7 +6,7 @@
  * with DeadlineExceededError instead of the transient error it would have retried.
  */
 import { DeadlineExceededError, type PromptOpsError, UnavailableError } from '../errors';
-import { currentDeadline } from '../runtime/deadline';
+import { currentDeadline, deadlineIn, withDeadline } from '../runtime/deadline';
 
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
@@ -111,7 +111,12 @@ export async function callWithRetries<T>(call: RetryingCall<T>): Promise<T> {
       if (deadline && delay + MIN_ATTEMPT_MS > deadline.remainingMs()) throw outOfTime(operation, last.error);
       await clock.sleep(delay);
       if (call.reconcile) {
-        const found = await call.reconcile();
+        // The look for a lost attempt's effect is part of the call: it runs within what is left
+        // of the call's budget (and the caller's deadline), not with a budget of its own.
+        const budget = policy.maxElapsedMs - (clock.now() - started);
+        if (budget < MIN_ATTEMPT_MS) break;
+        const reconcile = call.reconcile;
+        const found = await withDeadline(deadlineIn(budget, { parent: deadline }), () => reconcile());
         if (found.value !== undefined) return found.value;
         if (found.error) {
           last = found;

@@ -125,6 +125,46 @@ describe('callWithRetries', () => {
   });
 });
 
+describe("a reconcile is part of the call's budget", () => {
+  it('runs under a deadline of what is left of maxElapsedMs (it had a budget of its own)', async () => {
+    let seen: number | undefined;
+    const { call } = scripted([transient('lost', 300), ok()], {
+      policy: { ...POLICY, maxElapsedMs: 1_000 },
+      reconcile: async () => {
+        seen = currentDeadline()?.remainingMs();
+        return { retryable: true };
+      },
+    });
+    await callWithRetries(call);
+    // 1,000 ms of budget, 300 waited: the look gets what is left, not 20 s of its own.
+    expect(seen).toBeDefined();
+    expect(seen as number).toBeLessThanOrEqual(700);
+    expect(seen as number).toBeGreaterThan(600);
+  });
+
+  it("keeps the caller's earlier deadline, and does not look when nothing is left", async () => {
+    let seen: number | undefined;
+    const { call } = scripted([transient('lost', 100), ok()], {
+      reconcile: async () => {
+        seen = currentDeadline()?.remainingMs();
+        return { retryable: true };
+      },
+    });
+    await withDeadline(deadlineIn(2_000), () => callWithRetries(call));
+    expect(seen as number).toBeLessThanOrEqual(2_000);
+    let looked = false;
+    const spent = scripted([transient('lost', 990)], {
+      policy: { ...POLICY, maxElapsedMs: 1_000 },
+      reconcile: async () => {
+        looked = true;
+        return { retryable: true };
+      },
+    });
+    await expect(callWithRetries(spent.call)).rejects.toBeInstanceOf(UnavailableError);
+    expect(looked).toBe(false);
+  });
+});
+
 describe('callWithRetries under a deadline', () => {
   it('does not start a Retry-After wait that would outlive the deadline: DeadlineExceededError, cause the last error', async () => {
     const first = transient('throttled', 2_000);
