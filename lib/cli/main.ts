@@ -149,6 +149,14 @@ async function format(args: readonly string[], io: CliIo): Promise<number> {
   asUsage(() => parsePromptUri(uri));
   const vars = parseVars(values.var ?? []);
   const prompt = await registryFromEnv(io.env, values['tracking-uri']).loadPrompt(uri);
+  // A value for a variable the template does not have is most likely a typo: said, not dropped.
+  const unknown = Object.keys(vars).filter((name) => !prompt.variables.includes(name));
+  if (unknown.length > 0) {
+    io.stderr(
+      `promptops: warning: ${prompt.name} version ${prompt.version} has no variable ${unknown.map((n) => `'${n}'`).join(', ')}` +
+        ` (it has ${prompt.variables.map((n) => `'${n}'`).join(', ') || 'none'}); ignored.\n`,
+    );
+  }
   const formatted = formatTemplate(prompt.template, vars, { partial: values.partial === true });
   io.stdout(typeof formatted === 'string' ? `${formatted}\n` : `${JSON.stringify(formatted, null, 2)}\n`);
   return 0;

@@ -18,7 +18,7 @@
  * `\n` and the file's final newline removed. A chat prompt puts its messages in the front matter
  * and leaves the body empty. The same loader serves `prompts/`, the CLI and S3 uploads.
  */
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import * as z from 'zod';
 import { InvalidInputError, InvalidPromptFileError, zodIssues } from '../errors';
 import { isOwnTagKey, TAG_KEYS } from '../registry/tag-keys';
@@ -102,6 +102,9 @@ function sameSet(a: readonly string[], b: readonly string[]): { missing: string[
 }
 
 /** Parses and validates one prompt file; every problem names the file and what is wrong. */
+/** yaml's messages quote the source over several lines: the first says what is wrong. */
+const oneLineOf = (message: string) => message.split('\n')[0]?.trim() ?? message;
+
 export function parsePromptFile(source: string, content: Uint8Array | string): PromptFile {
   const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
   if (bytes.byteLength > MAX_PROMPT_FILE_BYTES) {
@@ -120,12 +123,16 @@ export function parsePromptFile(source: string, content: Uint8Array | string): P
       "no front matter: the file must start with a '---' line, YAML fields, and a closing '---' line.",
     );
   }
-  const document = parseDocument(match[1] ?? '', { uniqueKeys: true, prettyErrors: false });
+  const lineCounter = new LineCounter();
+  const document = parseDocument(match[1] ?? '', { uniqueKeys: true, prettyErrors: false, lineCounter });
   if (document.errors.length > 0) {
     const first = document.errors[0];
+    // Where in the file: the front matter starts on the line after the opening '---'.
+    const at = first ? lineCounter.linePos(first.pos[0]) : undefined;
+    const where = at ? ` (line ${at.line + 1}, column ${at.col})` : '';
     throw new InvalidPromptFileError(
       source,
-      `invalid YAML in the front matter: ${first?.message ?? 'parse error'}`,
+      `invalid YAML in the front matter${where}: ${oneLineOf(first?.message ?? 'parse error')}`,
       {
         cause: first,
       },

@@ -85,6 +85,22 @@ describe('promptops format', () => {
     expect(stdout).toContain('User Query: Why did cost rise?\nContext: a=b\n');
   });
 
+  it('warns of a --var the version has no variable for, rather than dropping it silently', async () => {
+    const { code, stdout, stderr } = await cli([
+      'format',
+      `prompts:/${name}/2`,
+      '--var',
+      'query=hi',
+      '--var',
+      'qeury=x',
+    ]);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toEqual([{ role: 'user', content: 'Q: hi' }]);
+    expect(stderr).toBe(
+      `promptops: warning: ${name} version 2 has no variable 'qeury' (it has 'query'); ignored.\n`,
+    );
+  });
+
   it('prints chat messages as JSON', async () => {
     const { code, stdout } = await cli(['format', `prompts:/${name}/2`, '--var', 'query=hi']);
     expect(code).toBe(0);

@@ -158,3 +158,14 @@ describe('the CLI as a new user meets it', () => {
     expect(withoutOperation('The alias is protected: only…')).toBe('The alias is protected: only…');
   });
 });
+
+describe('prompt files say where they are wrong', () => {
+  it('gives the line and column of a YAML error in the file, on one line', () => {
+    expect(() => parsePromptFile('p.md', '---\nvariables: [q]\nname: a\nname: b\n---\nx {{ q }}\n')).toThrow(
+      'p.md: invalid YAML in the front matter (line 4, column 1): Map keys must be unique',
+    );
+    expect(() => parsePromptFile('p.md', '---\nvariables: [q]\n  bad: indent\n---\nx\n')).toThrow(
+      /\(line 3, column 1\): All mapping items must start at the same column$/,
+    );
+  });
+});
