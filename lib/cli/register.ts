@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { InvalidPromptFileError, isPromptOpsError } from '../errors';
 import { listPromptFiles } from '../prompts/directory';
-import { type PromptFile, parsePromptFile } from '../prompts/file';
+import { type PromptFile, parsePromptFile, singleBraceNames } from '../prompts/file';
 import { type NamingOptions, registryName } from '../prompts/naming';
 import {
   type AliasMove,
@@ -254,6 +254,17 @@ export async function registerCommand(
     );
   }
   const { naming } = options;
+  // Registered as written, but said: MLflow sees no variable in `{query}`.
+  for (const entry of loaded) {
+    if ('status' in entry) continue;
+    const names = singleBraceNames(entry.file.template).filter((n) => !entry.file.variables.includes(n));
+    if (names.length > 0) {
+      io.stderr(
+        `promptops: warning: ${entry.file.source} has ${names.map((n) => `{${n}}`).join(', ')} in single braces: ` +
+          `MLflow's variables are {{name}}, so ${names.length === 1 ? 'it is' : 'they are'} plain text to it.\n`,
+      );
+    }
+  }
   if (options.dryRun) {
     const rows = await forEachPrompt(
       loaded,

@@ -102,6 +102,23 @@ function sameSet(a: readonly string[], b: readonly string[]): { missing: string[
 }
 
 /** Parses and validates one prompt file; every problem names the file and what is wrong. */
+/**
+ * Names written `{name}` in a template: MLflow's variables are `{{name}}`, so these are plain
+ * text to it, most likely by mistake (a Python format string pasted in). Bounded: at most the
+ * first 20, each name at most 64 characters.
+ */
+export function singleBraceNames(template: Template): string[] {
+  const texts = typeof template === 'string' ? [template] : template.map((m) => m.content);
+  const names = new Set<string>();
+  for (const text of texts) {
+    for (const match of text.matchAll(/(?<!\{)\{([A-Za-z_][A-Za-z0-9_]{0,63})\}(?!\})/g)) {
+      names.add(match[1] as string);
+      if (names.size >= 20) return [...names];
+    }
+  }
+  return [...names];
+}
+
 /** yaml's messages quote the source over several lines: the first says what is wrong. */
 const oneLineOf = (message: string) => message.split('\n')[0]?.trim() ?? message;
 

@@ -201,6 +201,23 @@ describe('promptops register: a directory, again, changed, dry run', () => {
     await expect(registry.getPrompt(`${other}c`)).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
+  it('warns of {name} in single braces, which MLflow does not see as a variable, and registers as written', async () => {
+    const other = `${uniqueName('braces')}.`;
+    const single = await promptDir({
+      'b.md': '---\nvariables: []\n---\nAnswer {query} for {{user}} or {{ x }}\n',
+    });
+    const { code, stderr } = await cli(['register', single, '--prefix', other, '--dry-run']);
+    // {{user}} is refused (undeclared); the file with only single braces registers.
+    expect(code).toBe(1);
+    const ok = await promptDir({ 'b.md': '---\nvariables: []\n---\nAnswer {query} in {lang}\n' });
+    const run = await cli(['register', ok, '--prefix', other, '--dry-run']);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe(
+      `promptops: warning: ${join(ok, 'b.md')} has {query}, {lang} in single braces: MLflow's variables are {{name}}, so they are plain text to it.\n`,
+    );
+    expect(stderr).not.toContain('{user}');
+  });
+
   it('--dry-run says when only the tags or model config changed', async () => {
     const other = `${uniqueName('tags')}.`;
     const single = await promptDir({ 'a.md': TEXT_A });
