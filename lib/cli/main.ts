@@ -272,9 +272,23 @@ function usageFailure(command: string | undefined, message: string): string {
 function parseArgsMessage(error: { code?: unknown; message: string }, command: string | undefined): string {
   const unknown = /^Unknown option '(--?[^']{1,64})'/.exec(error.message);
   if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown) {
-    const flags = [...new Set((usageOf(command ?? '') ?? '').match(/--[a-z][a-z-]*/g) ?? [])];
-    const near = didYouMean(unknown[1] as string, flags);
-    return `unknown flag '${unknown[1]}'${command ? ` for ${command}` : ''}.${near ? ` Did you mean '${near}'?` : ''}`;
+    // The command's own flags, and those its section shares with others (--api, --json, ...).
+    const shared = [
+      '--api',
+      '--region',
+      '--local-principal',
+      '--json',
+      '--tracking-uri',
+      '--catalog',
+      '--schema',
+      '--prefix',
+    ];
+    const flags = [
+      ...new Set([...((usageOf(command ?? '') ?? '').match(/--[a-z][a-z-]*/g) ?? []), ...shared]),
+    ];
+    const bare = (flag: string) => flag.replace(/^-+/, '');
+    const near = didYouMean(bare(unknown[1] as string), flags.map(bare));
+    return `unknown flag '${unknown[1]}'${command ? ` for ${command}` : ''}.${near ? ` Did you mean '--${near}'?` : ''}`;
   }
   return error.message;
 }

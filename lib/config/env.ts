@@ -84,15 +84,15 @@ function describe(issue: z.core.$ZodIssue): string {
 /**
  * A message about a variable without its value: a secret put in the wrong variable (an API key
  * where an ARN pattern belongs) must not reach a log. The whole value and each of its parts
- * (comma or space separated, 3 characters or more) are replaced.
+ * (comma or space separated) are replaced where the message quotes them.
  */
 export function withoutValue(message: string, value: string | undefined): string {
   if (value === undefined || value === '') return message;
-  const parts = [value, ...value.split(/[,\s]+/)]
-    .filter((p) => p.length >= 3)
-    .sort((a, b) => b.length - a.length);
+  // Our checks quote what they refuse ('…'): only quoted occurrences are the value, so the fixed
+  // words of a message (an enum's values, "expected number") stay as they are.
+  const parts = [value, ...value.split(/[,\s]+/)].filter((p) => p !== '').sort((a, b) => b.length - a.length);
   let out = message;
-  for (const part of parts) out = out.split(part).join('(the value given)');
+  for (const part of parts) out = out.split(`'${part}'`).join("'(the value given)'");
   return out;
 }
 

@@ -117,6 +117,13 @@ export async function callWithRetries<T>(call: RetryingCall<T>): Promise<T> {
         if (budget < MIN_ATTEMPT_MS) break;
         const reconcile = call.reconcile;
         const found = await withDeadline(deadlineIn(budget, { parent: deadline }), () => reconcile());
+        // The look ran out of the call's own budget, not the caller's: the call ends with the
+        // transient failure it was retrying, not a deadline the caller never set.
+        if (
+          found.error instanceof DeadlineExceededError &&
+          (!deadline || deadline.remainingMs() >= MIN_ATTEMPT_MS)
+        )
+          break;
         if (found.value !== undefined) return found.value;
         if (found.error) {
           last = found;

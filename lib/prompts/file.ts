@@ -101,7 +101,6 @@ function sameSet(a: readonly string[], b: readonly string[]): { missing: string[
   return { missing: a.filter((x) => !b.includes(x)), extra: b.filter((x) => !a.includes(x)) };
 }
 
-/** Parses and validates one prompt file; every problem names the file and what is wrong. */
 /**
  * Names written `{name}` in a template: MLflow's variables are `{{name}}`, so these are plain
  * text to it, most likely by mistake (a Python format string pasted in). Bounded: at most the
@@ -122,6 +121,7 @@ export function singleBraceNames(template: Template): string[] {
 /** yaml's messages quote the source over several lines: the first says what is wrong. */
 const oneLineOf = (message: string) => message.split('\n')[0]?.trim() ?? message;
 
+/** Parses and validates one prompt file; every problem names the file and what is wrong. */
 export function parsePromptFile(source: string, content: Uint8Array | string): PromptFile {
   const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
   if (bytes.byteLength > MAX_PROMPT_FILE_BYTES) {

@@ -56,10 +56,10 @@ async function readObject(s3: Pick<S3Client, 'send'>, upload: Upload): Promise<O
       );
     }
     if (name === 'AccessDenied') {
-      // Without s3:ListBucket (not granted: least privilege), S3 answers a missing key with 403 too.
-      throw new InvalidPromptFileError(
-        upload.key,
-        'the object is missing (deleted before it was read) or not readable by the function (AccessDenied).',
+      // Without s3:ListBucket (not granted: least privilege), S3 answers a missing key with 403;
+      // but so it does for a broken policy or key: not the file's fault for sure, so retried.
+      throw new UnavailableError(
+        `S3 refused to read ${upload.key} (AccessDenied): the object was deleted before it was read, or the function may not read it.`,
         { cause: error },
       );
     }
@@ -117,7 +117,9 @@ export async function processUpload(
         status: 'failed',
         code: error.code,
         reason: error.message,
-        permanent: error instanceof InvalidInputError,
+        // The file's own fault, found without the registry (it does not parse, the agent could not
+        // use it, it is gone): no retry can cure it. A registry's refusal may be the deployment's.
+        permanent: error instanceof InvalidInputError && error.registry === undefined,
       };
     }
     throw error;

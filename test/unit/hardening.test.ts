@@ -75,13 +75,24 @@ describe('configuration errors name the variable, never its value', () => {
     expect(message).not.toContain('sk-live');
   });
 
-  it('does the same for an alias list and a number', () => {
+  it('does the same for an alias list and a role ARN, and leaves the fixed words of a message alone', () => {
     const aliases = refusal({ PROTECTED_ALIASES: 'production,tok$3cr3t-value' });
     expect(aliases).toContain('PROTECTED_ALIASES');
     expect(aliases).not.toContain('tok$3cr3t-value');
-    const wait = refusal({ PROMOTE_LOCK_WAIT_MS: 'sk-live-0000' });
-    expect(wait).toContain('PROMOTE_LOCK_WAIT_MS');
-    expect(wait).not.toContain('sk-live-0000');
+    const role = refusal({ PROTECTED_ALIAS_PRINCIPALS: 'arn:aws:iam::123456789012:role/sk-live-9d8c' });
+    expect(role).toContain('names an IAM role');
+    expect(role).not.toContain('sk-live-9d8c');
+    // An enum's own values are the message, not the value: they stay.
+    expect(
+      (() => {
+        try {
+          parsePromoteEnv({ ...base, POWERTOOLS_LOG_LEVEL: 'INFO,DEBUG' });
+        } catch (error) {
+          return (error as Error).message;
+        }
+        return '';
+      })(),
+    ).toContain('expected one of TRACE, DEBUG, INFO');
   });
 });
 
@@ -166,6 +177,19 @@ describe('prompt files say where they are wrong', () => {
     );
     expect(() => parsePromptFile('p.md', '---\nvariables: [q]\n  bad: indent\n---\nx\n')).toThrow(
       /\(line 3, column 1\): All mapping items must start at the same column$/,
+    );
+  });
+});
+
+describe('did you mean, among every flag a command takes', () => {
+  it('suggests a shared flag (--region) and a command flag alike', async () => {
+    const region = await runCli(['promote', 'orchestrator', '--regon', 'eu-west-1'], {});
+    expect(region.stderr.split('\n')[0]).toBe(
+      "promptops: unknown flag '--regon' for promote. Did you mean '--region'?",
+    );
+    const json = await runCli(['history', 'orchestrator', '--jsn'], {});
+    expect(json.stderr.split('\n')[0]).toBe(
+      "promptops: unknown flag '--jsn' for history. Did you mean '--json'?",
     );
   });
 });

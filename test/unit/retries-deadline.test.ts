@@ -142,7 +142,7 @@ describe("a reconcile is part of the call's budget", () => {
     expect(seen as number).toBeGreaterThan(600);
   });
 
-  it("keeps the caller's earlier deadline, and does not look when nothing is left", async () => {
+  it("bounds the look by the call's budget under a later caller deadline, and does not look when nothing is left", async () => {
     let seen: number | undefined;
     const { call } = scripted([transient('lost', 100), ok()], {
       reconcile: async () => {
@@ -150,8 +150,12 @@ describe("a reconcile is part of the call's budget", () => {
         return { retryable: true };
       },
     });
-    await withDeadline(deadlineIn(2_000), () => callWithRetries(call));
-    expect(seen as number).toBeLessThanOrEqual(2_000);
+    // A caller's deadline later than the call's budget: the budget bounds the look.
+    await withDeadline(deadlineIn(60_000), () =>
+      callWithRetries({ ...call, policy: { ...POLICY, maxElapsedMs: 1_000 } }),
+    );
+    expect(seen as number).toBeLessThanOrEqual(900);
+    expect(seen as number).toBeGreaterThan(800);
     let looked = false;
     const spent = scripted([transient('lost', 990)], {
       policy: { ...POLICY, maxElapsedMs: 1_000 },
@@ -162,6 +166,15 @@ describe("a reconcile is part of the call's budget", () => {
     });
     await expect(callWithRetries(spent.call)).rejects.toBeInstanceOf(UnavailableError);
     expect(looked).toBe(false);
+  });
+
+  it('ends with the transient failure, not a deadline the caller never set, when the look runs out of budget', async () => {
+    const first = transient('lost', 100);
+    const { call } = scripted([first], {
+      policy: { ...POLICY, maxElapsedMs: 1_000 },
+      reconcile: async () => ({ error: new DeadlineExceededError('the look ran out'), retryable: false }),
+    });
+    await expect(callWithRetries(call)).rejects.toBe(first.error);
   });
 });
 
