@@ -965,6 +965,26 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
   });
 
   describe('IAM', () => {
+    it('lets only its HTTP API invoke the promote and predict functions: no role of the stack may', () => {
+      // Their trust boundary is API Gateway: a direct invocation could write the caller's identity.
+      for (const pkg of [created, existing]) {
+        const invokers = iamStatements(pkg.template).filter((s) =>
+          s.actions.some((a) => a === 'lambda:InvokeFunction' || a === 'lambda:*' || a === '*'),
+        );
+        expect(invokers.map((s) => s.role)).toEqual([]);
+        for (const fn of ['PromoteLambdaFunction', 'PredictLambdaFunction']) {
+          const permissions = resourcesOfType(pkg.template, 'AWS::Lambda::Permission').filter(([, p]) =>
+            JSON.stringify(prop(p, 'FunctionName')).includes(fn),
+          );
+          expect(permissions.length, fn).toBeGreaterThan(0);
+          for (const [, permission] of permissions) {
+            expect(prop(permission, 'Principal'), fn).toBe('apigateway.amazonaws.com');
+            expect(JSON.stringify(prop(permission, 'SourceArn')), fn).toContain('{"Ref":"HttpApi"}');
+          }
+        }
+      }
+    });
+
     it('has no wildcard action and no "*" resource in any statement of any role, but X-Ray\'s writes', () => {
       for (const pkg of [created, existing]) {
         const statements = iamStatements(pkg.template);
