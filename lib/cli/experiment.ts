@@ -8,6 +8,7 @@ import { EXPERIMENT_TAG, parseExperimentTag } from '../experiments/definition';
 import { DEFAULT_MAX_TRACES, reportOf } from '../experiments/read';
 import { DEFAULT_REPORT_OPTIONS, type LatencySource } from '../experiments/report';
 import { registryName } from '../prompts/naming';
+import { own } from '../util/own';
 import { describeDefinition, describeHistory, describeReport } from './experiment-text';
 import { type CliIo, commandLine, namingFrom, REGISTRY_FLAGS, UsageError } from './io';
 import { COMMON, checked, numberOr, promptName, withClient } from './promote';
@@ -29,7 +30,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
 };
 const flagOf = (path: string) => {
   const field = path.split('.')[0] ?? '';
-  return (Object.hasOwn(FLAG_OF, field) ? FLAG_OF[field] : undefined) ?? (path || 'request');
+  return own(FLAG_OF, field) ?? (path || 'request');
 };
 
 /** `candidate=10%` (a share of traffic), or `candidate` alone with --rollout. */

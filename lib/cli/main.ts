@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { isPromptOpsError } from '../errors';
 import { parsePromptUri } from '../prompts/names';
 import { formatTemplate } from '../prompts/template';
+import { own } from '../util/own';
 import { experimentCommand } from './experiment';
 import { feedbackCommand } from './feedback';
 import { asUsage, type CliIo, namingFrom, oneLine, REGISTRY_FLAGS, UsageError, withoutOperation } from './io';
@@ -300,7 +301,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     return command === undefined ? 2 : 0;
   }
   // Own properties only: `promptops constructor` is an unknown command, not Object's.
-  const handler = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  const handler = own(COMMANDS, command);
   try {
     if (!handler) {
       const near = didYouMean(command, Object.keys(COMMANDS));

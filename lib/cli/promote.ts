@@ -20,6 +20,7 @@ import {
 } from '../promote/api';
 import type { AliasMoveRecord } from '../promote/history';
 import { validatePromptName } from '../prompts/names';
+import { own } from '../util/own';
 import { asUsage, type CliIo, commandLine, oneLine, UsageError } from './io';
 import { httpTimeoutFromEnv } from './registry-from-env';
 import { formatTable } from './summary';
@@ -45,8 +46,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   pageToken: '--page-token',
 };
 
-const defaultFlagOf = (path: string) =>
-  (Object.hasOwn(FLAG_OF, path) ? FLAG_OF[path] : undefined) ?? (path || 'request');
+const defaultFlagOf = (path: string) => own(FLAG_OF, path) ?? (path || 'request');
 
 /** The input as the schema accepts it, or a usage error naming each refused flag. */
 export function checked<S extends z.ZodType>(

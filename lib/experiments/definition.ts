@@ -219,3 +219,13 @@ export function experimentOf(prompt: Prompt): {
     return { experiment: null, problem: (error as Error).message };
   }
 }
+
+/** The experiment, stopped at `at`: no traffic to its variants from then on. */
+export function endedExperiment(
+  e: ExperimentDefinition,
+  status: 'halted' | 'completed',
+  at: string,
+): ExperimentDefinition {
+  const ends = Date.parse(at) > Date.parse(e.started_at) ? { ends_at: at } : {};
+  return { ...e, status, ...ends };
+}

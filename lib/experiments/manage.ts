@@ -20,11 +20,13 @@ import { assertPassesGate } from '../promote/gate';
 import { MIN_MS_TO_MOVE } from '../promote/move-alias';
 import { type ManagedPrompt, type MoveContext, managedPrompt } from '../promote/service';
 import type { Prompt, RegistryClient } from '../registry';
+import { own } from '../util/own';
 import { parseTagList } from '../util/tag-list';
 import type { ExperimentChange, ExperimentDetails, StartBody, StopBody } from './api';
 import {
   EXPERIMENT_TAG,
   type ExperimentDefinition,
+  endedExperiment,
   experimentOf,
   experimentTagValue,
   validateExperiment,
@@ -236,7 +238,7 @@ function assertUnmoved(prompt: Prompt, e: ExperimentDefinition): void {
     ...e.variants.map((v): [string, number | undefined] => [v.alias, v.version]),
   ];
   for (const [alias, version] of pairs) {
-    const now = Object.hasOwn(prompt.aliases, alias) ? prompt.aliases[alias] : undefined;
+    const now = own(prompt.aliases, alias);
     if (version !== undefined && now !== version) {
       throw new ConflictError(
         `Alias '${alias}' moved (to ${now === undefined ? 'nowhere' : `version ${now}`}) while the experiment was being set; nothing was changed: try again.`,
@@ -295,16 +297,6 @@ export async function stopExperiment(
     if (current.status !== 'running') return undefined;
     return { next: endedExperiment(current, 'halted', at), action: 'stop', reason: body.reason };
   });
-}
-
-/** The experiment, stopped at `at`: no traffic to its variants from then on. */
-export function endedExperiment(
-  e: ExperimentDefinition,
-  status: 'halted' | 'completed',
-  at: string,
-): ExperimentDefinition {
-  const ends = Date.parse(at) > Date.parse(e.started_at) ? { ends_at: at } : {};
-  return { ...e, status, ...ends };
 }
 
 export async function showExperiment(

@@ -15,7 +15,7 @@
  * A window whose arms' sizes do not fit the split, or whose variant was mostly not served (it
  * could not be loaded), does not measure the variant: the rollout waits.
  */
-import type { ExperimentDefinition, Guard } from './definition';
+import { type ExperimentDefinition, endedExperiment, type Guard } from './definition';
 import { formatGuard } from './guards';
 import { type ExperimentReport, hasEnough, type MetricComparison, SAMPLE_RATIO_ALPHA } from './report';
 
@@ -74,6 +74,16 @@ export function judgeGuard(guard: Guard, c: MetricComparison | undefined, minSam
 /** The variant may miss at most this share of its requests (served control instead) in a window. */
 export const MAX_VARIANT_FALLBACK = 0.01;
 
+/** At the step before the last (100 %): its next move is the promotion. */
+export function atLastStep(rollout: NonNullable<ExperimentDefinition['rollout']>): boolean {
+  return rollout.step + 2 >= rollout.steps.length;
+}
+
+/** The experiment halted at `at`: stopped, and no share left to its variants. */
+export function haltedExperiment(e: ExperimentDefinition, at: string): ExperimentDefinition {
+  return { ...endedExperiment(e, 'halted', at), variants: e.variants.map((v) => ({ ...v, weight_bp: 0 })) };
+}
+
 /** What the rollout does next, from the report on its current window. */
 export function decideRollout(definition: ExperimentDefinition, report: ExperimentReport): RolloutDecision {
   const rollout = definition.rollout;
@@ -119,7 +129,7 @@ export function decideRollout(definition: ExperimentDefinition, report: Experime
   }
   const held = `guardrails hold at ${percent} %: ${guards.map(describe).join('; ')}`;
   // The last step is 100 %: reaching it is the promotion, judged on the step before.
-  if (rollout.step + 2 >= rollout.steps.length) return { action: 'complete', reason: held, guards };
+  if (atLastStep(rollout)) return { action: 'complete', reason: held, guards };
   const next = rollout.steps[rollout.step + 1] as number;
   return { action: 'advance', toStep: rollout.step + 1, percent: next, reason: held, guards };
 }

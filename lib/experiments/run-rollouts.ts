@@ -7,14 +7,15 @@
  */
 import { agentPrompts } from '../agent/contract';
 import { ConflictError, isPromptOpsError, UnavailableError } from '../errors';
-import { MIN_MS_TO_MOVE } from '../promote/move-alias';
+import { MAX_REASON_LENGTH, MIN_MS_TO_MOVE } from '../promote/move-alias';
 import { type MoveContext, managedPrompt, promote } from '../promote/service';
 import { registryName } from '../prompts/naming';
-import { type ExperimentDefinition, experimentOf, isLive } from './definition';
-import { changeExperiment, endedExperiment } from './manage';
+import { own } from '../util/own';
+import { type ExperimentDefinition, endedExperiment, experimentOf, isLive } from './definition';
+import { changeExperiment } from './manage';
 import { reportOf } from './read';
 import type { LatencySource, ReportOptions } from './report';
-import { appliedDecision, decideRollout, type GuardOutcome } from './rollout';
+import { appliedDecision, atLastStep, decideRollout, type GuardOutcome, haltedExperiment } from './rollout';
 
 export interface RolloutRunOptions {
   /** The MLflow experiment the agent's traces go to. */
@@ -50,8 +51,8 @@ export async function runRollouts(ctx: MoveContext, options: RolloutRunOptions):
   return outcomes;
 }
 
-const aliasOf = (aliases: Readonly<Record<string, number>>, alias: string) =>
-  Object.hasOwn(aliases, alias) ? aliases[alias] : undefined;
+/** A reason as long as a move's may be (the alias history keeps it). */
+const bounded = (reason: string) => reason.slice(0, MAX_REASON_LENGTH);
 
 async function rollOne(
   ctx: MoveContext,
@@ -69,8 +70,11 @@ async function rollOne(
     // At its last window with control already serving the version judged: an earlier run (or a
     // person) promoted it and the completion was not written. Completed now, whatever a window
     // mixed with that traffic would say.
-    const atLast = rollout.step + 2 >= rollout.steps.length;
-    if (atLast && judged.version !== undefined && aliasOf(aliases, experiment.control) === judged.version) {
+    if (
+      atLastStep(rollout) &&
+      judged.version !== undefined &&
+      own(aliases, experiment.control) === judged.version
+    ) {
       const said = `${experiment.control} already serves version ${judged.version}, the version judged: completed without a move`;
       const change = await changeExperiment(ctx, target, experiment.revision, (current, at) =>
         current === null
@@ -105,19 +109,12 @@ async function rollOne(
         return { next: appliedDecision(current, decision), action: 'advance', reason };
       }
       if (decision.action === 'halt') {
-        return {
-          next: {
-            ...endedExperiment(current, 'halted', at),
-            variants: current.variants.map((v) => ({ ...v, weight_bp: 0 })),
-          },
-          action: 'halt',
-          reason: reason.slice(0, 1_000),
-        };
+        return { next: haltedExperiment(current, at), action: 'halt', reason: bounded(reason) };
       }
       // Complete: promote exactly the version judged, against the control judged; anything moved
       // meanwhile (the variant repointed, a hotfix on control) stops the rollout instead.
       const variant = current.variants[0] as ExperimentDefinition['variants'][number];
-      const now = (alias: string) => aliasOf(prompt.aliases, alias);
+      const now = (alias: string) => own(prompt.aliases, alias);
       const moved =
         variant.version === undefined
           ? `no version of '${variant.alias}' was recorded when the split was set`
@@ -129,14 +126,7 @@ async function rollOne(
       if (moved !== undefined) {
         action = 'halt';
         reason = `${moved}: halted, nothing promoted`;
-        return {
-          next: {
-            ...endedExperiment(current, 'halted', at),
-            variants: current.variants.map((v) => ({ ...v, weight_bp: 0 })),
-          },
-          action: 'halt',
-          reason,
-        };
+        return { next: haltedExperiment(current, at), action: 'halt', reason: bounded(reason) };
       }
       const version = variant.version as number;
       // The move and its record, then the completion's, must all fit: checked before the move.
@@ -150,14 +140,14 @@ async function rollOne(
           from: version,
           to: current.control,
           expectedVersion: now(current.control) ?? null,
-          reason: `rollout '${current.id}' complete: ${decision.reason}`.slice(0, 1_000),
+          reason: bounded(`rollout '${current.id}' complete: ${decision.reason}`),
         });
         promoted = `${current.control} → version ${version}`;
       }
       return {
         next: endedExperiment(current, 'completed', at),
         action: 'complete',
-        reason: reason.slice(0, 1_000),
+        reason: bounded(reason),
       };
     });
     return { ...base, action, reason, guards, newRevision: change.experiment.revision };

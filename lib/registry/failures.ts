@@ -11,6 +11,7 @@ import {
   MalformedResponseError,
   type PromptOpsError,
 } from '../errors';
+import { own } from '../util/own';
 
 /** MLflow's `error_code` names (mlflow/protos/databricks.proto) to our codes. */
 const BY_MLFLOW_CODE: Readonly<Record<string, ErrorCode>> = {
@@ -93,9 +94,7 @@ export function errorFromResponse(
     });
   }
   // Own properties only: an error_code of 'toString' is not a code of ours.
-  const code = Object.hasOwn(BY_MLFLOW_CODE, body.error_code)
-    ? (BY_MLFLOW_CODE[body.error_code] as ErrorCode)
-    : codeOfStatus(status);
+  const code = own(BY_MLFLOW_CODE, body.error_code) ?? codeOfStatus(status);
   const detail = body.message ? promptWording(body.message) : `HTTP ${status}`;
   return errorFromCode(code, `${operation}: ${body.error_code}: ${detail}`, {
     registry: { operation, httpStatus: status, mlflowErrorCode: body.error_code },

@@ -15,6 +15,7 @@ import { type NamingOptions, registryName } from '../prompts/naming';
 import { CONTENT_HASH_TAG, contentHash } from '../register/content-hash';
 import type { MissingPrompt, Prompt, PromptVersion, RegistryClient, ResolvedPrompt } from '../registry';
 import { isCredentialRefusal, type RegistryProvider } from '../runtime/registry-provider';
+import { own } from '../util/own';
 import { CHECK_CODES as C, type Check, check, report, type VerifyReport } from './checks';
 
 export const DEFAULT_VERIFY_ALIASES = ['production', 'staging'] as const;
@@ -252,7 +253,7 @@ function experimentChecks(prompt: Prompt, now: number): Check[] {
   }
   if (experiment === null || !isLive(experiment, now)) return [];
   return experiment.variants
-    .filter((v) => v.weight_bp > 0 && !Object.hasOwn(prompt.aliases, v.alias))
+    .filter((v) => v.weight_bp > 0 && own(prompt.aliases, v.alias) === undefined)
     .map((v) =>
       check(
         'warn',
