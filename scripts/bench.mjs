@@ -5,9 +5,9 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureNode, ensureNodeModules, ensureVenv, root, venvDir } from './lib/toolchain.mjs';
 
+const node = ensureNode();
 ensureNodeModules();
 ensureVenv();
-const node = ensureNode();
 // Loaded only now: it needs esbuild from the node modules installed above.
 const { runTs } = await import('./lib/run-ts.mjs');
 

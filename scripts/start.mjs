@@ -2,9 +2,9 @@
 // Lambda runtime's Node major. Arguments go through (e.g. `npm start -- --once`).
 import { ensureNode, ensureNodeModules, ensureVenv, venvDir } from './lib/toolchain.mjs';
 
+const node = ensureNode();
 ensureNodeModules();
 ensureVenv();
-const node = ensureNode();
 const { runTs } = await import('./lib/run-ts.mjs');
 const code = await runTs(node, 'local/start.ts', {
   args: process.argv.slice(2),

@@ -5,8 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ensureNode, ensureNodeModules, ensureVenv, root, venvDir } from './lib/toolchain.mjs';
 
-ensureNodeModules();
 const node = ensureNode();
+ensureNodeModules();
 const args = process.argv.slice(2);
 const unitOnly = args.includes('--project') && args[args.indexOf('--project') + 1] === 'unit';
 if (!unitOnly) ensureVenv();

@@ -1,10 +1,11 @@
-// Brings what the project needs onto a fresh machine that has only Node and Python: the node
-// modules, a Node 22 binary for the tests (the Lambda runtime's major), and the project-local
-// Python venv with the pinned requirements. Each step is skipped when already done.
+// Brings what the project needs onto a fresh machine that has only Node and Python: a Node 22
+// binary (the Lambda runtime's major) that the tests run on and npm ci runs with, the node modules,
+// and the project-local Python venv with the pinned requirements. Each step is skipped when
+// already done.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
@@ -25,16 +26,28 @@ function sha256(text) {
   return createHash('sha256').update(text).digest('hex');
 }
 
+/**
+ * `npm ci` with the Node of `ensureNode()` first on PATH: the machine's npm (`#!/usr/bin/env node`)
+ * runs on it, so the engine checks (`engines.node` >=22 here and in dependencies) see the Node the
+ * code runs on rather than an older machine Node, and the install scripts that `allowScripts` in
+ * package.json lets run (and the `prepare` build of the CLI) run on it too.
+ */
 export function ensureNodeModules() {
   const lock = readFileSync(join(root, 'package-lock.json'), 'utf8');
   const stamp = join(root, 'node_modules', '.promptops-lock.sha256');
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === sha256(lock)) return;
-  log('installing node modules (npm ci)');
-  run('npm', ['ci', '--no-audit', '--no-fund']);
+  const node = ensureNode();
+  log(`installing node modules (npm ci on Node ${NODE_VERSION.split('.')[0]})`);
+  run('npm', ['ci', '--no-audit', '--no-fund'], {
+    env: { ...process.env, PATH: [dirname(node), process.env.PATH].filter(Boolean).join(delimiter) },
+  });
   writeFileSync(stamp, sha256(lock));
 }
 
-/** A Node binary of the Lambda runtime's major: this one if it is, else one from the npm registry. */
+/**
+ * A Node binary of the Lambda runtime's major: this one if it is, else one from the npm registry.
+ * It needs only npm and tar, not the node modules, so it runs first on a fresh clone.
+ */
 export function ensureNode() {
   const major = NODE_VERSION.split('.')[0];
   if (process.versions.node.split('.')[0] === major) return process.execPath;
