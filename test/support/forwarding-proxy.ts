@@ -10,6 +10,7 @@ import {
   type IncomingMessage,
   request,
   type Server,
+  type ServerResponse,
 } from 'node:http';
 
 export interface RequestObserver {
@@ -17,8 +18,15 @@ export interface RequestObserver {
   readonly drop?: boolean;
   /** Do not forward: answer with this status (a server failing) ... */
   readonly refuseWith?: number;
+  /** Headers sent with `refuseWith` (a `Retry-After`). */
+  readonly refuseHeaders?: Readonly<Record<string, string>>;
   /** ... or close the connection at once (a server that is down). */
   readonly cut?: boolean;
+  /**
+   * Hold the request this long before forwarding it (a slow answer: the server has not acted
+   * while it waits). A client that gives up meanwhile is not forwarded at all.
+   */
+  readonly delayMs?: number;
   /** The upstream answer's status, when its headers arrive. */
   readonly onAnswer?: (status: number) => void;
   /** The upstream answer has been read to its end. */
@@ -43,6 +51,9 @@ export async function startForwardingProxy(
   const upstream = new URL(target);
   // Kept-alive connections upstream: the hop costs every client the same per request.
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  /** Delayed requests not yet forwarded: cleared on close. */
+  const held = new Set<NodeJS.Timeout>();
+  let closed = false;
   const server: Server = createServer((req, res) => {
     const headers: IncomingHttpHeaders = { ...req.headers, host: upstream.host };
     const observer = onRequest(req, headers) ?? {};
@@ -52,11 +63,30 @@ export async function startForwardingProxy(
     }
     if (observer.refuseWith !== undefined) {
       req.resume();
-      res.writeHead(observer.refuseWith, { 'content-type': 'text/plain' });
+      res.writeHead(observer.refuseWith, { 'content-type': 'text/plain', ...observer.refuseHeaders });
       res.end(`refused by the test proxy (${observer.refuseWith})`);
       return;
     }
-    const forward = request(
+    if (observer.delayMs !== undefined && observer.delayMs > 0) {
+      // The body waits in the paused request stream meanwhile.
+      const timer = setTimeout(() => {
+        held.delete(timer);
+        if (closed || req.socket.destroyed) return;
+        forward(req, res, headers, observer);
+      }, observer.delayMs);
+      held.add(timer);
+      return;
+    }
+    forward(req, res, headers, observer);
+  });
+
+  function forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    headers: IncomingHttpHeaders,
+    observer: RequestObserver,
+  ): void {
+    const upstreamRequest = request(
       { agent, host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },
       (answer) => {
         observer.onAnswer?.(answer.statusCode ?? 502);
@@ -70,9 +100,10 @@ export async function startForwardingProxy(
         answer.pipe(res);
       },
     );
-    forward.on('error', () => req.socket.destroy());
-    req.pipe(forward);
-  });
+    upstreamRequest.on('error', () => req.socket.destroy());
+    req.pipe(upstreamRequest);
+  }
+
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
@@ -80,6 +111,9 @@ export async function startForwardingProxy(
     url: `http://127.0.0.1:${port}`,
     close: () =>
       new Promise((resolve) => {
+        closed = true;
+        for (const timer of held) clearTimeout(timer);
+        held.clear();
         server.closeAllConnections();
         server.close(() => {
           agent.destroy();
