@@ -7,10 +7,12 @@
  * reason a retry may cure (the registry, S3); a retry re-registers nothing that already
  * succeeded (unchanged content is a no-op).
  */
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { RegisterEnv } from '../../lib/config/register-env';
 import { isPromptOpsError, PromptOpsError } from '../../lib/errors';
 import { REGISTER_METRICS } from '../../lib/observability/metric-names';
+import { createDynamoAliasLock } from '../../lib/promote/alias-lock';
 import { processUpload, type UploadResult } from '../../lib/register/process-upload';
 import { selectUploads } from '../../lib/register/s3-event';
 import { experimentRef, memoExperimentId, resolveExperimentId } from '../../lib/registry/experiments';
@@ -44,9 +46,20 @@ export interface RegisterDeps {
   readonly runtime: Runtime;
   readonly env: RegisterEnv;
   readonly s3: Pick<S3Client, 'send'>;
+  /** For the alias lock, when PROMOTE_LOCK_TABLE is set. */
+  readonly dynamodb?: Pick<DynamoDBClient, 'send'> | undefined;
 }
 
-export function createRegisterHandler({ runtime, env, s3 }: RegisterDeps) {
+export function createRegisterHandler({ runtime, env, s3, dynamodb }: RegisterDeps) {
+  const lock =
+    env.PROMOTE_LOCK_TABLE === undefined || dynamodb === undefined
+      ? undefined
+      : createDynamoAliasLock({
+          client: dynamodb,
+          table: env.PROMOTE_LOCK_TABLE,
+          onReleaseFailure: (key, error) =>
+            runtime.logger.warn('lock not released; it expires', { key, error }),
+        });
   const scope = { bucket: env.PROMPTS_BUCKET, prefix: env.PROMPTS_PREFIX, suffix: '.md' };
   const experiment = experimentRef(env);
   const experimentId = memoExperimentId(() =>
@@ -83,7 +96,7 @@ export function createRegisterHandler({ runtime, env, s3 }: RegisterDeps) {
                 }
                 const done: UploadResult[] = [];
                 for (const upload of uploads)
-                  done.push(await processUpload(s3, registry, upload, runtime.naming, listedOn));
+                  done.push(await processUpload(s3, registry, upload, runtime.naming, listedOn, lock));
                 return done;
               });
 
@@ -92,8 +105,15 @@ export function createRegisterHandler({ runtime, env, s3 }: RegisterDeps) {
             log.error('upload refused', { key: result.key, code: result.code, reason: result.reason });
             metrics.add(REGISTER_METRICS.uploadRefused, 1);
           } else if (result.status === 'failed') {
-            log.error('upload failed', { key: result.key, code: result.code, reason: result.reason });
+            const unrecorded = result.code === 'AUDIT_INCOMPLETE';
+            log.error('upload failed', {
+              key: result.key,
+              code: result.code,
+              reason: result.reason,
+              ...(unrecorded ? { audit: true } : {}),
+            });
             metrics.add(REGISTER_METRICS.registrationFailed, 1);
+            if (unrecorded) metrics.add(REGISTER_METRICS.auditIncomplete, 1);
           } else {
             log.info(`upload ${result.status}`, {
               key: result.key,

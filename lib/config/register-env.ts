@@ -9,6 +9,8 @@ export const registerEnvSchema = z
     ...experimentEnvShape,
     PROMPTS_BUCKET: z.string().trim().min(3, 'expected the prompts bucket name'),
     PROMPTS_PREFIX: z.string().default('prompts/'),
+    /** The promote API's alias lock table; unset (a local run), uploads move aliases unlocked. */
+    PROMOTE_LOCK_TABLE: z.string().trim().min(3, 'expected the alias lock table name').optional(),
   })
   .superRefine(oneExperiment);
 export type RegisterEnv = z.infer<typeof registerEnvSchema>;

@@ -24,6 +24,8 @@ export const REGISTER_METRICS = {
   registrationFailed: 'RegistrationFailed',
   /** A prompt file that is itself wrong (or gone): refused, not retried. */
   uploadRefused: 'UploadRefused',
+  /** An upload's alias move may have happened without its history record (alarmed). */
+  auditIncomplete: 'AuditIncomplete',
   experimentListingFailed: 'ExperimentListingFailed',
   invocationFailed: 'InvocationFailed',
 } as const;

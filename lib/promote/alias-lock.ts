@@ -11,7 +11,11 @@
 import { randomUUID } from 'node:crypto';
 import type { DeleteItemCommandInput, DynamoDBClient, PutItemCommandInput } from '@aws-sdk/client-dynamodb';
 import { DeleteItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { ConfigError, MoveInProgressError, UnavailableError } from '../errors';
+import { ConfigError, DeadlineExceededError, MoveInProgressError, UnavailableError } from '../errors';
+import { remainingMs, sdkCallOptions } from '../runtime/deadline';
+
+/** The lock of one alias of a prompt; case-folded, so aliases differing only in case share one. */
+export const aliasLockKey = (name: string, alias: string): string => `${name}#${alias.toLowerCase()}`;
 
 export interface AliasLock {
   /** Runs `work` holding the lock on `key`; waits a little for a busy lock, then gives up. */
@@ -34,6 +38,8 @@ export interface DynamoAliasLockOptions {
 const DEFAULT_LEASE_MS = 60_000;
 const DEFAULT_WAIT_MS = 10_000;
 const RETRY_AFTER_MS = 1_000;
+/** The most a release may take; within the margin a function keeps after its deadline. */
+const RELEASE_MS = 1_000;
 
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -70,10 +76,18 @@ export function createDynamoAliasLock(options: DynamoAliasLockOptions): AliasLoc
       ExpressionAttributeValues: { ':now': { N: String(at) }, ':owner': { S: owner } },
     };
     try {
-      await client.send(new PutItemCommand(input));
+      await client.send(new PutItemCommand(input), sdkCallOptions());
       return true;
     } catch (error) {
       if (errorName(error) === 'ConditionalCheckFailedException') return false;
+      if (remainingMs() <= 0) {
+        throw new DeadlineExceededError(
+          "The caller's time ran out while taking the alias lock; nothing was changed.",
+          {
+            cause: error,
+          },
+        );
+      }
       throw failure(error, 'taking the lock');
     }
   }
@@ -87,7 +101,9 @@ export function createDynamoAliasLock(options: DynamoAliasLockOptions): AliasLoc
       ExpressionAttributeValues: { ':owner': { S: owner } },
     };
     try {
-      await client.send(new DeleteItemCommand(input));
+      // Released even when the caller's time is up (the work may have used all of it): on a
+      // short bound of its own, so a slow table cannot hold the invocation past its end.
+      await client.send(new DeleteItemCommand(input), { abortSignal: AbortSignal.timeout(RELEASE_MS) });
     } catch (error) {
       // Our lease expired and someone else holds the lock now: it is theirs to release.
       if (errorName(error) === 'ConditionalCheckFailedException') return;
@@ -102,7 +118,8 @@ export function createDynamoAliasLock(options: DynamoAliasLockOptions): AliasLoc
       const deadline = now() + waitMs;
       let delay = 25;
       while (!(await tryAcquire(key, owner))) {
-        if (now() >= deadline) {
+        // No wait outlives the caller's own deadline: it is told at once that the alias is busy.
+        if (now() >= deadline || remainingMs() < delay) {
           throw new MoveInProgressError('Another move of this alias is in progress; try again in a moment.', {
             retryAfterMs: RETRY_AFTER_MS,
           });

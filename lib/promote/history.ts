@@ -13,7 +13,8 @@ export const MAX_HISTORY_ENTRIES = 50;
 export const MAX_HISTORY_CHARS = 20_000;
 
 const entrySchema = z.object({
-  action: z.enum(['promote', 'rollback']),
+  // `register`: an upload moved `staging` (or gave a new prompt its first `production`).
+  action: z.enum(['promote', 'rollback', 'register']),
   version: z.number().int().positive(),
   previousVersion: z.number().int().positive().nullable(),
   by: z.string(),
@@ -59,7 +60,7 @@ export function rollbackTarget(
   const entries = history.filter(
     (entry, i) =>
       !(
-        entry.action === 'promote' &&
+        entry.action !== 'rollback' &&
         entry.previousVersion === null &&
         i > 0 &&
         history[i - 1]?.version === entry.version

@@ -9,13 +9,16 @@
 import {
   AuditIncompleteError,
   ConflictError,
+  type ErrorCode,
   InvalidInputError,
+  isPromptOpsError,
   NotFoundError,
   UnavailableError,
 } from '../errors';
 import { validateTagKey } from '../prompts/metadata';
 import type { Prompt, RegistryClient } from '../registry';
 import { TAG_KEYS } from '../registry/tag-keys';
+import { deadlineIn, remainingMs, withDeadline } from '../runtime/deadline';
 import { type AliasMoveRecord, appendHistory, historyTag, parseHistory } from './history';
 
 export const MOVED_TAG_PREFIX = TAG_KEYS.oss.movedToPrefix;
@@ -50,6 +53,11 @@ export interface MoveRequest {
 }
 
 export const MIN_MS_TO_MOVE = 8_000;
+/**
+ * Kept back from the alias write: the time to read back a write whose answer was lost, then to
+ * record the move, or undo it. The write itself gets the rest (at least MIN_MS_TO_MOVE less this).
+ */
+export const SETTLE_RESERVE_MS = 4_000;
 
 export interface MoveResult {
   readonly name: string;
@@ -105,13 +113,14 @@ export async function moveAlias(registry: RegistryClient, request: MoveRequest):
     // Already there: nothing is written (not even history), as a no-op move should be.
     return { name, alias, version, previousVersion: current, changed: false, by, at };
   }
-  if (request.remainingMs && request.remainingMs() < MIN_MS_TO_MOVE) {
+  const left = Math.min(request.remainingMs?.() ?? Number.POSITIVE_INFINITY, remainingMs());
+  if (left < MIN_MS_TO_MOVE) {
     throw new UnavailableError(
       'Too little time is left to move the alias and record the move; nothing was changed.',
     );
   }
   if (damaged && historyValue !== undefined) request.onDamagedHistory?.(historyValue);
-  await registry.setAlias(name, alias, version);
+  await writeAlias(registry, request, current, left);
   try {
     await record(registry, request, history, { previousVersion: current, at });
   } catch (failure) {
@@ -121,6 +130,72 @@ export async function moveAlias(registry: RegistryClient, request: MoveRequest):
   }
   return { name, alias, version, previousVersion: current, changed: true, by, at };
 }
+
+/**
+ * The alias write, bounded so that SETTLE_RESERVE_MS of the caller's time is left after it
+ * whatever happens. A write whose outcome is unknown (no answer: a timeout, a reset, the deadline)
+ * may have been applied: the alias is read back in that reserve, and a move that happened goes on
+ * to be recorded like any other. One that cannot be read back is reported, never left silent.
+ */
+async function writeAlias(
+  registry: RegistryClient,
+  request: MoveRequest,
+  current: number | null,
+  left: number,
+): Promise<void> {
+  const { name, alias, version } = request;
+  const write = () => registry.setAlias(name, alias, version);
+  try {
+    await (Number.isFinite(left) ? withDeadline(deadlineIn(left - SETTLE_RESERVE_MS), write) : write());
+    return;
+  } catch (failure) {
+    if (!outcomeUnknown(failure)) throw failure;
+    let now: number | null;
+    try {
+      now = (await registry.inspectPrompt(name)).prompt.aliases[alias] ?? null;
+    } catch (readFailure) {
+      throw new AuditIncompleteError(
+        `Alias '${alias}' of '${name}' may have been moved to version ${version}: the registry's ` +
+          `answer to the move was lost, and the alias could not be read back ` +
+          `(${(readFailure as Error).message}). The move is not recorded; check the alias.`,
+        { cause: failure },
+      );
+    }
+    if (now === version) return;
+    if (now === current) {
+      throw new UnavailableError(
+        `The registry did not answer the move of alias '${alias}' of '${name}' ` +
+          `(${(failure as Error).message}); read back, it still points at ` +
+          `${current === null ? 'no version' : `version ${current}`}: nothing was changed.`,
+        { cause: failure },
+      );
+    }
+    throw new ConflictError(
+      `Alias '${alias}' of '${name}' was moved to ${now === null ? 'nowhere' : `version ${now}`} ` +
+        `outside this service while this move ran; nothing was recorded.`,
+      { cause: failure },
+    );
+  }
+}
+
+/**
+ * A failure after which the write may or may not have been applied: no answer came (timeout,
+ * reset, deadline) or a server failed mid-way. A refusal (4xx) says nothing was done.
+ */
+function outcomeUnknown(failure: unknown): boolean {
+  return !(isPromptOpsError(failure) && REFUSALS.has(failure.code));
+}
+
+/** What the registry answers when it did not take a write on (a throttle may hide a lost answer). */
+const REFUSALS: ReadonlySet<ErrorCode> = new Set([
+  'INVALID_INPUT',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'CONFLICT',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'UNSUPPORTED',
+]);
 
 async function undo(
   registry: RegistryClient,

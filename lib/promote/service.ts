@@ -13,7 +13,7 @@ import type { NamingOptions } from '../prompts/naming';
 import { registryName, shortNameOf } from '../prompts/naming';
 import { CONTENT_HASH_TAG } from '../register/content-hash';
 import type { Prompt, PromptVersion, RegistryClient } from '../registry';
-import type { AliasLock } from './alias-lock';
+import { type AliasLock, aliasLockKey as lockKey } from './alias-lock';
 import {
   DEFAULT_FROM,
   DEFAULT_TO,
@@ -80,9 +80,6 @@ function assertMayMoveServed(ctx: MoveContext, prompt: Prompt, alias: string): v
     );
   }
 }
-
-/** Per prompt and alias; case-folded, so aliases differing only in case share one lock. */
-const lockKey = (name: string, alias: string) => `${name}#${alias.toLowerCase()}`;
 
 function answer(target: ManagedPrompt, action: MoveResponse['action'], moved: MoveResult): MoveResponse {
   return { ...moved, prompt: target.prompt, action };

@@ -5,10 +5,12 @@
  */
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { InvalidInputError, InvalidPromptFileError, isPromptOpsError, UnavailableError } from '../errors';
+import type { AliasLock } from '../promote/alias-lock';
 import { MAX_PROMPT_FILE_BYTES, parsePromptFile } from '../prompts/file';
 import type { NamingOptions } from '../prompts/naming';
 import type { RegistryClient } from '../registry';
 import { TAG_KEYS } from '../registry/tag-keys';
+import { sdkCallOptions } from '../runtime/deadline';
 import { isCredentialRefusal } from '../runtime/registry-provider';
 import { type RegisterOutcome, registerPromptFile } from './register-prompt-file';
 import type { Upload } from './s3-event';
@@ -43,7 +45,10 @@ interface ObjectRead {
 async function readObject(s3: Pick<S3Client, 'send'>, upload: Upload): Promise<ObjectRead> {
   let output: GetObjectCommandOutput;
   try {
-    output = await s3.send(new GetObjectCommand({ Bucket: upload.bucket, Key: upload.key }));
+    output = await s3.send(
+      new GetObjectCommand({ Bucket: upload.bucket, Key: upload.key }),
+      sdkCallOptions(),
+    );
   } catch (error) {
     const name = (error as { name?: unknown })?.name;
     if (name === 'NoSuchKey' || name === 'NotFound') {
@@ -93,6 +98,7 @@ export async function processUpload(
   upload: Upload,
   naming: NamingOptions,
   experimentId?: string,
+  lock?: AliasLock,
 ): Promise<UploadResult> {
   try {
     const object = await readObject(s3, upload);
@@ -105,7 +111,13 @@ export async function processUpload(
     };
     return {
       key: upload.key,
-      ...(await registerPromptFile(registry, file, { naming, provenance, experimentId })),
+      ...(await registerPromptFile(registry, file, {
+        naming,
+        provenance,
+        experimentId,
+        lock,
+        by: upload.principalId ? `s3-upload:${upload.principalId}` : 's3-upload',
+      })),
     };
   } catch (error) {
     // A refusal of our registry credentials is not this file's fault: let it reach the registry

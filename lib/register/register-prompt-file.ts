@@ -5,6 +5,8 @@
  * has none yet (first registration). Promotion is a separate, deliberate act.
  */
 import { AlreadyExistsError, isPromptOpsError, NotFoundError } from '../errors';
+import { type AliasLock, aliasLockKey } from '../promote/alias-lock';
+import { moveAlias } from '../promote/move-alias';
 import type { PromptFile } from '../prompts/file';
 import { type NamingOptions, registryName } from '../prompts/naming';
 import type { CreatePromptInput, Prompt, PromptState, PromptVersion, RegistryClient } from '../registry';
@@ -13,6 +15,8 @@ import { isCredentialRefusal } from '../runtime/registry-provider';
 import { CONTENT_HASH_TAG, contentHash } from './content-hash';
 
 export const STAGING_ALIAS = 'staging';
+/** The "by" of a registration's alias moves when the caller names no one. */
+export const DEFAULT_REGISTRAR = 'register';
 export const PRODUCTION_ALIAS = 'production';
 
 export interface AliasMove {
@@ -42,6 +46,14 @@ export interface RegisterOptions {
    * prompt that lacks it. Unset: not touched.
    */
   readonly experimentId?: string | undefined;
+  /** Who registers, in the aliases' history (the uploader, the CLI's user); default `register`. */
+  readonly by?: string | undefined;
+  /**
+   * The alias lock the promote API moves under: given, an upload's alias moves take it too, so a
+   * promotion to `staging` and an upload never interleave their history writes.
+   */
+  readonly lock?: AliasLock | undefined;
+  readonly now?: (() => Date) | undefined;
 }
 
 /** The prompt and its latest version in one read; `undefined` for a prompt not registered yet. */
@@ -193,7 +205,19 @@ export async function registerPromptFile(
     moves = aliasMoves(currentAliases(plan), target.version);
   }
 
-  for (const move of moves) await registry.setAlias(name, move.alias, move.version);
+  // Each move is an audited move, like a promotion: in the alias's history, or not made at all.
+  for (const move of moves) {
+    const made = () =>
+      moveAlias(registry, {
+        name,
+        alias: move.alias,
+        version: move.version,
+        action: 'register',
+        by: options.by ?? DEFAULT_REGISTRAR,
+        now: options.now?.() ?? new Date(),
+      });
+    await (options.lock ? options.lock.withLock(aliasLockKey(name, move.alias), made) : made());
+  }
   return {
     source: file.source,
     name,

@@ -13,6 +13,8 @@ import { InvalidInputError, zodIssues } from '../errors';
 // (its locales too): +182 KiB zipped and about +30 ms of register's cold start (bench/bundles.ts).
 const recordSchema = z.looseObject({
   eventName: z.string(),
+  // Who uploaded (e.g. `AWS:AIDA…`): the "by" of the staging move the upload makes.
+  userIdentity: z.looseObject({ principalId: z.string().max(900).optional() }).optional(),
   s3: z.looseObject({
     bucket: z.looseObject({ name: z.string().min(1) }),
     object: z.looseObject({
@@ -31,6 +33,8 @@ export interface Upload {
   readonly bucket: string;
   readonly key: string;
   readonly sequencer: string;
+  /** The uploader, as S3 names it, when the event says. */
+  readonly principalId?: string | undefined;
 }
 
 export interface Ignored {
@@ -90,7 +94,13 @@ export function selectUploads(event: unknown, scope: UploadScope): { uploads: Up
       ignored.push({ bucket, key, reason });
       continue;
     }
-    const upload = { bucket, key, sequencer: record.s3.object.sequencer ?? '' };
+    const principalId = record.userIdentity?.principalId;
+    const upload = {
+      bucket,
+      key,
+      sequencer: record.s3.object.sequencer ?? '',
+      ...(principalId ? { principalId } : {}),
+    };
     const seen = newest.get(key);
     if (!seen || compareSequencers(upload.sequencer, seen.sequencer) > 0) newest.set(key, upload);
   }

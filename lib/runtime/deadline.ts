@@ -73,3 +73,17 @@ export function settleWithin<T>(ms: number, work: Promise<T>, onTimeout: () => E
   work.catch(() => undefined);
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * The AWS SDK's per-call options for the current deadline: the call is aborted when the time is
+ * up (the SDK's own timeouts bound one attempt, not the caller's end).
+ */
+export function sdkCallOptions(): { abortSignal?: AbortSignal } {
+  const deadline = currentDeadline();
+  return deadline ? { abortSignal: deadline.signal } : {};
+}
+
+/** Milliseconds left before the current deadline; unbounded (Infinity) outside one. */
+export function remainingMs(): number {
+  return currentDeadline()?.remainingMs() ?? Number.POSITIVE_INFINITY;
+}

@@ -13,6 +13,7 @@
  */
 import type { Context } from 'aws-lambda';
 import { invocationMetrics, type Metrics } from '../observability/metrics';
+import { deadlineIn, withDeadline } from './deadline';
 import type { Instruments } from './invocation';
 
 /** What a handler reads of the Lambda context (tests pass only the request id). */
@@ -27,6 +28,9 @@ export type InstrumentedHandler<E, R> = (
   metrics: Metrics,
 ) => Promise<R>;
 
+/** Kept back from the invocation's remaining time to log, count and answer what happened. */
+export const ANSWER_MARGIN_MS = 1_500;
+
 export function instrumented<E, R>(
   { logger, metrics }: Instruments,
   handler: InstrumentedHandler<E, R>,
@@ -37,8 +41,15 @@ export function instrumented<E, R>(
     logger.refreshSampleRateCalculation();
     metrics.captureColdStartMetric(context.functionName);
     const counted = invocationMetrics(metrics);
+    const remaining = context.getRemainingTimeInMillis?.();
+    const run = () => handler(event, context, counted);
     try {
-      return await handler(event, context, counted);
+      // Every call made for this invocation (registry, DynamoDB, S3, model) ends before the
+      // Lambda's own end, less a margin in which a failure is still logged, counted and answered:
+      // a write is aborted by us, and its outcome told, rather than cut by the runtime unseen.
+      return await (remaining === undefined
+        ? run()
+        : withDeadline(deadlineIn(remaining - ANSWER_MARGIN_MS), run));
     } finally {
       try {
         counted.close();

@@ -3,7 +3,8 @@
  * `ttlMs`, failures not cached. `refresh` forces the next read through (credential rotation).
  */
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SecretError, UnavailableError } from '../errors';
+import { DeadlineExceededError, SecretError, UnavailableError } from '../errors';
+import { currentDeadline, settleWithin } from '../runtime/deadline';
 import { parseRegistrySecret, type RegistrySecret } from './registry-secret';
 
 export interface SecretCacheOptions {
@@ -60,15 +61,30 @@ export function createSecretCache(options: SecretCacheOptions): SecretCache {
     return value;
   }
 
+  /**
+   * A fetch is shared by every caller waiting for it, so no one caller's deadline aborts it: each
+   * caller stops waiting at its own deadline instead, and the fetch goes on for the others.
+   */
+  function within(secretId: string, value: Promise<RegistrySecret>): Promise<RegistrySecret> {
+    const deadline = currentDeadline();
+    if (deadline === undefined) return value;
+    return settleWithin(
+      deadline.remainingMs(),
+      value,
+      () =>
+        new DeadlineExceededError(`Secrets Manager did not return secret '${secretId}' in the time left.`),
+    );
+  }
+
   return {
     get(secretId) {
       const entry = entries.get(secretId);
-      if (entry && now() - entry.fetchedAt < options.ttlMs) return entry.value;
-      return fetch(secretId);
+      if (entry && now() - entry.fetchedAt < options.ttlMs) return within(secretId, entry.value);
+      return within(secretId, fetch(secretId));
     },
     refresh(secretId) {
       entries.delete(secretId);
-      return fetch(secretId);
+      return within(secretId, fetch(secretId));
     },
     get fetchCount() {
       return fetchCount;

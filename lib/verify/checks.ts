@@ -20,6 +20,7 @@ export const CHECK_CODES = {
   fallbackDiffers: 'FALLBACK_DIFFERS',
   experimentInvalid: 'EXPERIMENT_INVALID',
   experimentVariantMissing: 'EXPERIMENT_VARIANT_MISSING',
+  aliasUnrecorded: 'ALIAS_UNRECORDED',
   registryUnreachable: 'REGISTRY_UNREACHABLE',
   credentialsRefused: 'CREDENTIALS_REFUSED',
   registryFailed: 'REGISTRY_FAILED',

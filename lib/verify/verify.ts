@@ -193,6 +193,23 @@ function aliasMissing(prompt: Prompt, short: string, alias: string): Check {
   });
 }
 
+/**
+ * An alias whose history ends on another version than the one it points at: it was moved outside
+ * promptops (MLflow's UI or SDK), or a move was made whose record was lost (the promote and
+ * register functions report that as AUDIT_INCOMPLETE when they see it; a crash would not).
+ * Aliases with no history at all were never moved here, and are not judged.
+ */
+function unrecordedMove(prompt: Prompt, short: string, alias: string, version: number): Check | undefined {
+  const last = parseHistory(prompt.tags[historyTag(alias)]).entries.at(-1);
+  if (last === undefined || last.version === version) return undefined;
+  return check(
+    'warn',
+    C.aliasUnrecorded,
+    `${alias} points at version ${version}, but its history's last move is to version ${last.version}: it was moved outside promptops, or a move's record was lost. Record it with \`promptops promote ${short} --from ${version} --to ${alias}\` once you know who moved it.`,
+    { prompt: prompt.name, alias, version },
+  );
+}
+
 interface Unreadable {
   readonly unreadable: string;
 }
@@ -292,7 +309,11 @@ export async function verifyPrompts(registry: RegistryClient, options: VerifyOpt
       for (const alias of aliases) {
         const version = prompt.aliases[alias];
         if (version === undefined) checks.push(aliasMissing(prompt, short, alias));
-        else targets.push({ short, alias, name, version });
+        else {
+          targets.push({ short, alias, name, version });
+          const unrecorded = unrecordedMove(prompt, short, alias, version);
+          if (unrecorded) checks.push(unrecorded);
+        }
       }
     }
     resolved = targets.length === 0 ? [] : await resolveEach(registry, targets);

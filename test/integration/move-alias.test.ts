@@ -1,9 +1,16 @@
 /** Audited alias moves against a real MLflow server. */
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { AuditIncompleteError, ConflictError, NotFoundError, UnavailableError } from '../../lib/errors';
+import {
+  AuditIncompleteError,
+  ConflictError,
+  DeadlineExceededError,
+  NotFoundError,
+  UnavailableError,
+} from '../../lib/errors';
 import { historyTag, parseHistory, rollbackTarget } from '../../lib/promote/history';
-import { MOVED_TAG_PREFIX, moveAlias } from '../../lib/promote/move-alias';
+import { MIN_MS_TO_MOVE, MOVED_TAG_PREFIX, moveAlias, SETTLE_RESERVE_MS } from '../../lib/promote/move-alias';
 import { createRegistryClient, type RegistryClient } from '../../lib/registry';
+import { currentDeadline, deadlineIn, withDeadline } from '../../lib/runtime/deadline';
 import { uniqueName } from '../support/names';
 
 const uri = inject('mlflowUri');
@@ -199,6 +206,98 @@ describe('moveAlias', () => {
     expect((error as Error).cause).toBeInstanceOf(UnavailableError);
     expect((await registry.getPrompt(own)).aliases.production).toBe(2);
   });
+
+  /**
+   * The real registry; `setAlias` calls for which `lose` says so reach the server (or not, with
+   * `applied: false`) and their answer is lost; `inspectPrompt` fails when `blind`.
+   */
+  function answerLost(options: { applied: boolean; blind?: boolean }): RegistryClient {
+    let reads = 0;
+    return new Proxy(registry, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver);
+        if (key === 'setAlias') {
+          return async (...args: Parameters<RegistryClient['setAlias']>) => {
+            if (options.applied) await target.setAlias(...args);
+            throw new UnavailableError('setAlias: the registry did not answer (timed out)');
+          };
+        }
+        if (key === 'inspectPrompt' && options.blind) {
+          return (...args: Parameters<RegistryClient['inspectPrompt']>) => {
+            reads += 1;
+            // The move's own first read goes through; the read-back after the lost answer fails.
+            return reads === 1 ? target.inspectPrompt(...args) : Promise.reject(new UnavailableError('down'));
+          };
+        }
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  }
+
+  it('records a move whose answer was lost but which the registry made (read back)', async () => {
+    const own = await productionOnOne('lost-applied');
+    const moved = await moveAlias(answerLost({ applied: true }), {
+      name: own,
+      alias: 'production',
+      version: 2,
+      action: 'promote',
+      by,
+      now,
+    });
+    expect(moved).toMatchObject({ version: 2, previousVersion: 1, changed: true });
+    const prompt = await registry.getPrompt(own);
+    expect(prompt.aliases.production).toBe(2);
+    const entries = parseHistory(prompt.tags[historyTag('production')]).entries;
+    expect(entries.map((e) => [e.version, e.previousVersion])).toEqual([
+      [1, null],
+      [2, 1],
+    ]);
+    expect((await registry.getPromptVersion(own, 2)).tags[`${MOVED_TAG_PREFIX}production`]).toBeDefined();
+  });
+
+  it('says nothing was changed when a move whose answer was lost did not happen (read back)', async () => {
+    const own = await productionOnOne('lost-not-applied');
+    const before = await registry.getPrompt(own);
+    const error = await promoteToTwo(answerLost({ applied: false }), own);
+    expect(error).toBeInstanceOf(UnavailableError);
+    expect((error as Error).message).toMatch(/still points at version 1: nothing was changed/);
+    expect(await registry.getPrompt(own)).toEqual(before);
+  });
+
+  it('reports AUDIT_INCOMPLETE when a move whose answer was lost cannot be read back', async () => {
+    const own = await productionOnOne('lost-blind');
+    const error = await promoteToTwo(answerLost({ applied: true, blind: true }), own);
+    expect(error).toBeInstanceOf(AuditIncompleteError);
+    expect((error as Error).message).toMatch(/may have been moved to version 2/);
+    expect((error as Error).cause).toBeInstanceOf(UnavailableError);
+  });
+
+  it("bounds the alias write by the caller's deadline, keeping time to settle it", async () => {
+    const own = await productionOnOne('deadline');
+    // A registry whose alias write hangs: the write is cut when only the settling reserve is left,
+    // and the read-back (which finds nothing moved) fits in that reserve.
+    const hanging = new Proxy(registry, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver);
+        if (key === 'setAlias') {
+          return () =>
+            new Promise((_, reject) => {
+              const signal = currentDeadline()?.signal;
+              signal?.addEventListener('abort', () => reject(new DeadlineExceededError('setAlias: aborted')));
+            });
+        }
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const started = Date.now();
+    const error = await withDeadline(deadlineIn(MIN_MS_TO_MOVE + 500), () => promoteToTwo(hanging, own));
+    const took = Date.now() - started;
+    expect(error).toBeInstanceOf(UnavailableError);
+    expect((error as Error).message).toMatch(/nothing was changed/);
+    // Cut at the deadline less the reserve, not at the deadline.
+    expect(took).toBeLessThan(MIN_MS_TO_MOVE + 500 - SETTLE_RESERVE_MS / 2);
+    expect((await registry.getPrompt(own)).aliases.production).toBe(1);
+  }, 20_000);
 
   it('does not start a move with too little time left to record it', async () => {
     const own = uniqueName('late');

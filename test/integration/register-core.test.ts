@@ -1,5 +1,7 @@
 /** The registration core against a real MLflow server. */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { historyTag, parseHistory, rollbackTarget } from '../../lib/promote/history';
+import { MOVED_TAG_PREFIX } from '../../lib/promote/move-alias';
 import { type PromptFile, parsePromptFile } from '../../lib/prompts/file';
 import { CONTENT_HASH_TAG } from '../../lib/register/content-hash';
 import { registerPromptFile } from '../../lib/register/register-prompt-file';
@@ -49,14 +51,20 @@ describe('registerPromptFile', () => {
     const name = uniqueName('cost');
     const first = createRegistryClient({ trackingUri: uri });
     await registerPromptFile(first, promptFile(name, 'Answer {{ q }}', 'tags: {team: a}\n'));
-    // read; create prompt; create version; set staging; set production
-    expect(first.requestCount).toBe(5);
+    // read; create prompt; create version; then each of staging and production an audited move:
+    // read it under its lock, set it, write its history, tag the version
+    expect(first.requestCount).toBe(3 + 2 * 4);
     const second = createRegistryClient({ trackingUri: uri });
     await registerPromptFile(second, promptFile(name, 'Answer well {{ q }}', 'tags: {team: a}\n'));
-    // read; create version; set staging
-    expect(second.requestCount).toBe(3);
-    // The prompt carries the file's tags; provenance and hashes stay on the versions.
-    expect((await registry.getPrompt(name)).tags).toEqual({ team: 'a' });
+    // read; create version; move staging
+    expect(second.requestCount).toBe(2 + 4);
+    // The prompt carries the file's tags (and its aliases' histories); provenance and hashes stay
+    // on the versions.
+    const tags = (await registry.getPrompt(name)).tags;
+    expect(Object.keys(tags).sort()).toEqual(
+      ['team', historyTag('production'), historyTag('staging')].sort(),
+    );
+    expect(tags.team).toBe('a');
   });
 
   it('registers changed content as a new version, moves staging, leaves production', async () => {
@@ -86,6 +94,47 @@ describe('registerPromptFile', () => {
     expect(healed).toMatchObject({ status: 'unchanged', version: 1 });
     expect(healed.aliasesMoved).toEqual([{ alias: 'staging', version: 1, previousVersion: undefined }]);
   });
+
+  it("records every alias move it makes in the alias's history, by whoever registered", async () => {
+    const name = uniqueName('history');
+    const now = () => new Date('2026-12-06T09:00:00.000Z');
+    await registerPromptFile(registry, promptFile(name, 'Answer {{ q }}'), {
+      by: 's3-upload:AWS:AIDAUPLOADER',
+      now,
+    });
+    await registerPromptFile(registry, promptFile(name, 'Answer well {{ q }}'), { now });
+    const prompt = await registry.getPrompt(name);
+    const staging = parseHistory(prompt.tags[historyTag('staging')]);
+    expect(staging.damaged).toBe(false);
+    expect(staging.entries).toEqual([
+      {
+        action: 'register',
+        version: 1,
+        previousVersion: null,
+        by: 's3-upload:AWS:AIDAUPLOADER',
+        at: now().toISOString(),
+      },
+      { action: 'register', version: 2, previousVersion: 1, by: 'register', at: now().toISOString() },
+    ]);
+    expect(parseHistory(prompt.tags[historyTag('production')]).entries).toEqual([
+      {
+        action: 'register',
+        version: 1,
+        previousVersion: null,
+        by: 's3-upload:AWS:AIDAUPLOADER',
+        at: now().toISOString(),
+      },
+    ]);
+    // As a promotion does, the version says which alias it was moved onto, by whom.
+    expect(
+      JSON.parse((await registry.getPromptVersion(name, 2)).tags[`${MOVED_TAG_PREFIX}staging`] ?? '{}'),
+    ).toMatchObject({
+      action: 'register',
+      by: 'register',
+    });
+    // A rollback of staging goes back over the upload's move, like over a promotion.
+    expect(rollbackTarget(staging.entries, 2)).toBe(1);
+  });
 });
 
 describe('registerPromptFile lists the prompt on the experiment, as MLflow does on registration', () => {
@@ -103,8 +152,9 @@ describe('registerPromptFile lists the prompt on the experiment, as MLflow does 
     await registerPromptFile(counting, promptFile(name, 'Answer {{ q }}', 'tags: {team: a}\n'), {
       experimentId: '0',
     });
-    expect(counting.requestCount).toBe(5);
-    expect((await registry.getPrompt(name)).tags).toEqual({ team: 'a', _mlflow_experiment_ids: ',0,' });
+    // As without the experiment: the listing rides on the prompt's creation.
+    expect(counting.requestCount).toBe(3 + 2 * 4);
+    expect((await registry.getPrompt(name)).tags).toMatchObject({ team: 'a', _mlflow_experiment_ids: ',0,' });
     // MLflow's SDK rewrites `experiment_id = '0'` to this tag; the UI's experiment page does the same.
     expect(await oracle.call('search_prompts_in_experiment', { experiment_id: '0' })).toContain(name);
   });

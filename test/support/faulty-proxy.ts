@@ -41,6 +41,11 @@ export interface FaultyProxy {
   /** Requests whose path matches get `status` instead of the server's answer (until `up()`). */
   failPaths(rule: RegExp, status: number): void;
   /**
+   * Requests whose method and path (`POST /api/...`) match reach the server at once, but its
+   * answer is held `ms` (until `up()`): the write is made, its caller does not hear of it in time.
+   */
+  holdAnswers(rule: RegExp, ms: number): void;
+  /**
    * Random faults from now on (until `up()` or `stopFaults()`); the counts start again from zero.
    * Each method and path has its own stream of draws from the seed, so the n-th `GET /x` meets
    * the same fault whatever else was requested meanwhile; which of several concurrent requests
@@ -90,6 +95,7 @@ export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
     streams: new Map<string, () => number>(),
     injected: noFaults(),
     considered: 0,
+    hold: undefined as { rule: RegExp; ms: number } | undefined,
   };
   const seen: string[] = [];
 
@@ -112,6 +118,7 @@ export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
     seen.push(key);
     if (state.down) return { cut: true };
     if (state.rule?.test(path)) return { refuseWith: state.status };
+    if (state.hold?.rule.test(key)) return { holdAnswerMs: state.hold.ms };
     const injection = state.injection;
     if (!injection || !(injection.paths?.test(path) ?? true)) return undefined;
     state.considered += 1;
@@ -149,11 +156,15 @@ export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
     up: () => {
       state.down = false;
       state.rule = undefined;
+      state.hold = undefined;
       stopFaults();
     },
     failPaths: (rule, status) => {
       state.rule = rule;
       state.status = status;
+    },
+    holdAnswers: (rule, ms) => {
+      state.hold = { rule, ms };
     },
     injectFaults: (injection) => {
       if (!(injection.rate >= 0 && injection.rate <= 1)) throw new Error('rate: expected 0 to 1');

@@ -27,6 +27,11 @@ export interface RequestObserver {
    * while it waits). A client that gives up meanwhile is not forwarded at all.
    */
   readonly delayMs?: number;
+  /**
+   * Forward at once, but hold the server's answer this long (the server has acted; its answer is
+   * late): a client that gives up meanwhile never learns the outcome.
+   */
+  readonly holdAnswerMs?: number;
   /** The upstream answer's status, when its headers arrive. */
   readonly onAnswer?: (status: number) => void;
   /** The upstream answer has been read to its end. */
@@ -96,8 +101,20 @@ export async function startForwardingProxy(
           answer.once('end', () => req.socket.destroy());
           return;
         }
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
+        const pass = () => {
+          if (closed || req.socket.destroyed) {
+            answer.resume();
+            return;
+          }
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        };
+        if (observer.holdAnswerMs === undefined || observer.holdAnswerMs <= 0) return pass();
+        const timer = setTimeout(() => {
+          held.delete(timer);
+          pass();
+        }, observer.holdAnswerMs);
+        held.add(timer);
       },
     );
     upstreamRequest.on('error', () => req.socket.destroy());

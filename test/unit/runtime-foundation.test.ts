@@ -476,7 +476,9 @@ describe('S3 event selection', () => {
       ]),
       scope,
     );
-    expect(uploads).toEqual([{ bucket: 'b', key: 'prompts/a b.md', sequencer: '02' }]);
+    expect(uploads).toEqual([
+      { bucket: 'b', key: 'prompts/a b.md', principalId: 'AWS:AIDAEXAMPLE', sequencer: '02' },
+    ]);
     expect(ignored.map((i) => i.reason)).toEqual([
       'event ObjectRemoved:Delete is not an upload',
       'bucket other is not the prompts bucket',

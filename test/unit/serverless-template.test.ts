@@ -27,6 +27,7 @@ import {
   METRIC_NAMES,
   PREDICT_METRICS,
   PROMOTE_METRICS,
+  REGISTER_METRICS,
   ROLLOUT_METRICS,
   VERIFY_METRICS,
 } from '../../lib/observability/metric-names';
@@ -349,7 +350,12 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
         'MLFLOW_EXPERIMENT_NAME',
         'PROMPTS_BUCKET',
         'PROMPTS_PREFIX',
+        'PROMOTE_LOCK_TABLE',
       ].sort(),
+    );
+    // An upload's alias moves take the promote API's lock.
+    expect(env.PROMOTE_LOCK_TABLE).toEqual(
+      environment(created.template, 'PromoteLambdaFunction').PROMOTE_LOCK_TABLE,
     );
     expect(env.PROMPTS_BUCKET).toBe(`promptops-prompts-${STAGE}-${REGION}`);
     expect(env.PROMPTS_PREFIX).toBe('prompts/');
@@ -930,6 +936,21 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
       expect(watched.get('VerifyFailuresAlarm')).toBe(VERIFY_METRICS.failures);
       expect(watched.get('VerifyNotRunningAlarm')).toBe(VERIFY_METRICS.runs);
       expect(watched.get('AuditIncompleteAlarm')).toBe(PROMOTE_METRICS.auditIncomplete);
+      // Promote's moves and register's: either may leave an alias moved without its record.
+      expect(
+        alarmMetrics(created.template)
+          .filter(([id]) => id === 'AuditIncompleteAlarm')
+          .map(([, m]) => `${m.MetricName}/${JSON.stringify(m.Dimensions)}`)
+          .sort(),
+      ).toEqual(
+        ['promote', 'register'].map(
+          (fn) =>
+            `${REGISTER_METRICS.auditIncomplete}/${JSON.stringify([
+              { Name: 'service', Value: 'promptops' },
+              { Name: 'function', Value: fn },
+            ])}`,
+        ),
+      );
       expect(watched.get('TraceExportFailuresAlarm')).toBe(PREDICT_METRICS.traceFailed);
       expect(watched.get('RolloutHaltedAlarm')).toBe(ROLLOUT_METRICS.halted);
       expect(watched.get('RolloutFailedAlarm')).toBe(ROLLOUT_METRICS.failed);
@@ -1020,6 +1041,9 @@ describe('serverless.yml, packaged with osls without AWS credentials', () => {
 
     it('grants register exactly what it calls, each on its own resource', () => {
       expect(grantsOf(created.template, 'RegisterRole')).toEqual([
+        // The alias lock, as promote takes it: an upload's move of staging is serialised with a promotion's.
+        { action: 'dynamodb:DeleteItem', resources: [getAtt('PromoteLockTable', 'Arn')] },
+        { action: 'dynamodb:PutItem', resources: [getAtt('PromoteLockTable', 'Arn')] },
         ...logGrants('RegisterLogGroup'),
         {
           action: 's3:GetObject',

@@ -3,6 +3,7 @@ import { BUILT_IN_CONTRACT } from '../../lib/agent/contract';
 import { parseVerifyEnv } from '../../lib/config/verify-env';
 import { MalformedResponseError, NotFoundError, UnauthorizedError, UnavailableError } from '../../lib/errors';
 import { EXPERIMENT_TAG } from '../../lib/experiments/definition';
+import { historyTag } from '../../lib/promote/history';
 import { snapshotFromFiles } from '../../lib/prompt-loader/snapshot';
 import { loadPromptFiles } from '../../lib/prompts/directory';
 import { CONTENT_HASH_TAG, contentHash } from '../../lib/register/content-hash';
@@ -122,6 +123,40 @@ describe('verify, check by check', () => {
     ]);
     expect(experiments[0]?.message).toContain("experiment tag of prompt 'orchestrator' is not JSON");
     expect(experiments[1]?.message).toContain("sends 10% of traffic to alias 'candidate'");
+  });
+
+  it('warns of an alias whose history ends elsewhere than it points (ALIAS_UNRECORDED), not of one never moved here', async () => {
+    const moved = (version: number) =>
+      JSON.stringify([
+        {
+          action: 'register',
+          version: 1,
+          previousVersion: null,
+          by: 'register',
+          at: '2026-12-01T00:00:00.000Z',
+        },
+        ...(version === 1
+          ? []
+          : [{ action: 'promote', version, previousVersion: 1, by: 'ops', at: '2026-12-02T00:00:00.000Z' }]),
+      ]);
+    const result = await verify(
+      registryOf((_versions, prompts) => {
+        // Recorded at version 2, but pointing at 1: moved back by hand (or the record was lost).
+        const orchestrator = prompts.get('orchestrator') as Prompt;
+        prompts.set('orchestrator', { ...orchestrator, tags: { [historyTag('production')]: moved(2) } });
+        // Recorded where it points: nothing to say.
+        const synthesizer = prompts.get('synthesizer') as Prompt;
+        prompts.set('synthesizer', { ...synthesizer, tags: { [historyTag('production')]: moved(1) } });
+      }),
+    );
+    expect(result.ok).toBe(true);
+    const unrecorded = result.checks.filter((c) => c.code === 'ALIAS_UNRECORDED');
+    expect(unrecorded.map((c) => `${c.prompt}:${c.alias}:${c.version}:${c.status}`)).toEqual([
+      'orchestrator:production:1:warn',
+    ]);
+    expect(unrecorded[0]?.message).toMatch(
+      /history's last move is to version 2.*promptops promote orchestrator --from 1 --to production/,
+    );
   });
 
   it('fails a Jinja2 template and a chat role the agent does not send (TEMPLATE_UNUSABLE)', async () => {
