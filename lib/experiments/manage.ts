@@ -17,9 +17,10 @@ import {
 } from '../errors';
 import { assertMayMove } from '../promote/authorize';
 import { assertPassesGate } from '../promote/gate';
-import { MIN_MS_TO_MOVE } from '../promote/move-alias';
+import { MIN_MS_TO_MOVE, outcomeUnknown, withSettleReserve } from '../promote/move-alias';
 import { type ManagedPrompt, type MoveContext, managedPrompt } from '../promote/service';
 import type { Prompt, RegistryClient } from '../registry';
+import { remainingMs } from '../runtime/deadline';
 import { own } from '../util/own';
 import { parseTagList } from '../util/tag-list';
 import type { ExperimentChange, ExperimentDetails, StartBody, StopBody } from './api';
@@ -147,7 +148,8 @@ export async function changeExperiment(
     // trace names one split.
     const highest = Math.max(currentRevision ?? 0, ...history.entries.map((e) => e.revision));
     const next = validateExperiment({ ...step.next, revision: highest + 1 });
-    if (ctx.remainingMs && ctx.remainingMs() < MIN_MS_TO_MOVE) {
+    const left = Math.min(ctx.remainingMs?.() ?? Number.POSITIVE_INFINITY, remainingMs());
+    if (left < MIN_MS_TO_MOVE) {
       throw new UnavailableError(
         'Too little time is left to change the experiment and record it; nothing was changed.',
       );
@@ -167,6 +169,7 @@ export async function changeExperiment(
       prompt,
       next,
       appendExperimentHistory(history.entries, entry),
+      left,
     );
     return { ...base, action: step.action, changed: true, experiment: next };
   });
@@ -178,23 +181,39 @@ async function writeRecorded(
   before: Prompt,
   next: ExperimentDefinition,
   history: readonly ExperimentRecord[],
+  left: number,
 ): Promise<void> {
   const previous = before.tags[EXPERIMENT_TAG];
-  await registry.setPromptTag(name, EXPERIMENT_TAG, experimentTagValue(next));
-  try {
-    await registry.setPromptTag(name, EXPERIMENT_HISTORY_TAG, JSON.stringify(history));
-  } catch (failure) {
-    // A change is recorded or it did not happen: the split goes back to what it was.
+  // A change is recorded or it did not happen: the split goes back to what it was.
+  const putBack = async (failure: unknown) => {
     try {
-      if (previous === undefined) await registry.deletePromptTag(name, EXPERIMENT_TAG);
-      else await registry.setPromptTag(name, EXPERIMENT_TAG, previous);
+      if (previous === undefined) {
+        // Gone already when the lost write never happened: nothing to put back.
+        await registry.deletePromptTag(name, EXPERIMENT_TAG).catch((error: unknown) => {
+          if (!(error instanceof NotFoundError)) throw error;
+        });
+      } else await registry.setPromptTag(name, EXPERIMENT_TAG, previous);
     } catch (undoFailure) {
       throw new AuditIncompleteError(
-        `The experiment of '${name}' was changed to revision ${next.revision}, but the change could not be ` +
-          `recorded, nor undone (${(undoFailure as Error).message}).`,
+        `The experiment of '${name}' may have been changed to revision ${next.revision}, but the change ` +
+          `could not be recorded, nor undone (${(undoFailure as Error).message}).`,
         { cause: failure },
       );
     }
+  };
+  try {
+    await withSettleReserve(left, () =>
+      registry.setPromptTag(name, EXPERIMENT_TAG, experimentTagValue(next)),
+    );
+  } catch (failure) {
+    // Refused: nothing changed. Otherwise (its answer lost) the new split may be in place.
+    if (outcomeUnknown(failure)) await putBack(failure);
+    throw failure;
+  }
+  try {
+    await registry.setPromptTag(name, EXPERIMENT_HISTORY_TAG, JSON.stringify(history));
+  } catch (failure) {
+    await putBack(failure);
     throw failure;
   }
 }

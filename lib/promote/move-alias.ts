@@ -144,9 +144,8 @@ async function writeAlias(
   left: number,
 ): Promise<void> {
   const { name, alias, version } = request;
-  const write = () => registry.setAlias(name, alias, version);
   try {
-    await (Number.isFinite(left) ? withDeadline(deadlineIn(left - SETTLE_RESERVE_MS), write) : write());
+    await withSettleReserve(left, () => registry.setAlias(name, alias, version));
     return;
   } catch (failure) {
     if (!outcomeUnknown(failure)) throw failure;
@@ -179,10 +178,18 @@ async function writeAlias(
 }
 
 /**
+ * `write`, ending SETTLE_RESERVE_MS before the time `left` (of the caller's deadline) is up, so
+ * that whatever befalls it there is time left to learn its outcome and record or undo it.
+ */
+export function withSettleReserve<T>(left: number, write: () => Promise<T>): Promise<T> {
+  return Number.isFinite(left) ? withDeadline(deadlineIn(left - SETTLE_RESERVE_MS), write) : write();
+}
+
+/**
  * A failure after which the write may or may not have been applied: no answer came (timeout,
  * reset, deadline) or a server failed mid-way. A refusal (4xx) says nothing was done.
  */
-function outcomeUnknown(failure: unknown): boolean {
+export function outcomeUnknown(failure: unknown): boolean {
   return !(isPromptOpsError(failure) && REFUSALS.has(failure.code));
 }
 

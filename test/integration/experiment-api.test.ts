@@ -15,6 +15,7 @@ import { parseExperimentHistory } from '../../lib/experiments/history';
 import { createRegistryClient, type RegistryClient } from '../../lib/registry';
 import { TAG_KEYS } from '../../lib/registry/tag-keys';
 import { createLockTable } from '../../local/lock-table';
+import { startFaultyProxy } from '../support/faulty-proxy';
 import { httpApiEvent } from '../support/http-api-event';
 import { promoteHandler } from '../support/promote-handler';
 import { makeSecret } from '../support/secrets';
@@ -279,6 +280,45 @@ describe('the experiment API', () => {
     const restarted = await send(handler, EXPERIMENT, { body: START });
     expect(restarted.body.experiment.revision).toBe(3);
   });
+
+  it("puts the split back when its write's answer is lost at the deadline: recorded or not made", async () => {
+    const { prefix, name } = await seed();
+    const proxy = await startFaultyProxy(mlflowUri);
+    try {
+      const viaProxy = await makeSecret(secretsManager, {
+        registry: { type: 'mlflow', trackingUri: proxy.url },
+      });
+      const handler = promoteHandler({
+        secretId: viaProxy,
+        prefix,
+        table,
+        secretsManager,
+        dynamodb,
+        logs,
+        now: new Date(NOW),
+      });
+      // The experiment tag's write reaches MLflow; its answer would come long after the Lambda's end.
+      proxy.holdAnswers(/^POST \/api\/2\.0\/mlflow\/registered-models\/set-tag$/, 60_000);
+      const started = Date.now();
+      const answer = await handler(
+        httpApiEvent({
+          routeKey: EXPERIMENT,
+          rawPath: '/',
+          principal: ADMIN,
+          pathParameters: { name: 'orchestrator' },
+          body: START,
+        }),
+        { awsRequestId: randomUUID(), getRemainingTimeInMillis: () => 12_000 },
+      );
+      expect(Date.now() - started).toBeLessThan(12_000);
+      expect(answer).toMatchObject({ statusCode: 504 });
+    } finally {
+      proxy.up();
+      await proxy.close();
+    }
+    // Not recorded, so not made: no split, no history.
+    expect(Object.keys(await tagsOf(name)).filter((k) => k.startsWith('promptops.experiment'))).toEqual([]);
+  }, 30_000);
 
   it('starts a guarded rollout at its first step', async () => {
     const { prefix } = await seed();
