@@ -87,6 +87,18 @@ export interface PredictContext {
   readonly onTrace?: ((traceId: string) => void) | undefined;
 }
 
+/** The final phase of one invocation: see openFinalPhase. */
+interface FinalPhase {
+  /** False once the invocation has answered. */
+  open(): boolean;
+  reportTrace(outcome: ExportOutcome): void;
+  /** The experiment listing alongside the export; its failure is counted, never thrown. */
+  listing(work: Promise<void>): Promise<void>;
+  /** The phase's budget ran out before its work ended. */
+  ranOut(error: unknown): void;
+  close(): void;
+}
+
 export interface PredictService {
   predict(input: AgentInput, context: PredictContext): Promise<ChatAgentAnswer>;
   readonly loader: PromptLoader;
@@ -178,38 +190,86 @@ export function createPredictService(deps: PredictServiceDeps): PredictService {
 
   /**
    * The trace's spans over OTLP, then its prompt links; alongside, the experiment tag on prompts
-   * that lack it. Runs under the final phase's deadline; a failure is reported, never thrown.
+   * that lack it. Runs under the final phase's deadline; a failure is reported, never thrown. The
+   * trace's outcome is reported as soon as it is known, whatever the listing alongside still does.
    */
   async function finishTrace(
     traceId: string,
     spans: Parameters<typeof exportTrace>[1]['spans'],
     prompts: LoadedPrompt[],
     experimentReady: Promise<string>,
-    context: PredictContext,
+    phase: FinalPhase,
   ): Promise<void> {
-    let outcome: ExportOutcome;
+    let id: string;
     try {
-      const id = await experimentReady;
-      const budgetMs = currentDeadline()?.remainingMs() ?? settings.traceBudgetMs;
-      const [exported] = await Promise.all([
-        deps.registry.withRegistry((r) =>
-          exportTrace(r, { traceId, experimentId: id, spans, prompts: knownVersions(prompts) }, budgetMs),
-        ),
-        deps.registry
-          .withRegistry((r) => linkPromptsToExperiment(r, id, prompts))
-          .catch((error: unknown) => {
-            context.metrics.add(PREDICT_METRICS.experimentLinkFailed, 1);
-            context.log.warn('prompts not listed on the experiment', {
-              traceId,
-              cause: describeCause(error),
-            });
-          }),
-      ]);
-      outcome = exported;
+      id = await experimentReady;
     } catch (error) {
-      outcome = { exported: false, linked: false, error };
+      phase.reportTrace({ exported: false, linked: false, error });
+      return;
     }
-    reportTrace(traceId, outcome, context);
+    // The lookup (started with the work, bounded by no deadline of its own) may end after the
+    // phase did: the invocation has answered, and nothing more is sent on its behalf.
+    if (!phase.open()) return;
+    const budgetMs = currentDeadline()?.remainingMs() ?? settings.traceBudgetMs;
+    await Promise.all([
+      deps.registry
+        .withRegistry((r) =>
+          exportTrace(r, { traceId, experimentId: id, spans, prompts: knownVersions(prompts) }, budgetMs),
+        )
+        .then(
+          (outcome) => phase.reportTrace(outcome),
+          (error: unknown) => phase.reportTrace({ exported: false, linked: false, error }),
+        ),
+      phase.listing(deps.registry.withRegistry((r) => linkPromptsToExperiment(r, id, prompts))),
+    ]);
+  }
+
+  /**
+   * What the final phase reports, while it runs: the trace's outcome once (exported or failed,
+   * never both), and nothing after the invocation has answered. Work the phase gave up on (a call
+   * that outlived its budget) may still end later; a line it wrote then would land in the next
+   * invocation's log, under that request's id, and its metrics are closed.
+   */
+  function openFinalPhase(traceId: string, context: PredictContext): FinalPhase {
+    let open = true;
+    let traceReported = false;
+    let listingPending = false;
+    const listingFailed = (error: unknown) => {
+      context.metrics.add(PREDICT_METRICS.experimentLinkFailed, 1);
+      context.log.warn('prompts not listed on the experiment', { traceId, cause: describeCause(error) });
+    };
+    const phase: FinalPhase = {
+      open: () => open,
+      reportTrace(outcome) {
+        if (!open || traceReported) return;
+        traceReported = true;
+        reportTrace(traceId, outcome, context);
+      },
+      async listing(work) {
+        listingPending = true;
+        try {
+          await work;
+        } catch (error) {
+          if (open) listingFailed(error);
+        } finally {
+          listingPending = false;
+        }
+      },
+      ranOut(error) {
+        if (!open) return;
+        // What had not ended is reported as failed, by what it was.
+        if (!traceReported) phase.reportTrace({ exported: false, linked: false, error });
+        if (listingPending) listingFailed(error);
+        else if (traceReported) {
+          context.log.warn('final phase not finished in time', { traceId, cause: describeCause(error) });
+        }
+        open = false;
+      },
+      close() {
+        open = false;
+      },
+    };
+    return phase;
   }
 
   function reportTrace(traceId: string, outcome: ExportOutcome, context: PredictContext) {
@@ -241,9 +301,9 @@ export function createPredictService(deps: PredictServiceDeps): PredictService {
     }
   }
 
-  async function awaitRefresh(load: PromptLoad | undefined, context: PredictContext) {
+  async function awaitRefresh(load: PromptLoad | undefined, phase: FinalPhase, context: PredictContext) {
     const outcome = await load?.refresh;
-    if (!outcome || outcome.failed.length === 0) return;
+    if (!outcome || outcome.failed.length === 0 || !phase.open()) return;
     context.metrics.add(PREDICT_METRICS.refreshFailed, outcome.failed.length);
     context.log.warn('prompt refresh failed; the cached versions stay', {
       prompts: outcome.failed.map((f) => f.key),
@@ -376,24 +436,24 @@ export function createPredictService(deps: PredictServiceDeps): PredictService {
     );
     // The one awaited point, bounded by one budget: nothing of this invocation runs after it answers.
     const finalPhase = deadlineIn(share, { parent: context.deadline });
+    const phase = openFinalPhase(recorder.traceId, context);
     await settleWithin(
       finalPhase.remainingMs(),
       withDeadline(finalPhase, () =>
         Promise.all([
-          awaitRefresh(load, context),
+          awaitRefresh(load, phase, context),
           finishTrace(
             recorder.traceId,
             spans,
             load ? [...load.prompts.values()] : [],
             experimentReady,
-            context,
+            phase,
           ),
         ]),
       ),
       () => new DeadlineExceededError(`The trace was not finished within ${share} ms.`),
-    ).catch((error: unknown) =>
-      reportTrace(recorder.traceId, { exported: false, linked: false, error }, context),
-    );
+    ).catch((error: unknown) => phase.ranOut(error));
+    phase.close();
     if (failure !== undefined || answer === undefined) throw failure;
     return answer;
   }

@@ -77,6 +77,7 @@ interface FakeOptions {
   readonly resolve?: (targets: readonly PromptTarget[]) => Promise<ResolvedPrompt[]>;
   readonly logSpans?: () => Promise<void>;
   readonly experimentByName?: () => Promise<string | undefined>;
+  readonly setPromptTag?: () => Promise<void>;
   readonly trackingUri?: string;
 }
 
@@ -102,6 +103,7 @@ function fakeRegistry(options: FakeOptions = {}) {
     },
     async setPromptTag() {
       calls.push('setPromptTag');
+      await options.setPromptTag?.();
     },
     async getExperimentIdByName() {
       calls.push('getExperimentIdByName');
@@ -185,6 +187,38 @@ describe('createPredictService', () => {
     expect(Date.now() - started).toBeLessThan(SETTINGS.traceBudgetMs + 300);
     expect(registry.calls[0]).toBe('getExperimentIdByName');
     expect(captured.metricTotals()).toMatchObject({ TraceExportFailed: 1 });
+  });
+
+  it('reports nothing and sends nothing once it has answered: a lookup that outlives the final phase is not followed by a late export', async () => {
+    // The lookup by name runs without a deadline of its own (it started with the work) and ends
+    // after the final phase's budget: the invocation has answered by then.
+    const registry = fakeRegistry({
+      experimentByName: () =>
+        new Promise((resolve) => setTimeout(() => resolve('7'), SETTINGS.traceBudgetMs + 100)),
+    });
+    const { captured, context } = run();
+    await service(registry, { settings: { experiment: { name: 'health' } } }).predict(INPUT, context);
+    context.metrics.flush();
+    const lines = captured.lines.length;
+    const calls = [...registry.calls];
+    await new Promise((r) => setTimeout(r, SETTINGS.traceBudgetMs));
+    // A line written now would carry the next invocation's request id; a request, run after Lambda froze us.
+    expect(captured.lines.slice(lines)).toEqual([]);
+    expect(registry.calls).toEqual(calls);
+    expect(captured.metricTotals()).toMatchObject({ TraceExportFailed: 1 });
+    expect(captured.lines.filter((l) => l.message === 'trace not exported')).toHaveLength(1);
+  });
+
+  it('counts a trace it exported as exported when the experiment listing alongside outlives the final phase', async () => {
+    const registry = fakeRegistry({ setPromptTag: () => new Promise(() => undefined) });
+    const { captured, context } = run();
+    await service(registry, { settings: { experiment: { name: 'health' } } }).predict(INPUT, context);
+    context.metrics.flush();
+    expect(registry.calls).toContain('linkPromptsToTrace');
+    expect(captured.metricTotals()).toMatchObject({ TraceExported: 1 });
+    expect(captured.metricTotals().TraceExportFailed).toBeUndefined();
+    // What did not finish is said: the experiment listing, counted as failed.
+    expect(captured.metricTotals()).toMatchObject({ PromptExperimentLinkFailed: 1 });
   });
 
   it('waits for the refresh that ran alongside before it answers', async () => {
