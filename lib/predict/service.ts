@@ -257,10 +257,12 @@ export function createPredictService(deps: PredictServiceDeps): PredictService {
       },
       ranOut(error) {
         if (!open) return;
-        // What had not ended is reported as failed, by what it was.
-        if (!traceReported) phase.reportTrace({ exported: false, linked: false, error });
+        // What had not ended is reported as failed, by what it was: the export, the listing, or
+        // else the refresh (its failure is not known yet; the next invocation retries it).
+        const exportEnded = traceReported;
+        if (!exportEnded) phase.reportTrace({ exported: false, linked: false, error });
         if (listingPending) listingFailed(error);
-        else if (traceReported) {
+        else if (exportEnded) {
           context.log.warn('final phase not finished in time', { traceId, cause: describeCause(error) });
         }
         open = false;

@@ -207,6 +207,8 @@ describe('createPredictService', () => {
     expect(registry.calls).toEqual(calls);
     expect(captured.metricTotals()).toMatchObject({ TraceExportFailed: 1 });
     expect(captured.lines.filter((l) => l.message === 'trace not exported')).toHaveLength(1);
+    // The trace's failure says it all: no second line about the same budget.
+    expect(captured.lines.filter((l) => l.message === 'final phase not finished in time')).toEqual([]);
   });
 
   it('counts a trace it exported as exported when the experiment listing alongside outlives the final phase', async () => {
@@ -219,6 +221,32 @@ describe('createPredictService', () => {
     expect(captured.metricTotals().TraceExportFailed).toBeUndefined();
     // What did not finish is said: the experiment listing, counted as failed.
     expect(captured.metricTotals()).toMatchObject({ PromptExperimentLinkFailed: 1 });
+    expect(captured.lines.filter((l) => l.message === 'prompts not listed on the experiment')).toHaveLength(
+      1,
+    );
+  });
+
+  it('says so when only the refresh alongside outlives the final phase, the trace counted as exported', async () => {
+    let calls = 0;
+    const registry = fakeRegistry({
+      resolve: async (targets) => {
+        calls += 1;
+        // The refresh of the second invocation hangs past every budget.
+        if (calls === 2) await new Promise(() => undefined);
+        return targets.map((target) => {
+          const file = files.find((f) => f.name === target.name) as PromptFile;
+          return { target, version: versionOf(file), promptTags: { _mlflow_experiment_ids: ',0,' } };
+        });
+      },
+    });
+    const predict = service(registry, { settings: { ttlMs: 0, loadBudgetMs: 5_000 } });
+    await predict.predict(INPUT, run().context);
+    const { captured, context } = run();
+    await predict.predict(INPUT, context);
+    context.metrics.flush();
+    expect(captured.metricTotals()).toMatchObject({ TraceExported: 1 });
+    expect(captured.metricTotals().TraceExportFailed).toBeUndefined();
+    expect(captured.lines.filter((l) => l.message === 'final phase not finished in time')).toHaveLength(1);
   });
 
   it('waits for the refresh that ran alongside before it answers', async () => {
