@@ -1,17 +1,21 @@
 /**
  * Faults, as figures: the predict and verify functions, built as in Lambda, against the real
- * MLflow server behind a proxy that injects seeded random faults into 30 % of the requests (503,
- * 429 with Retry-After, a reset before the server sees the request, the answer lost after the
- * server acted, a slow answer). What each function promises under them is asserted, and the
- * figures are printed:
+ * MLflow server behind a proxy that injects seeded random faults into 30 % of the registry's
+ * requests (503, 429 with Retry-After, a reset before the server sees the request, the answer lost
+ * after the server acted, a slow answer). What each function promises under them is asserted,
+ * and the figures are printed:
  *
- * - predict: every request answered, each prompt's source said (in the answer and its metric),
- *   every trace's export counted once as exported or failed, and a failed export never fails the
- *   request;
+ * - predict: every request answered, each prompt's source said (in the answer, its metric and the
+ *   trace's tag), every trace's export counted once, as exported or failed, in its own
+ *   invocation, and a failed export never fails the request;
  * - verify: a healthy registry never reported unhealthy prompt by prompt; a run the retries
  *   cannot save reports the registry, once.
  *
- * Nothing here depends on which request meets which fault, nor on timing: only the invariants.
+ * Only invariants are asserted: nothing depends on which request meets which fault, nor on how
+ * fast anything is. The seed fixes the faults each path meets in turn; the figures predict prints
+ * still vary from run to run, with the order concurrent requests arrive in and with what the
+ * deadlines leave on a loaded machine (ten environments start at once against one SQLite-backed
+ * server: a few cold-start traces and links run out of their budget even with no fault at all).
  */
 import { randomUUID } from 'node:crypto';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
