@@ -288,9 +288,15 @@ describe(`verify under ${percent} registry faults`, () => {
     });
     const handler = createVerifyHandler({ env, runtime });
     /** One scheduled run: its report, its metrics (summed) and its per-prompt metric lines. */
-    async function run() {
+    async function run(remainingMs?: number) {
       const from = lines.length;
-      const result = await handler({}, { awsRequestId: randomUUID() });
+      const result = await handler(
+        {},
+        {
+          awsRequestId: randomUUID(),
+          ...(remainingMs === undefined ? {} : { getRemainingTimeInMillis: () => remainingMs }),
+        },
+      );
       const own = lines.slice(from);
       const perPrompt = own.filter((l) => 'prompt' in l && 'alias' in l && 'VerifyFailures' in l);
       const runLine = own.find((l) => 'VerifyRuns' in l && !('prompt' in l));
@@ -342,6 +348,28 @@ describe(`verify under ${percent} registry faults`, () => {
         `registry failures reported ${registryFailures} (once per failed run: ${runs.filter((r) => !r.result.ok).length} failed runs)`,
     );
     console.log(`verify faults injected in ${considered} registry requests: ${faultFigures(injected)}`);
+  });
+
+  it("reports a registry too slow for the invocation's time once, before the Lambda ends", async () => {
+    const { run } = await setUp();
+    // Every answer would come a minute late: the run's deadline (the Lambda's end less the
+    // answer margin) cuts the reads, and the run still reports, in time, what happened.
+    proxy.holdAnswers(/./, 60_000);
+    const started = Date.now();
+    let outcome: Awaited<ReturnType<typeof run>>;
+    try {
+      outcome = await run(6_000);
+    } finally {
+      proxy.up();
+    }
+    expect(Date.now() - started).toBeLessThan(6_000);
+    expect(outcome.result.checks).toEqual([
+      expect.objectContaining({ prompt: '*', status: 'fail', code: expect.stringMatching(/^REGISTRY_/) }),
+    ]);
+    expect(outcome.runLine).toMatchObject({ VerifyRuns: 1, VerifyFailures: 1 });
+    console.log(
+      `verify at its deadline: ${outcome.result.checks[0]?.code}: ${outcome.result.checks[0]?.message}`,
+    );
   });
 
   it('reports a registry that is down once, and no prompt as failed', async () => {
