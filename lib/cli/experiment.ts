@@ -5,12 +5,13 @@
  */
 import { startBodySchema, stopBodySchema } from '../experiments/api';
 import { EXPERIMENT_TAG, parseExperimentTag } from '../experiments/definition';
+import { parseGuards } from '../experiments/guards';
 import { DEFAULT_MAX_TRACES, reportOf } from '../experiments/read';
 import { DEFAULT_REPORT_OPTIONS, type LatencySource } from '../experiments/report';
 import { registryName } from '../prompts/naming';
 import { own } from '../util/own';
 import { describeDefinition, describeHistory, describeReport } from './experiment-text';
-import { type CliIo, commandLine, namingFrom, REGISTRY_FLAGS, UsageError } from './io';
+import { asUsage, type CliIo, commandLine, namingFrom, REGISTRY_FLAGS, UsageError } from './io';
 import { COMMON, checked, numberOr, promptName, withClient } from './promote';
 import { experimentFromEnv, registryFromEnv } from './registry-from-env';
 
@@ -71,6 +72,11 @@ const start: Handler = async (args, io) => {
   const name = promptName(positionals, 'experiment start');
   if (!values.id) throw new UsageError('experiment start needs --id (lowercase letters, digits and dashes).');
   if (!values.variant?.length) throw new UsageError('experiment start needs --variant alias=<share>%.');
+  // Parsed here as the API parses it, so a malformed guard is a usage error before any request.
+  if (values.guard !== undefined) {
+    const guard = values.guard;
+    asUsage(() => parseGuards(guard));
+  }
   const body = checked(
     startBodySchema,
     {

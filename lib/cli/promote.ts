@@ -114,7 +114,8 @@ export function clientFrom(
       throw new UsageError('--local-principal is for a local serverless-offline API (on loopback) only.');
     }
   } else if (url.protocol === 'http:' && !loopback) {
-    throw new UsageError(`--api must be https for a remote API, got '${api}'.`);
+    // The host only: what was given may carry credentials (http://user:password@host).
+    throw new UsageError(`--api must be https for a remote API, got http://${url.host}.`);
   }
   return createApiClient({ baseUrl: api, region, localPrincipal, timeoutMs: httpTimeoutFromEnv(env) });
 }

@@ -74,26 +74,55 @@ export const commonEnvShape = {
 export const commonEnvSchema = z.object(commonEnvShape);
 export type CommonEnv = z.infer<typeof commonEnvSchema>;
 
-function describe(issue: z.core.$ZodIssue): string {
+/** What is wrong with a variable; `isSet`: whether it has a value at all (zod's issues do not say). */
+function describe(issue: z.core.$ZodIssue, isSet: boolean): string {
   if (issue.code === 'invalid_type')
-    return `expected ${issue.expected}${issue.input === undefined ? ' (it is not set)' : ''}`;
+    return isSet ? `expected a ${issue.expected}` : `expected ${issue.expected} (it is not set)`;
   if (issue.code === 'invalid_value') return `expected one of ${issue.values.map(String).join(', ')}`;
   return issue.message;
 }
 
+/** A quoted piece of a value at least this long is the value's, wherever in the value it comes from. */
+const MIN_QUOTED_PIECE = 4;
+/** More quotes than this in one message: the value is not searched for, the message is cut. */
+const MAX_QUOTES = 64;
+
 /**
  * A message about a variable without its value: a secret put in the wrong variable (an API key
- * where an ARN pattern belongs) must not reach a log. The whole value and each of its parts
- * (comma or space separated) are replaced where the message quotes them.
+ * where an ARN pattern belongs) must not reach a log. Our checks quote what they refuse ('…'), so
+ * a quoted text is replaced when it is the whole value, one of its parts (comma or space
+ * separated, or a whole list item), or any piece of the value of at least 4 characters (the
+ * version after `name=`). The fixed words of a message stay: unquoted ones (an enum's values,
+ * "expected number") and short quoted ones ('_', '-').
  */
 export function withoutValue(message: string, value: string | undefined): string {
   if (value === undefined || value === '') return message;
-  // Our checks quote what they refuse ('…'): only quoted occurrences are the value, so the fixed
-  // words of a message (an enum's values, "expected number") stay as they are.
-  const parts = [value, ...value.split(/[,\s]+/)].filter((p) => p !== '').sort((a, b) => b.length - a.length);
-  let out = message;
-  for (const part of parts) out = out.split(`'${part}'`).join("'(the value given)'");
-  return out;
+  const parts = new Set(
+    [value, ...value.split(/[,\s]+/), ...value.split(',').map((p) => p.trim())].filter((p) => p !== ''),
+  );
+  const isValue = (quoted: string) =>
+    quoted !== '' && (parts.has(quoted) || (quoted.length >= MIN_QUOTED_PIECE && value.includes(quoted)));
+  // Any two quotes, not only neighbours: an apostrophe before the value ("the agent's") must not
+  // pair with the quote that opens it.
+  const quotes = [...message.matchAll(/'/g)].map((match) => match.index);
+  // Bounded work: a value full of quotes is not shown at all.
+  if (quotes.length > MAX_QUOTES) return `${message.slice(0, quotes[0])}(the value given, not shown)`;
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < quotes.length; i += 1) {
+    const open = quotes[i] as number;
+    for (let j = i + 1; j < quotes.length; j += 1) {
+      const close = quotes[j] as number;
+      // Longer than the value: no later quote closes a piece of it.
+      if (close - open - 1 > value.length) break;
+      if (!isValue(message.slice(open + 1, close))) continue;
+      out += `${message.slice(from, open)}'(the value given)'`;
+      from = close + 1;
+      i = j;
+      break;
+    }
+  }
+  return out + message.slice(from);
 }
 
 /** Parses `env` with `schema`; throws ConfigError naming every bad variable, never its value. */
@@ -103,7 +132,8 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv)
   const { issues, line } = zodIssues(parsed.error, {
     describe: (issue) => {
       const variable = issue.path[0];
-      return withoutValue(describe(issue), typeof variable === 'string' ? env[variable] : undefined);
+      const given = typeof variable === 'string' ? env[variable] : undefined;
+      return withoutValue(describe(issue, given !== undefined), given);
     },
   });
   throw new ConfigError(`Invalid configuration: ${line}`, { issues });

@@ -17,6 +17,9 @@ export const verifyEnvSchema = z.object({
         .filter((alias) => alias !== ''),
     )
     .superRefine((aliases, ctx) => {
+      // Set, but only commas and spaces: checking no alias would pass every run.
+      if (aliases.length === 0)
+        ctx.addIssue({ code: 'custom', message: 'expected alias names (unset: production,staging)' });
       for (const alias of aliases) checked(validateWritableAlias)(alias, ctx);
     })
     .transform((aliases) => [...new Set(aliases)]),

@@ -155,7 +155,19 @@ export function parsePromptFile(source: string, content: Uint8Array | string): P
       },
     );
   }
-  const parsed = frontMatterSchema.safeParse(document.toJS() ?? {});
+  let fields: unknown;
+  try {
+    // Building the value expands aliases: yaml refuses a document that expands them too often
+    // (a "billion laughs"), with a plain error that is the file's fault all the same.
+    fields = document.toJS() ?? {};
+  } catch (cause) {
+    throw new InvalidPromptFileError(
+      source,
+      `invalid YAML in the front matter: ${oneLineOf(cause instanceof Error ? cause.message : String(cause))}`,
+      { cause },
+    );
+  }
+  const parsed = frontMatterSchema.safeParse(fields);
   if (!parsed.success) {
     // describeIssue names the field itself: the line is the messages alone.
     const { issues, line } = zodIssues(parsed.error, { describe: describeIssue, name: () => '' });

@@ -34,6 +34,12 @@ const mlflowRegistry = z
   .refine((r) => (r.username === undefined) === (r.password === undefined), {
     message: 'set both username and password, or neither',
     path: ['username'],
+  })
+  // MLflow would use the basic auth and ignore the token: which one is used is a rule nobody
+  // reads, and a rotation of the one not used would change nothing. One, named.
+  .refine((r) => r.token === undefined || (r.username === undefined && r.password === undefined), {
+    message: 'set a token, or username and password, not both',
+    path: ['token'],
   });
 
 const databricksRegistry = z

@@ -32,6 +32,32 @@ function sameTags(wire: WireModelVersion, expected: readonly { key: string; valu
   return actual.size === expected.length && expected.every((t) => actual.get(t.key) === t.value);
 }
 
+/**
+ * A page token as MLflow issues them (base64 of `{"offset": N}`), or a refusal before any request:
+ * MLflow answers some other tokens with a 500 (a JSON list) and others with a page from a
+ * negative offset, where a caller who edited or mistyped a token should hear that it is invalid.
+ */
+export function checkedPageToken(token: string | undefined): string | undefined {
+  if (token === undefined) return undefined;
+  let offset: unknown;
+  try {
+    const decoded: unknown = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
+    if (decoded !== null && typeof decoded === 'object' && !Array.isArray(decoded))
+      offset = (decoded as { offset?: unknown }).offset;
+  } catch {
+    // Not base64 of JSON: refused below.
+  }
+  const valid =
+    (typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 0) ||
+    (typeof offset === 'string' && /^[0-9]{1,15}$/.test(offset));
+  if (!valid) {
+    throw new InvalidInputError(
+      'Invalid page token: pass the nextPageToken of an earlier page as it was given.',
+    );
+  }
+  return token;
+}
+
 export function createOssDialect(http: HttpClient): RegistryDialect {
   const getRegisteredModel = async (operation: string, name: string): Promise<WireRegisteredModel> =>
     (
@@ -174,7 +200,7 @@ export function createOssDialect(http: HttpClient): RegistryDialect {
         query: {
           filter: filter?.trim() ? `${PROMPT_FILTER} AND ${filter.trim()}` : PROMPT_FILTER,
           max_results: page.maxResults,
-          page_token: page.pageToken,
+          page_token: checkedPageToken(page.pageToken),
         },
         schema: searchRegisteredModelsResponse,
       });
@@ -196,7 +222,7 @@ export function createOssDialect(http: HttpClient): RegistryDialect {
           filter: `name = '${name}' AND ${PROMPT_VERSION_FILTER}`,
           max_results: page.maxResults,
           order_by: 'version_number DESC',
-          page_token: page.pageToken,
+          page_token: checkedPageToken(page.pageToken),
         },
         schema: searchModelVersionsResponse,
       });
