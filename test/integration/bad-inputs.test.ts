@@ -1977,4 +1977,16 @@ describe('bad inputs, each refused clearly, quickly, briefly, without a stack or
     expect(total).toBeGreaterThanOrEqual(60);
     expect(handled).toBe(total);
   });
+
+  it('would have seen a write: a prompt tag, a version tag, an alias', async () => {
+    const before = await registryState(mlflowUri, prefix);
+    const name = `${prefix}orchestrator`;
+    await registry.setVersionTag(name, 2, 'corpus.probe', 'x');
+    expect(stateChange(before, await registryState(mlflowUri, prefix))).toContain(`${name}/2 changed`);
+    await registry.setPromptTag(name, 'corpus.probe', 'x');
+    await registry.setAlias(`${prefix}synthesizer`, 'probe', 1);
+    expect(stateChange(before, await registryState(mlflowUri, prefix))).toMatch(
+      new RegExp(`${name.replaceAll('.', '\\.')} changed.*synthesizer changed`),
+    );
+  });
 });
