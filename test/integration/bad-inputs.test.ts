@@ -1423,6 +1423,39 @@ add('predict', 'a query that is null', () => throughPredict({ body: { query: nul
 add('predict', 'another route', () => throughPredict({ routeKey: 'GET /predict', body: { query: 'Why?' } }), {
   says: /No route/,
 });
+add('predict', 'a question of only spaces', () => throughPredict({ body: { query: '   ' } }), {
+  says: /query|question|content/,
+});
+add(
+  'predict',
+  'two thousand messages',
+  () =>
+    throughPredict({
+      body: {
+        messages: Array.from({ length: 2_000 }, (_, i) => ({
+          role: i % 2 ? 'assistant' : 'user',
+          content: 'x',
+        })),
+      },
+    }),
+  { says: /messages/ },
+);
+add(
+  'predict',
+  'a message with an unknown role',
+  () => throughPredict({ body: { messages: [{ role: 'root', content: 'Why?' }] } }),
+  {
+    says: /no user message/,
+  },
+);
+add(
+  'predict',
+  'context of the wrong type',
+  () => throughPredict({ body: { query: 'Why?', context: 'conv-1' } }),
+  {
+    says: /context/,
+  },
+);
 add('predict', 'no principal', () => throughPredict({ principal: null, body: { query: 'Why?' } }), {
   says: /principal/,
 });
