@@ -889,6 +889,13 @@ add(
   },
 );
 
+add(
+  'cli',
+  'a prompt file named with 300 characters',
+  () => registerFile('orchestrator.md', frontMatter(`name: ${'n'.repeat(300)}\n${GOOD_FIELDS}`)),
+  { says: /MLflow stores at most 256/ },
+);
+
 // --- S3 events to the register function --------------------------------------------------------
 add('s3', 'an event that is a string', () => throughRegister('hello'), { says: /S3 notification/ });
 add('s3', 'an event without Records', () => throughRegister({ detail: {} }), { says: /S3 notification/ });
@@ -1026,6 +1033,26 @@ add(
   {
     says: /temperature/,
   },
+);
+
+add(
+  's3',
+  'a file whose name is 300 characters',
+  () => upload('prompts/orchestrator.md', frontMatter(`name: ${'n'.repeat(300)}\n${GOOD_FIELDS}`)),
+  { says: /name/ },
+);
+add(
+  's3',
+  'a file whose tag value is over 100,000 characters',
+  () =>
+    upload('prompts/orchestrator.md', frontMatter(`${GOOD_FIELDS}\ntags: {team: ${'t'.repeat(100_001)}}`)),
+  { says: /tag/ },
+);
+add(
+  's3',
+  'a file whose description is a list',
+  () => upload('prompts/orchestrator.md', frontMatter(`${GOOD_FIELDS}\ndescription: [a, b]`)),
+  { says: /description/ },
 );
 
 // --- The promote API ----------------------------------------------------------------------------

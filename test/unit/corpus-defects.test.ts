@@ -3,8 +3,8 @@
  * test that failed before its fix: a YAML alias bomb that escaped as a plain error, configuration
  * errors that printed a piece of the value they refused or said a set variable was not set, a
  * VERIFY_ALIASES that checked nothing, a secret with two MLflow credentials, an API URL whose
- * password the CLI printed, a malformed guard sent to the API, and page tokens MLflow answers
- * with a 500.
+ * password the CLI printed, a malformed guard sent to the API, and what an MLflow server answers
+ * with a server error (a page token it did not issue, a prompt name longer than its column).
  */
 import { MockAgent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -170,7 +170,7 @@ describe('the CLI', () => {
   });
 });
 
-describe('page tokens to an MLflow server', () => {
+describe('an MLflow server: what it would refuse with a 500, refused before the request', () => {
   const ORIGIN = 'http://registry.test:5000';
   let agent: MockAgent;
   beforeEach(() => {
@@ -192,6 +192,26 @@ describe('page tokens to an MLflow server', () => {
       await expect(registry.searchPrompts({ pageToken })).rejects.toThrow(/Invalid page token/);
     }
     expect(registry.requestCount).toBe(0);
+  });
+
+  it('refuses a prompt name longer than MLflow stores (256) before creating anything', async () => {
+    const registry = createRegistryClient({ trackingUri: ORIGIN, dispatcher: agent });
+    await expect(registry.createPrompt({ name: 'n'.repeat(257) })).rejects.toThrow(
+      'The prompt name is 257 characters; MLflow stores at most 256.',
+    );
+    expect(registry.requestCount).toBe(0);
+    agent
+      .get(ORIGIN)
+      .intercept({ path: '/api/2.0/mlflow/registered-models/create', method: 'POST' })
+      .reply(200, {
+        registered_model: {
+          name: 'n'.repeat(256),
+          tags: [{ key: 'mlflow.prompt.is_prompt', value: 'true' }],
+        },
+      });
+    await expect(registry.createPrompt({ name: 'n'.repeat(256) })).resolves.toMatchObject({
+      name: 'n'.repeat(256),
+    });
   });
 
   it('passes one it issued through unchanged', async () => {

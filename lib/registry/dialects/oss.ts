@@ -27,6 +27,9 @@ const PROMPT_SOURCE = 'dummy-source';
 
 const ALIAS_NOT_FOUND = /alias .* not found/i;
 
+/** The length of MLflow's registered model name columns (`String(256)` in its SQL models). */
+export const MAX_NAME_LENGTH = 256;
+
 function sameTags(wire: WireModelVersion, expected: readonly { key: string; value: string }[]): boolean {
   const actual = new Map(wire.tags.map((t) => [t.key, t.value]));
   return actual.size === expected.length && expected.every((t) => actual.get(t.key) === t.value);
@@ -116,6 +119,13 @@ export function createOssDialect(http: HttpClient): RegistryDialect {
     /** A lost answer is recovered by reading the prompt back. */
     async createPrompt(input) {
       const operation = 'createPrompt';
+      // MLflow's name columns are String(256): SQLite keeps a longer name, MySQL and PostgreSQL
+      // refuse it with a server error (retried as if the server were down). Refused here instead.
+      if (input.name.length > MAX_NAME_LENGTH) {
+        throw new InvalidInputError(
+          `The prompt name is ${input.name.length} characters; MLflow stores at most ${MAX_NAME_LENGTH}.`,
+        );
+      }
       const tags = [
         { key: IS_PROMPT_TAG, value: 'true' },
         ...Object.entries(input.tags ?? {}).map(([key, value]) => ({ key, value })),
