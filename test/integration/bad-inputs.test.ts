@@ -181,8 +181,10 @@ const throughFeedback = (call: Omit<ApiCall, 'routeKey'>) =>
 
 /**
  * The register function with an S3 event. A file or event that is itself wrong must be refused
- * (logged with its code and counted as UploadRefused) or ignored (logged with the reason) without
- * failing the invocation: a failed invocation is retried by Lambda, and no retry can cure it.
+ * or ignored without failing the invocation (a failed invocation is retried by Lambda, and no
+ * retry can cure it): an upload refused is logged ('upload refused', its code and reason) and
+ * counted as UploadRefused; one ignored is logged with its reason ('upload ignored'); an event
+ * refused as a whole is logged at WARN or ERROR with a code and a reason.
  * With `retry`, the fault is the deployment's (the secret): the invocation must fail with the
  * stable code, logged, so that the upload is retried once the secret is fixed rather than lost.
  */
@@ -229,6 +231,14 @@ async function throughRegister(
   const failed = results.filter((r) => r.status === 'failed');
   const refusedLines = lines.filter((l) => l.message === 'upload refused');
   const ignoredLines = lines.filter((l) => l.message === 'upload ignored');
+  // A refusal of the event itself (not of one upload): any line with a stable code and a reason.
+  const eventLines = lines.filter(
+    (l) =>
+      l.message !== 'upload refused' &&
+      (l.level === 'WARN' || l.level === 'ERROR') &&
+      typeof l.code === 'string' &&
+      typeof l.reason === 'string',
+  );
   const counted = lines.some((l) => 'UploadRefused' in l);
   const refusedClearly =
     failed.length > 0 &&
@@ -236,21 +246,24 @@ async function throughRegister(
     refusedLines.length === failed.length &&
     refusedLines.every((l) => typeof l.code === 'string' && typeof l.reason === 'string') &&
     counted;
-  const ignoredClearly =
+  const ignoredOrEventRefused =
     results.length === 0 &&
-    (summary?.ignored ?? 0) > 0 &&
-    ignoredLines.length === summary?.ignored &&
-    ignoredLines.every((l) => typeof l.reason === 'string');
+    ignoredLines.length === (summary?.ignored ?? 0) &&
+    ignoredLines.every((l) => typeof l.reason === 'string') &&
+    ignoredLines.length + eventLines.length > 0;
   return {
-    refused: !retry && (refusedClearly || ignoredClearly),
+    refused: !retry && (refusedClearly || ignoredOrEventRefused),
     status:
       failed.length > 0
         ? `refused ${failed.map((r) => (r.status === 'failed' ? `${r.code}${r.permanent ? '' : ' (transient)'}` : '')).join(', ')}`
-        : (summary?.ignored ?? 0) > 0
-          ? `ignored ${summary?.ignored}`
-          : `accepted: ${results.map((r) => r.status).join(', ') || 'nothing done, nothing logged'}`,
+        : eventLines.length > 0
+          ? `event refused ${eventLines.map((l) => String(l.code)).join(', ')}`
+          : (summary?.ignored ?? 0) > 0
+            ? `ignored ${summary?.ignored}`
+            : `accepted: ${results.map((r) => r.status).join(', ') || 'nothing done, nothing logged'}`,
     message: [
       ...refusedLines.map((l) => `${String(l.code)}: ${String(l.reason)}`),
+      ...eventLines.map((l) => `${String(l.code)}: ${String(l.reason)}`),
       ...ignoredLines.map((l) => `ignored: ${String(l.reason)}`),
     ].join('\n'),
     output,
