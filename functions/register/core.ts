@@ -10,7 +10,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { RegisterEnv } from '../../lib/config/register-env';
-import { isPromptOpsError, PromptOpsError } from '../../lib/errors';
+import { InvalidInputError, isPromptOpsError, PromptOpsError } from '../../lib/errors';
 import { REGISTER_METRICS } from '../../lib/observability/metric-names';
 import { createDynamoAliasLock } from '../../lib/promote/alias-lock';
 import { processUpload, type UploadResult } from '../../lib/register/process-upload';
@@ -39,6 +39,7 @@ export class RegisterBatchError extends PromptOpsError {
 
 export interface RegisterSummary {
   readonly results: readonly UploadResult[];
+  /** Records ignored (not uploads this function acts on); malformed records are refused and logged apart. */
   readonly ignored: number;
 }
 
@@ -71,9 +72,29 @@ export function createRegisterHandler({ runtime, env, s3, dynamodb }: RegisterDe
     runtime.instruments,
     async (event: unknown, _context, metrics): Promise<RegisterSummary> => {
       try {
-        const { uploads, ignored } = selectUploads(event, scope);
-        for (const skip of ignored)
-          log.info('upload ignored', { bucket: skip.bucket, key: skip.key, reason: skip.reason });
+        let selected: ReturnType<typeof selectUploads>;
+        try {
+          selected = selectUploads(event, scope);
+        } catch (error) {
+          // Not an S3 notification at all (a wrong trigger, a hand-made invoke): no retry can
+          // make it one, so it is refused, not failed.
+          if (!(error instanceof InvalidInputError)) throw error;
+          log.error('event refused', { code: error.code, reason: error.message });
+          metrics.add(REGISTER_METRICS.uploadRefused, 1);
+          return { results: [], ignored: 0 };
+        }
+        const { uploads, ignored } = selected;
+        if (uploads.length === 0 && ignored.length === 0) {
+          log.warn('event refused', { code: 'INVALID_INPUT', reason: 'The S3 event has no records.' });
+        }
+        for (const skip of ignored) {
+          const fields = { bucket: skip.bucket, key: skip.key, reason: skip.reason };
+          if (!skip.malformed) log.info('upload ignored', fields);
+          else {
+            log.error('record refused', { ...fields, code: 'INVALID_INPUT' });
+            metrics.add(REGISTER_METRICS.uploadRefused, 1);
+          }
+        }
 
         // One upload after another: registrations are rare, and the function runs with reserved
         // concurrency 1, so this is the only writer.
@@ -137,7 +158,7 @@ export function createRegisterHandler({ runtime, env, s3, dynamodb }: RegisterDe
           }
         }
         if (results.some((r) => r.status === 'failed' && !r.permanent)) throw new RegisterBatchError(results);
-        return { results, ignored: ignored.length };
+        return { results, ignored: ignored.filter((skip) => !skip.malformed).length };
       } catch (error) {
         if (!(error instanceof RegisterBatchError)) {
           log.error('invocation failed', { error });

@@ -4,13 +4,16 @@
  * always fits MLflow's tag limit. Every start, change, stop, rollout step, halt and completion is
  * an entry, whoever made it (a person through the API, or the rollout function).
  */
+
 import * as z from 'zod';
+import { MAX_PROMPT_TAG_VALUE_LENGTH } from '../prompts/metadata';
 import { TAG_KEYS } from '../registry/tag-keys';
 import { appendBounded, parseTagList } from '../util/tag-list';
 
 export const EXPERIMENT_HISTORY_TAG = TAG_KEYS.oss.experimentHistory;
 const MAX_ENTRIES = 100;
-const MAX_CHARS = 30_000;
+/** A prompt tag's limit (MLflow's registered-model tag column). */
+const MAX_CHARS = MAX_PROMPT_TAG_VALUE_LENGTH;
 
 export const EXPERIMENT_ACTIONS = ['start', 'change', 'stop', 'advance', 'halt', 'complete'] as const;
 

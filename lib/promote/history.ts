@@ -4,13 +4,14 @@
  * characters so it always fits MLflow's tag limit.
  */
 import * as z from 'zod';
+import { MAX_PROMPT_TAG_VALUE_LENGTH } from '../prompts/metadata';
 import { TAG_KEYS } from '../registry/tag-keys';
 import { appendBounded, parseTagList } from '../util/tag-list';
 
 export const HISTORY_TAG_PREFIX = TAG_KEYS.oss.aliasHistoryPrefix;
 export const MAX_HISTORY_ENTRIES = 50;
-/** Well under MLflow's 100,000-character tag value limit. */
-export const MAX_HISTORY_CHARS = 20_000;
+/** A prompt tag's limit (MLflow's registered-model tag column): the newest entries that fit. */
+export const MAX_HISTORY_CHARS = MAX_PROMPT_TAG_VALUE_LENGTH;
 
 const entrySchema = z.object({
   // `register`: an upload moved `staging` (or gave a new prompt its first `production`).

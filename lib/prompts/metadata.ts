@@ -53,6 +53,23 @@ export function validateDescription(what: string, text: string | undefined): str
   return text;
 }
 
+/**
+ * A prompt's own tags (MLflow's registered-model tags) are `String(5000)` in its SQL models, unlike
+ * a version's (`Text`, 100,000 by validation): SQLite keeps a longer value, MySQL and PostgreSQL
+ * refuse it. Checked before the write, on every store alike.
+ */
+export const MAX_PROMPT_TAG_VALUE_LENGTH = 5_000;
+
+export function validatePromptTagValue(key: string, value: string): string {
+  const length = pythonLength(value);
+  if (length > MAX_PROMPT_TAG_VALUE_LENGTH) {
+    throw new InvalidInputError(
+      `The value of prompt tag '${key}' is ${length} characters; MLflow stores at most ${MAX_PROMPT_TAG_VALUE_LENGTH} on a prompt.`,
+    );
+  }
+  return value;
+}
+
 export function validateTagKey(key: string): string {
   if (key.length === 0 || key.length > MAX_TAG_KEY_LENGTH || !TAG_KEY_RULE.test(key)) {
     throw new InvalidInputError(

@@ -6,7 +6,7 @@
  * registered, which converges whatever the order.
  */
 import * as z from 'zod';
-import { InvalidInputError, zodIssues } from '../errors';
+import { BRIEFLY, InvalidInputError, zodIssues } from '../errors';
 
 // The fields this function reads, not the whole notification: Powertools' parser has the whole
 // (S3Schema), but its schemas import zod's `z` object, which brings all of zod into the bundle
@@ -27,7 +27,8 @@ const recordSchema = z.looseObject({
   }),
 });
 
-export const s3EventSchema = z.object({ Records: z.array(recordSchema) });
+/** The envelope alone: each record is then read on its own, so one bad record sinks no other. */
+export const s3EventSchema = z.object({ Records: z.array(z.unknown()) });
 
 export interface Upload {
   readonly bucket: string;
@@ -41,6 +42,8 @@ export interface Ignored {
   readonly bucket: string;
   readonly key: string;
   readonly reason: string;
+  /** Not a record S3 sends (a field missing, a key S3 could not have encoded): refused, said louder. */
+  readonly malformed?: boolean;
 }
 
 export interface UploadScope {
@@ -70,15 +73,37 @@ export function compareSequencers(a: string, b: string): number {
 export function selectUploads(event: unknown, scope: UploadScope): { uploads: Upload[]; ignored: Ignored[] } {
   const parsed = s3EventSchema.safeParse(event);
   if (!parsed.success) {
-    throw new InvalidInputError('The event is not an S3 notification event.', {
-      issues: zodIssues(parsed.error).issues,
-    });
+    const { line, issues } = zodIssues(parsed.error, BRIEFLY);
+    throw new InvalidInputError(`The event is not an S3 notification event: ${line}.`, { issues });
   }
   const ignored: Ignored[] = [];
   const newest = new Map<string, Upload>();
-  for (const record of parsed.data.Records) {
+  for (const [i, raw] of parsed.data.Records.entries()) {
+    const read = recordSchema.safeParse(raw);
+    if (!read.success) {
+      const where = zodIssues(read.error, BRIEFLY).line;
+      ignored.push({
+        bucket: '?',
+        key: '?',
+        reason: `record ${i} is not an S3 record: ${where}`,
+        malformed: true,
+      });
+      continue;
+    }
+    const record = read.data;
     const bucket = record.s3.bucket.name;
-    const key = decodeS3Key(record.s3.object.key);
+    let key: string;
+    try {
+      key = decodeS3Key(record.s3.object.key);
+    } catch {
+      ignored.push({
+        bucket,
+        key: record.s3.object.key,
+        reason: 'key is not valid URL encoding',
+        malformed: true,
+      });
+      continue;
+    }
     const reason = !record.eventName.startsWith('ObjectCreated:')
       ? `event ${record.eventName} is not an upload`
       : bucket !== scope.bucket

@@ -31,9 +31,17 @@ describe('alias history', () => {
   it('keeps at most the newest entries, and within the character bound', () => {
     let history: AliasMoveRecord[] = [];
     for (let v = 1; v <= MAX_HISTORY_ENTRIES + 10; v += 1) history = appendHistory(history, move(v + 1, v));
-    expect(history).toHaveLength(MAX_HISTORY_ENTRIES);
+    // Within the prompt tag's 5,000 characters, the count bound is not what binds with ARNs.
+    expect(history.length).toBeLessThanOrEqual(MAX_HISTORY_ENTRIES);
+    expect(history.length).toBeGreaterThan(30);
+    expect(JSON.stringify(history).length).toBeLessThanOrEqual(MAX_HISTORY_CHARS);
     expect(history.at(-1)?.version).toBe(MAX_HISTORY_ENTRIES + 11);
-    const long = appendHistory(history, move(999, 998, 'x'.repeat(5_000)));
+    const short = appendHistory([], { ...move(1, null), by: 'a' });
+    let few = short;
+    for (let v = 1; v <= MAX_HISTORY_ENTRIES + 10; v += 1)
+      few = appendHistory(few, { ...move(v + 1, v), by: 'a' });
+    expect(few).toHaveLength(MAX_HISTORY_ENTRIES);
+    const long = appendHistory(history, move(999, 998, 'x'.repeat(1_000)));
     expect(JSON.stringify(long).length).toBeLessThanOrEqual(MAX_HISTORY_CHARS);
     expect(long.at(-1)?.version).toBe(999);
   });

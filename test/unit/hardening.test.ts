@@ -3,11 +3,13 @@
  * a test that failed before its fix: tables read through the prototype, regular expressions that
  * took quadratic time on input, and configuration errors that printed the value they refused.
  */
+
 import { describe, expect, it } from 'vitest';
 import { oneLine, withoutOperation } from '../../lib/cli/io';
 import { parsePromoteEnv } from '../../lib/config/promote-env';
 import { parseDatabricksCfg } from '../../lib/databricks/config';
 import { ConfigError, InvalidInputError } from '../../lib/errors';
+import { appendHistory } from '../../lib/promote/history';
 import { parsePromptFile } from '../../lib/prompts/file';
 import { createRegistryClient } from '../../lib/registry';
 import { errorFromResponse } from '../../lib/registry/failures';
@@ -113,6 +115,36 @@ describe("MLflow's column lengths, checked before the first write", () => {
       InvalidInputError,
     );
     expect(registry.requestCount).toBe(0);
+  });
+
+  it("refuses a prompt tag over the prompt tag column's 5,000 characters, on set and on creation, sending nothing", async () => {
+    const registry = createRegistryClient({
+      trackingUri: 'http://127.0.0.1:5000',
+      dispatcher: transport.agent(),
+    });
+    await expect(registry.setPromptTag('p', 'promptops.alias_history.production', long)).rejects.toThrow(
+      /prompt tag 'promptops.alias_history.production' is 5001 characters; MLflow stores at most 5000 on a prompt/,
+    );
+    await expect(registry.createPrompt({ name: 'p', tags: { team: long } })).rejects.toBeInstanceOf(
+      InvalidInputError,
+    );
+    expect(registry.requestCount).toBe(0);
+  });
+
+  it('keeps the alias and experiment histories within a prompt tag, however long their entries', () => {
+    let history: ReturnType<typeof appendHistory> = [];
+    for (let i = 1; i <= 60; i += 1) {
+      history = appendHistory(history, {
+        action: 'promote',
+        version: i + 1,
+        previousVersion: i,
+        by: `arn:aws:sts::123456789012:assumed-role/${'r'.repeat(900)}/x`,
+        at: '2026-12-06T00:00:00.000Z',
+        reason: '"'.repeat(1_000),
+      });
+      expect(JSON.stringify(history).length).toBeLessThanOrEqual(5_000);
+    }
+    expect(history.at(-1)?.version).toBe(61);
   });
 
   it('refuses a prompt file whose commit_message or description is longer, naming the field', () => {

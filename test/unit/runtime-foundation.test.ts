@@ -487,7 +487,37 @@ describe('S3 event selection', () => {
     ]);
   });
 
-  it('refuses an event that is not an S3 notification', () => {
-    expect(() => selectUploads({ Records: [{ eventName: 'x' }] }, scope)).toThrow(InvalidInputError);
+  it('refuses an event that is not an S3 notification, naming what is wrong', () => {
+    expect(() => selectUploads({ records: [] }, scope)).toThrow(/not an S3 notification event: Records/);
+    expect(() => selectUploads('x', scope)).toThrow(InvalidInputError);
+  });
+
+  it('refuses a malformed record or key alone, registering the good records beside it', () => {
+    const good = {
+      eventName: 'ObjectCreated:Put',
+      s3: { bucket: { name: 'b' }, object: { key: 'prompts/ok.md' } },
+    };
+    const { uploads, ignored } = selectUploads(
+      {
+        Records: [
+          { eventName: 'x' },
+          { ...good, s3: { ...good.s3, object: { key: 'prompts/bad%ZZ.md' } } },
+          good,
+        ],
+      },
+      scope,
+    );
+    expect(uploads.map((u) => u.key)).toEqual(['prompts/ok.md']);
+    expect(ignored).toEqual([
+      expect.objectContaining({
+        malformed: true,
+        reason: expect.stringMatching(/^record 0 is not an S3 record: s3/),
+      }),
+      expect.objectContaining({
+        malformed: true,
+        key: 'prompts/bad%ZZ.md',
+        reason: 'key is not valid URL encoding',
+      }),
+    ]);
   });
 });

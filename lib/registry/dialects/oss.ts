@@ -7,7 +7,7 @@
  * a prompt by alias) we make one.
  */
 import { InvalidInputError, NotFoundError, UnsupportedError } from '../../errors';
-import { IS_PROMPT_TAG } from '../../prompts/metadata';
+import { IS_PROMPT_TAG, validatePromptTagValue } from '../../prompts/metadata';
 import type { RegistryDialect } from '../dialect';
 import type { HttpClient } from '../http';
 import {
@@ -128,7 +128,10 @@ export function createOssDialect(http: HttpClient): RegistryDialect {
       }
       const tags = [
         { key: IS_PROMPT_TAG, value: 'true' },
-        ...Object.entries(input.tags ?? {}).map(([key, value]) => ({ key, value })),
+        ...Object.entries(input.tags ?? {}).map(([key, value]) => ({
+          key,
+          value: validatePromptTagValue(key, value),
+        })),
       ];
       const created = await http.call({
         operation,
@@ -245,8 +248,12 @@ export function createOssDialect(http: HttpClient): RegistryDialect {
     setAlias: (name, alias, version) =>
       mutate('setAlias', 'POST', 'registered-models/alias', { name, alias, version: String(version) }),
     deleteAlias: (name, alias) => mutate('deleteAlias', 'DELETE', 'registered-models/alias', { name, alias }),
-    setPromptTag: (name, key, value) =>
-      mutate('setPromptTag', 'POST', 'registered-models/set-tag', { name, key, value }),
+    setPromptTag: async (name, key, value) =>
+      mutate('setPromptTag', 'POST', 'registered-models/set-tag', {
+        name,
+        key,
+        value: validatePromptTagValue(key, value),
+      }),
     deletePromptTag: (name, key) =>
       mutate('deletePromptTag', 'DELETE', 'registered-models/delete-tag', { name, key }),
     setVersionTag: (name, version, key, value) =>
