@@ -29,13 +29,7 @@ export function oneLine(text: string): string {
     .join(' ');
 }
 
-/**
- * A registry error's message without the client's operation name in front (`resolveAlias: `):
- * that is for logs; a person reads what failed.
- */
-export function withoutOperation(message: string): string {
-  return message.replace(/^[a-z][A-Za-z]{2,40}: /, '');
-}
+export { withoutOperation } from '../errors/without-operation';
 
 /** Runs `parse`; our InvalidInputError (a bad name, a bad value) becomes a usage error. */
 export function asUsage<T>(parse: () => T): T {

@@ -4,6 +4,7 @@
  * answers say what is wrong; 5xx answers are generic and carry only the request id, the details
  * going to the log.
  */
+
 import {
   answerFor,
   type ErrorCode,
@@ -12,6 +13,7 @@ import {
   PromptOpsError,
   UNKNOWN_FAILURE_ANSWER,
 } from '../errors';
+import { withoutOperation } from '../errors/without-operation';
 
 export interface ProblemBody {
   readonly type: string;
@@ -55,7 +57,9 @@ function shownOf(
   if (!(error instanceof PromptOpsError)) return fixed(UNKNOWN_FAILURE_ANSWER);
   const answer = answerFor(error.code, error.registry !== undefined);
   if (answer.shows !== 'message') return fixed(answer);
-  return { status: answer.status, code: error.code, detail: error.message, issues: error.issues };
+  // A registry's refusal passed on (a version not found) reads without the client's operation name.
+  const detail = error.registry === undefined ? error.message : withoutOperation(error.message);
+  return { status: answer.status, code: error.code, detail, issues: error.issues };
 }
 
 export function statusFor(error: unknown): number {

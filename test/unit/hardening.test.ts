@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { oneLine, withoutOperation } from '../../lib/cli/io';
 import { parsePromoteEnv } from '../../lib/config/promote-env';
 import { parseDatabricksCfg } from '../../lib/databricks/config';
-import { ConfigError, InvalidInputError } from '../../lib/errors';
+import { ConfigError, InvalidInputError, NotFoundError } from '../../lib/errors';
+import { problemResponse } from '../../lib/http/problem';
 import { appendHistory } from '../../lib/promote/history';
 import { parsePromptFile } from '../../lib/prompts/file';
 import { createRegistryClient } from '../../lib/registry';
@@ -223,5 +224,24 @@ describe('did you mean, among every flag a command takes', () => {
     expect(json.stderr.split('\n')[0]).toBe(
       "promptops: unknown flag '--jsn' for history. Did you mean '--json'?",
     );
+  });
+});
+
+describe('API answers read as a caller reads them', () => {
+  it("say what failed without the client's operation name in front", () => {
+    const missing = new NotFoundError("getPromptVersion: Prompt 'p' has no version 9.", {
+      registry: {
+        operation: 'getPromptVersion',
+        httpStatus: 404,
+        mlflowErrorCode: 'RESOURCE_DOES_NOT_EXIST',
+      },
+    });
+    const body = JSON.parse(problemResponse(missing, 'req-1').body as string);
+    expect(body).toMatchObject({ status: 404, code: 'NOT_FOUND', detail: "Prompt 'p' has no version 9." });
+    // Our own messages are left as they are.
+    const ours = JSON.parse(
+      problemResponse(new NotFoundError('orchestrator: no such prompt'), 'req-2').body as string,
+    );
+    expect(ours.detail).toBe('orchestrator: no such prompt');
   });
 });
