@@ -51,11 +51,14 @@ function pathName(event: HttpApiEvent): string {
 
 function audit(log: Logger, metrics: Metrics, moved: MoveResponse, reason: string | undefined): void {
   // The audit line: one per move, with everything the history records, searchable by prompt.
-  log.info(moved.changed ? 'alias moved' : 'alias already there', {
-    audit: true,
-    ...moved,
-    ...(reason ? { reason } : {}),
-  });
+  log.info(
+    moved.changed ? 'alias moved' : moved.recordedOnly ? 'alias move recorded' : 'alias already there',
+    {
+      audit: true,
+      ...moved,
+      ...(reason ? { reason } : {}),
+    },
+  );
   metrics.add(moved.changed ? PROMOTE_METRICS.aliasMoved : PROMOTE_METRICS.aliasMoveUnchanged, 1);
   if (moved.changed && moved.action === 'rollback') metrics.add(PROMOTE_METRICS.aliasRolledBack, 1);
 }

@@ -117,7 +117,18 @@ export function createRegisterHandler({ runtime, env, s3, dynamodb }: RegisterDe
                 }
                 const done: UploadResult[] = [];
                 for (const upload of uploads)
-                  done.push(await processUpload(s3, registry, upload, runtime.naming, listedOn, lock));
+                  done.push(
+                    await processUpload(s3, registry, upload, runtime.naming, listedOn, {
+                      lock,
+                      // Rewritten without its unreadable entries: the old value is kept here first.
+                      onDamagedHistory: (previousValue) =>
+                        log.warn('history tag damaged; unreadable entries dropped', {
+                          audit: true,
+                          key: upload.key,
+                          previousValue,
+                        }),
+                    }),
+                  );
                 return done;
               });
 

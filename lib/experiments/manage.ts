@@ -17,7 +17,7 @@ import {
 } from '../errors';
 import { assertMayMove } from '../promote/authorize';
 import { assertPassesGate } from '../promote/gate';
-import { MIN_MS_TO_MOVE, outcomeUnknown, withSettleReserve } from '../promote/move-alias';
+import { MIN_MS_TO_MOVE, settleWrite, withSettleReserve, withUndoReserve } from '../promote/move-alias';
 import { type ManagedPrompt, type MoveContext, managedPrompt } from '../promote/service';
 import type { Prompt, RegistryClient } from '../registry';
 import { remainingMs } from '../runtime/deadline';
@@ -183,39 +183,55 @@ async function writeRecorded(
   history: readonly ExperimentRecord[],
   left: number,
 ): Promise<void> {
-  const previous = before.tags[EXPERIMENT_TAG];
-  // A change is recorded or it did not happen: the split goes back to what it was.
-  const putBack = async (failure: unknown) => {
+  const value = experimentTagValue(next);
+  const write = () => registry.setPromptTag(name, EXPERIMENT_TAG, value);
+  try {
+    await withSettleReserve(left, write);
+  } catch (failure) {
+    // Not answered: made certain, or found made, before it is recorded; else reported.
+    await settleWrite(failure, {
+      write,
+      applied: async () => (await registry.getPrompt(name)).tags[EXPERIMENT_TAG] === value,
+      incomplete: (cause) =>
+        new AuditIncompleteError(
+          `The experiment of '${name}' may have been changed to revision ${next.revision}: the registry ` +
+            `did not answer, and the change could be neither confirmed nor found made. It is not recorded; check it.`,
+          { cause },
+        ),
+    });
+  }
+  try {
+    await withUndoReserve(() => registry.setPromptTag(name, EXPERIMENT_HISTORY_TAG, JSON.stringify(history)));
+  } catch (failure) {
+    // A change is recorded or it did not happen: the split, and its history, go back to what they were.
     try {
-      if (previous === undefined) {
-        // Gone already when the lost write never happened: nothing to put back.
-        await registry.deletePromptTag(name, EXPERIMENT_TAG).catch((error: unknown) => {
-          if (!(error instanceof NotFoundError)) throw error;
-        });
-      } else await registry.setPromptTag(name, EXPERIMENT_TAG, previous);
+      await restoreTag(registry, name, EXPERIMENT_TAG, before.tags[EXPERIMENT_TAG]);
+      await restoreTag(registry, name, EXPERIMENT_HISTORY_TAG, before.tags[EXPERIMENT_HISTORY_TAG]);
     } catch (undoFailure) {
       throw new AuditIncompleteError(
-        `The experiment of '${name}' may have been changed to revision ${next.revision}, but the change ` +
-          `could not be recorded, nor undone (${(undoFailure as Error).message}).`,
+        `The experiment of '${name}' was changed to revision ${next.revision}, but the change could not be ` +
+          `recorded, nor undone (${(undoFailure as Error).message}).`,
         { cause: failure },
       );
     }
-  };
-  try {
-    await withSettleReserve(left, () =>
-      registry.setPromptTag(name, EXPERIMENT_TAG, experimentTagValue(next)),
-    );
-  } catch (failure) {
-    // Refused: nothing changed. Otherwise (its answer lost) the new split may be in place.
-    if (outcomeUnknown(failure)) await putBack(failure);
     throw failure;
   }
-  try {
-    await registry.setPromptTag(name, EXPERIMENT_HISTORY_TAG, JSON.stringify(history));
-  } catch (failure) {
-    await putBack(failure);
-    throw failure;
+}
+
+/** A prompt tag put back as it was: its old value, or none (gone already is as good). */
+async function restoreTag(
+  registry: RegistryClient,
+  name: string,
+  key: string,
+  previous: string | undefined,
+): Promise<void> {
+  if (previous !== undefined) {
+    await registry.setPromptTag(name, key, previous);
+    return;
   }
+  await registry.deletePromptTag(name, key).catch((error: unknown) => {
+    if (!(error instanceof NotFoundError)) throw error;
+  });
 }
 
 /** Refuses an experiment the caller may not run, or whose aliases the agent could not serve. */

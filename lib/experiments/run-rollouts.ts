@@ -5,11 +5,13 @@
  * promote service, as the rollout's own principal: the protected-alias rules apply to it as to
  * anyone, and the move is audited like any other. One prompt's failure does not stop the others.
  */
+
 import { agentPrompts } from '../agent/contract';
 import { ConflictError, isPromptOpsError, UnavailableError } from '../errors';
 import { MAX_REASON_LENGTH, MIN_MS_TO_MOVE } from '../promote/move-alias';
 import { type MoveContext, managedPrompt, promote } from '../promote/service';
 import { registryName } from '../prompts/naming';
+import { remainingMs } from '../runtime/deadline';
 import { own } from '../util/own';
 import { type ExperimentDefinition, endedExperiment, experimentOf, isLive } from './definition';
 import { changeExperiment } from './manage';
@@ -130,7 +132,7 @@ async function rollOne(
       }
       const version = variant.version as number;
       // The move and its record, then the completion's, must all fit: checked before the move.
-      if (ctx.remainingMs && ctx.remainingMs() < 2 * MIN_MS_TO_MOVE) {
+      if (Math.min(ctx.remainingMs?.() ?? Number.POSITIVE_INFINITY, remainingMs()) < 2 * MIN_MS_TO_MOVE) {
         throw new UnavailableError(
           'Too little time is left to promote and record the completion; nothing was changed.',
         );

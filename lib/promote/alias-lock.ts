@@ -38,6 +38,8 @@ export interface DynamoAliasLockOptions {
 const DEFAULT_LEASE_MS = 60_000;
 const DEFAULT_WAIT_MS = 10_000;
 const RETRY_AFTER_MS = 1_000;
+/** Beyond the caller's deadline: its answer margin, and clock skew between holders. */
+const LEASE_MARGIN_MS = 5_000;
 /** The most a release may take; within the margin a function keeps after its deadline. */
 const RELEASE_MS = 1_000;
 
@@ -49,7 +51,7 @@ function errorName(error: unknown): string | undefined {
 
 export function createDynamoAliasLock(options: DynamoAliasLockOptions): AliasLock {
   const { client, table } = options;
-  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  const baseLeaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   const waitMs = options.waitMs ?? DEFAULT_WAIT_MS;
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? pause;
@@ -61,6 +63,10 @@ export function createDynamoAliasLock(options: DynamoAliasLockOptions): AliasLoc
 
   async function tryAcquire(key: string, owner: string): Promise<boolean> {
     const at = now();
+    // Never shorter than the caller's time left: work under the lock ends with the caller's
+    // deadline, so a live holder never loses its lease (register and rollout run longer than 60 s).
+    const left = remainingMs();
+    const leaseMs = Math.max(baseLeaseMs, Number.isFinite(left) ? left + LEASE_MARGIN_MS : 0);
     const input: PutItemCommandInput = {
       TableName: table,
       Item: {

@@ -18,6 +18,7 @@ import {
 import { validateTagKey } from '../prompts/metadata';
 import type { Prompt, RegistryClient } from '../registry';
 import { TAG_KEYS } from '../registry/tag-keys';
+import { mayHaveTakenEffect } from '../registry/write-effect';
 import { deadlineIn, remainingMs, withDeadline } from '../runtime/deadline';
 import { type AliasMoveRecord, appendHistory, historyTag, parseHistory } from './history';
 
@@ -65,6 +66,11 @@ export interface MoveResult {
   readonly version: number;
   readonly previousVersion: number | null;
   readonly changed: boolean;
+  /**
+   * Set on a move not made because the alias was there already, but recorded now: its history
+   * ended elsewhere (moved outside promptops, or a move's record lost).
+   */
+  readonly recordedOnly?: true;
   readonly by: string;
   readonly at: string;
 }
@@ -109,7 +115,8 @@ export async function moveAlias(registry: RegistryClient, request: MoveRequest):
   }
   const historyValue = prompt.tags[historyTag(alias)];
   const { entries: history, damaged } = parseHistory(historyValue);
-  if (current === version) {
+  const last = history.at(-1);
+  if (current === version && (last === undefined || last.version === version)) {
     // Already there: nothing is written (not even history), as a no-op move should be.
     return { name, alias, version, previousVersion: current, changed: false, by, at };
   }
@@ -120,9 +127,15 @@ export async function moveAlias(registry: RegistryClient, request: MoveRequest):
     );
   }
   if (damaged && historyValue !== undefined) request.onDamagedHistory?.(historyValue);
-  await writeAlias(registry, request, current, left);
+  if (current === version) {
+    // There already, but its history ends elsewhere: it was moved outside promptops, or a move's
+    // record was lost. The move found made is recorded now (from where the history left it).
+    await record(registry, request, history, { previousVersion: last?.version ?? null, at });
+    return { name, alias, version, previousVersion: current, changed: false, recordedOnly: true, by, at };
+  }
+  await writeAlias(registry, request, left);
   try {
-    await record(registry, request, history, { previousVersion: current, at });
+    await withUndoReserve(() => record(registry, request, history, { previousVersion: current, at }));
   } catch (failure) {
     // A move is recorded or it did not happen: put the alias and its history back.
     await undo(registry, request, { current, historyValue }, failure);
@@ -133,48 +146,95 @@ export async function moveAlias(registry: RegistryClient, request: MoveRequest):
 
 /**
  * The alias write, bounded so that SETTLE_RESERVE_MS of the caller's time is left after it
- * whatever happens. A write whose outcome is unknown (no answer: a timeout, a reset, the deadline)
- * may have been applied: the alias is read back in that reserve, and a move that happened goes on
- * to be recorded like any other. One that cannot be read back is reported, never left silent.
+ * whatever happens. A write whose outcome is unknown (no answer: a timeout, a reset, the
+ * deadline) may have been applied, or may still be (a request on its way is not recalled): it is
+ * made certain by sending it again, or found made by reading the alias back, and then recorded
+ * like any other move. One neither made certain nor found is reported, never left silent.
  */
-async function writeAlias(
-  registry: RegistryClient,
-  request: MoveRequest,
-  current: number | null,
-  left: number,
-): Promise<void> {
+async function writeAlias(registry: RegistryClient, request: MoveRequest, left: number): Promise<void> {
   const { name, alias, version } = request;
+  const write = () => registry.setAlias(name, alias, version);
   try {
-    await withSettleReserve(left, () => registry.setAlias(name, alias, version));
-    return;
+    await withSettleReserve(left, write);
   } catch (failure) {
-    if (!outcomeUnknown(failure)) throw failure;
-    let now: number | null;
-    try {
-      now = (await registry.inspectPrompt(name)).prompt.aliases[alias] ?? null;
-    } catch (readFailure) {
-      throw new AuditIncompleteError(
-        `Alias '${alias}' of '${name}' may have been moved to version ${version}: the registry's ` +
-          `answer to the move was lost, and the alias could not be read back ` +
-          `(${(readFailure as Error).message}). The move is not recorded; check the alias.`,
-        { cause: failure },
-      );
-    }
-    if (now === version) return;
-    if (now === current) {
-      throw new UnavailableError(
-        `The registry did not answer the move of alias '${alias}' of '${name}' ` +
-          `(${(failure as Error).message}); read back, it still points at ` +
-          `${current === null ? 'no version' : `version ${current}`}: nothing was changed.`,
-        { cause: failure },
-      );
-    }
-    throw new ConflictError(
-      `Alias '${alias}' of '${name}' was moved to ${now === null ? 'nowhere' : `version ${now}`} ` +
-        `outside this service while this move ran; nothing was recorded.`,
-      { cause: failure },
-    );
+    await settleWrite(failure, {
+      write,
+      applied: async () => (await registry.inspectPrompt(name)).prompt.aliases[alias] === version,
+      incomplete: (cause) =>
+        new AuditIncompleteError(
+          `Alias '${alias}' of '${name}' may have been moved to version ${version}: the registry did ` +
+            `not answer the move, and it could be neither confirmed nor found made. The move is not ` +
+            `recorded; check the alias.`,
+          { cause },
+        ),
+    });
   }
+}
+
+/** The part of the settling reserve a re-send may take; the look for its effect gets the rest. */
+const RESEND_MS = SETTLE_RESERVE_MS / 2;
+
+/**
+ * After a write failed: returns when it is known to have taken effect, rethrows `failure` when it
+ * certainly did not (refused, or never reached the server), and throws `incomplete` otherwise. An
+ * idempotent write is sent once more to make it certain (the late first attempt, if it lands,
+ * writes the same), then its effect is looked for; a look that finds nothing proves nothing while
+ * the first attempt may still be on its way, so that too is `incomplete`.
+ */
+export async function settleWrite(
+  failure: unknown,
+  how: {
+    readonly write: () => Promise<unknown>;
+    readonly applied: () => Promise<boolean>;
+    readonly incomplete: (cause: unknown) => Error;
+  },
+): Promise<void> {
+  if (!mayHaveApplied(failure)) throw failure;
+  try {
+    await withDeadline(deadlineIn(RESEND_MS), how.write);
+    return;
+  } catch {
+    // Not certain yet: look for its effect.
+  }
+  let found = false;
+  try {
+    found = await how.applied();
+  } catch {
+    // Could not look: unknown.
+  }
+  if (!found) throw how.incomplete(failure);
+}
+
+/**
+ * Whether a failed write may have been applied. The HTTP client knows, across its attempts (a
+ * timed-out first attempt may be followed by a refused re-send); otherwise a refusal (4xx) says
+ * nothing was done, and anything else may have been.
+ */
+export function mayHaveApplied(failure: unknown): boolean {
+  const known = mayHaveTakenEffect(failure);
+  if (known !== undefined) return known;
+  return !(isPromptOpsError(failure) && REFUSALS.has(failure.code));
+}
+
+/** What the registry answers when it did not take a write on. */
+const REFUSALS: ReadonlySet<ErrorCode> = new Set([
+  'INVALID_INPUT',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'CONFLICT',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'UNSUPPORTED',
+  'RATE_LIMITED',
+]);
+
+/** Kept back from a move's record: the time to undo the move when the record fails. */
+export const UNDO_RESERVE_MS = 2_000;
+
+/** `work` (a record), ending UNDO_RESERVE_MS before the caller's deadline: an undo still fits. */
+export function withUndoReserve<T>(work: () => Promise<T>): Promise<T> {
+  const left = remainingMs();
+  return Number.isFinite(left) ? withDeadline(deadlineIn(left - UNDO_RESERVE_MS), work) : work();
 }
 
 /**
@@ -184,25 +244,6 @@ async function writeAlias(
 export function withSettleReserve<T>(left: number, write: () => Promise<T>): Promise<T> {
   return Number.isFinite(left) ? withDeadline(deadlineIn(left - SETTLE_RESERVE_MS), write) : write();
 }
-
-/**
- * A failure after which the write may or may not have been applied: no answer came (timeout,
- * reset, deadline) or a server failed mid-way. A refusal (4xx) says nothing was done.
- */
-export function outcomeUnknown(failure: unknown): boolean {
-  return !(isPromptOpsError(failure) && REFUSALS.has(failure.code));
-}
-
-/** What the registry answers when it did not take a write on (a throttle may hide a lost answer). */
-const REFUSALS: ReadonlySet<ErrorCode> = new Set([
-  'INVALID_INPUT',
-  'NOT_FOUND',
-  'ALREADY_EXISTS',
-  'CONFLICT',
-  'UNAUTHORIZED',
-  'FORBIDDEN',
-  'UNSUPPORTED',
-]);
 
 async function undo(
   registry: RegistryClient,

@@ -5,14 +5,13 @@
  */
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { InvalidInputError, InvalidPromptFileError, isPromptOpsError, UnavailableError } from '../errors';
-import type { AliasLock } from '../promote/alias-lock';
 import { MAX_PROMPT_FILE_BYTES, parsePromptFile } from '../prompts/file';
 import type { NamingOptions } from '../prompts/naming';
 import type { RegistryClient } from '../registry';
 import { TAG_KEYS } from '../registry/tag-keys';
 import { sdkCallOptions } from '../runtime/deadline';
 import { isCredentialRefusal } from '../runtime/registry-provider';
-import { type RegisterOutcome, registerPromptFile } from './register-prompt-file';
+import { type RegisterOptions, type RegisterOutcome, registerPromptFile } from './register-prompt-file';
 import type { Upload } from './s3-event';
 
 export const PROVENANCE_TAGS = {
@@ -98,7 +97,7 @@ export async function processUpload(
   upload: Upload,
   naming: NamingOptions,
   experimentId?: string,
-  lock?: AliasLock,
+  moves: Pick<RegisterOptions, 'lock' | 'onDamagedHistory'> = {},
 ): Promise<UploadResult> {
   try {
     const object = await readObject(s3, upload);
@@ -115,7 +114,7 @@ export async function processUpload(
         naming,
         provenance,
         experimentId,
-        lock,
+        ...moves,
         by: upload.principalId ? `s3-upload:${upload.principalId}` : 's3-upload',
       })),
     };

@@ -46,7 +46,7 @@ export interface RegisterOptions {
    * prompt that lacks it. Unset: not touched.
    */
   readonly experimentId?: string | undefined;
-  /** Who registers, in the aliases' history (the uploader, the CLI's user); default `register`. */
+  /** Who registers, in the aliases' history (the S3 uploader); default `register`. */
   readonly by?: string | undefined;
   /**
    * The alias lock the promote API moves under: given, an upload's alias moves take it too, so a
@@ -54,6 +54,8 @@ export interface RegisterOptions {
    */
   readonly lock?: AliasLock | undefined;
   readonly now?: (() => Date) | undefined;
+  /** Told of an alias history that held unreadable entries, before it is rewritten without them. */
+  readonly onDamagedHistory?: ((previousValue: string) => void) | undefined;
 }
 
 /** The prompt and its latest version in one read; `undefined` for a prompt not registered yet. */
@@ -215,6 +217,7 @@ export async function registerPromptFile(
         action: 'register',
         by: options.by ?? DEFAULT_REGISTRAR,
         now: options.now?.() ?? new Date(),
+        onDamagedHistory: options.onDamagedHistory,
       });
     await (options.lock ? options.lock.withLock(aliasLockKey(name, move.alias), made) : made());
   }

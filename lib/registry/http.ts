@@ -26,6 +26,7 @@ import {
 import { type Exchange, neverSent, noAnswerReason, sharedAgent } from '../http/undici-parts';
 import type { RegistryAuth } from './auth';
 import { errorFromResponse, malformedResponse } from './failures';
+import { noteWriteEffect } from './write-effect';
 
 /** MLflow's own client retries these statuses (plus connection errors). */
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
@@ -148,6 +149,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     spec: CallSpec<T>,
     deadlineMs: number,
     signal: AbortSignal | undefined,
+    applied: { may: boolean },
   ): Promise<Attempt<T>> {
     const { body, type } = requestBody(spec);
     let answer: Exchange;
@@ -173,6 +175,8 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       requestCount += 1;
       // Getting a token failed with its own error (refused client credentials, discovery): kept.
       if (isPromptOpsError(cause)) return { error: cause, retryable: cause.retryable === true };
+      // Sent and not answered (a timeout, a reset, the deadline): the server may have acted.
+      if (!neverSent(cause)) applied.may = true;
       return {
         error: networkError(spec.operation, service, baseUrl, cause),
         retryable: !spec.once || neverSent(cause),
@@ -184,6 +188,8 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       return parseSuccess(spec, spec.binaryBody ? '' : text);
     }
     const retryAfterMs = parseRetryAfter(retryAfterHeader, now());
+    // A server error other than "not taken" may have come after the write was made.
+    if (status >= 500 && !NOT_TAKEN_STATUS.has(status)) applied.may = true;
     return {
       // A server (or a proxy before it) may echo the request: its words lose our credential.
       error: errorFromResponse(spec.operation, status, scrub(text, header), retryAfterMs),
@@ -208,16 +214,22 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     return { value: parsed.data, retryable: false };
   }
 
-  function call<T>(spec: CallSpec<T>): Promise<T> {
-    return callWithRetries({
-      operation: spec.operation,
-      policy,
-      clock,
-      attemptTimeoutMs: timeoutMs,
-      attempt: (deadlineMs, signal) => attempt(spec, deadlineMs, signal),
-      reconcile: spec.reconcile && (() => reconcile(spec)),
-      acceptOnResend: spec.acceptOnResend,
-    });
+  async function call<T>(spec: CallSpec<T>): Promise<T> {
+    const applied = { may: false };
+    try {
+      return await callWithRetries({
+        operation: spec.operation,
+        policy,
+        clock,
+        attemptTimeoutMs: timeoutMs,
+        attempt: (deadlineMs, signal) => attempt(spec, deadlineMs, signal, applied),
+        reconcile: spec.reconcile && (() => reconcile(spec)),
+        acceptOnResend: spec.acceptOnResend,
+      });
+    } catch (error) {
+      noteWriteEffect(error, applied.may);
+      throw error;
+    }
   }
 
   async function reconcile<T>(spec: CallSpec<T>): Promise<Attempt<T>> {

@@ -205,7 +205,7 @@ function unrecordedMove(prompt: Prompt, short: string, alias: string, version: n
   return check(
     'warn',
     C.aliasUnrecorded,
-    `${alias} points at version ${version}, but its history's last move is to version ${last.version}: it was moved outside promptops, or a move's record was lost. Record it with \`promptops promote ${short} --from ${version} --to ${alias}\` once you know who moved it.`,
+    `${alias} points at version ${version}, but its history's last move is to version ${last.version}: it was moved outside promptops, or a move's record was lost. Once you know who moved it, \`promptops promote ${short} --from ${version} --to ${alias} --reason '...'\` records the move (the alias stays).`,
     { prompt: prompt.name, alias, version },
   );
 }

@@ -8,10 +8,11 @@ import {
   UnavailableError,
 } from '../../lib/errors';
 import { historyTag, parseHistory, rollbackTarget } from '../../lib/promote/history';
-import { MIN_MS_TO_MOVE, MOVED_TAG_PREFIX, moveAlias, SETTLE_RESERVE_MS } from '../../lib/promote/move-alias';
+import { MIN_MS_TO_MOVE, MOVED_TAG_PREFIX, moveAlias } from '../../lib/promote/move-alias';
 import { createRegistryClient, type RegistryClient } from '../../lib/registry';
 import { currentDeadline, deadlineIn, withDeadline } from '../../lib/runtime/deadline';
 import { uniqueName } from '../support/names';
+import { freePort } from '../support/servers';
 
 const uri = inject('mlflowUri');
 let registry: RegistryClient;
@@ -255,12 +256,48 @@ describe('moveAlias', () => {
     expect((await registry.getPromptVersion(own, 2)).tags[`${MOVED_TAG_PREFIX}production`]).toBeDefined();
   });
 
-  it('says nothing was changed when a move whose answer was lost did not happen (read back)', async () => {
-    const own = await productionOnOne('lost-not-applied');
+  it('reports a lost write not found made (it may still land), not "nothing changed"', async () => {
+    const own = await productionOnOne('lost-in-flight');
     const before = await registry.getPrompt(own);
-    const error = await promoteToTwo(answerLost({ applied: false }), own);
+    // The write is on its way when its answer is lost: it lands after the move has looked.
+    const inFlight = new Proxy(registry, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver);
+        if (key === 'setAlias') {
+          return async (...args: Parameters<RegistryClient['setAlias']>) => {
+            setTimeout(() => void target.setAlias(...args), 3_000);
+            throw new UnavailableError('setAlias: the registry did not answer (timed out)');
+          };
+        }
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const error = await promoteToTwo(inFlight, own);
+    expect(error).toBeInstanceOf(AuditIncompleteError);
+    expect((error as Error).message).toMatch(/may have been moved to version 2/);
+    expect((await registry.getPrompt(own)).tags).toEqual(before.tags);
+    // It landed: the alias moved unrecorded, as the report warned (and verify's ALIAS_UNRECORDED finds).
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    expect((await registry.getPrompt(own)).aliases.production).toBe(2);
+  }, 20_000);
+
+  it('says nothing was changed when no attempt of the write reached the registry', async () => {
+    const own = await productionOnOne('never-sent');
+    const before = await registry.getPrompt(own);
+    // The alias write goes to a port nothing listens on: refused before anything was sent.
+    const dead = createRegistryClient({
+      trackingUri: `http://127.0.0.1:${await freePort()}`,
+      retry: { maxAttempts: 2 },
+    });
+    const unreachable = new Proxy(registry, {
+      get(target, key, receiver) {
+        if (key === 'setAlias') return dead.setAlias.bind(dead);
+        const value = Reflect.get(target, key, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const error = await promoteToTwo(unreachable, own);
     expect(error).toBeInstanceOf(UnavailableError);
-    expect((error as Error).message).toMatch(/still points at version 1: nothing was changed/);
     expect(await registry.getPrompt(own)).toEqual(before);
   });
 
@@ -275,7 +312,7 @@ describe('moveAlias', () => {
   it("bounds the alias write by the caller's deadline, keeping time to settle it", async () => {
     const own = await productionOnOne('deadline');
     // A registry whose alias write hangs: the write is cut when only the settling reserve is left,
-    // and the read-back (which finds nothing moved) fits in that reserve.
+    // and its re-send and the look for its effect fit in that reserve.
     const hanging = new Proxy(registry, {
       get(target, key, receiver) {
         const value = Reflect.get(target, key, receiver);
@@ -292,12 +329,44 @@ describe('moveAlias', () => {
     const started = Date.now();
     const error = await withDeadline(deadlineIn(MIN_MS_TO_MOVE + 500), () => promoteToTwo(hanging, own));
     const took = Date.now() - started;
-    expect(error).toBeInstanceOf(UnavailableError);
-    expect((error as Error).message).toMatch(/nothing was changed/);
-    // Cut at the deadline less the reserve, not at the deadline.
-    expect(took).toBeLessThan(MIN_MS_TO_MOVE + 500 - SETTLE_RESERVE_MS / 2);
+    // Cut at the deadline less the reserve; not found made in the reserve, so reported, in time.
+    expect(error).toBeInstanceOf(AuditIncompleteError);
+    expect(took).toBeLessThan(MIN_MS_TO_MOVE + 500);
     expect((await registry.getPrompt(own)).aliases.production).toBe(1);
   }, 20_000);
+
+  it('records a move found made outside it when asked to move the alias where it already is', async () => {
+    const own = await productionOnOne('outside');
+    await registry.setAlias(own, 'production', 2);
+    const recorded = await moveAlias(registry, {
+      name: own,
+      alias: 'production',
+      version: 2,
+      action: 'promote',
+      by,
+      now,
+      reason: 'moved in the MLflow UI by carol',
+    });
+    expect(recorded).toMatchObject({ changed: false, recordedOnly: true, version: 2 });
+    const entries = parseHistory((await registry.getPrompt(own)).tags[historyTag('production')]).entries;
+    expect(entries.map((e) => [e.version, e.previousVersion, e.reason])).toEqual([
+      [1, null, undefined],
+      [2, 1, 'moved in the MLflow UI by carol'],
+    ]);
+    // Asked again: recorded already, nothing written.
+    const again = await moveAlias(registry, {
+      name: own,
+      alias: 'production',
+      version: 2,
+      action: 'promote',
+      by,
+      now,
+    });
+    expect(again).toEqual(expect.not.objectContaining({ recordedOnly: true }));
+    expect(parseHistory((await registry.getPrompt(own)).tags[historyTag('production')]).entries).toHaveLength(
+      2,
+    );
+  });
 
   it('does not start a move with too little time left to record it', async () => {
     const own = uniqueName('late');

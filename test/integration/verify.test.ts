@@ -5,6 +5,7 @@
 import { describe, expect, inject, it } from 'vitest';
 import { BUILT_IN_CONTRACT } from '../../lib/agent/contract';
 import { historyTag } from '../../lib/promote/history';
+import { moveAlias } from '../../lib/promote/move-alias';
 import { CONTENT_HASH_TAG } from '../../lib/register/content-hash';
 import { createRegistryClient } from '../../lib/registry';
 import { verifyPrompts } from '../../lib/verify/verify';
@@ -22,6 +23,11 @@ async function setUp(label: string) {
   const verify = (extra: Partial<Parameters<typeof verifyPrompts>[1]> = {}) =>
     verifyPrompts(registry, { naming, contract: BUILT_IN_CONTRACT, ...extra });
   return { naming, name, verify };
+}
+
+/** An alias moved as the promote API moves it: recorded in its history. */
+async function promoted(name: string, alias: string, version: number): Promise<void> {
+  await moveAlias(registry, { name, alias, version, action: 'promote', by: 'verify-test', now: new Date() });
 }
 
 /** MLflow's own delete of a model version (the client has none: nothing in production deletes). */
@@ -58,7 +64,7 @@ describe('verify against MLflow', () => {
       name: name('security_worker'),
       template: 'Security {{query}} {{data}}',
     });
-    await registry.setAlias(name('security_worker'), 'production', v2.version);
+    await promoted(name('security_worker'), 'production', v2.version);
     await registry.setPromptTag(
       name('security_worker'),
       historyTag('production'),
@@ -94,13 +100,13 @@ describe('verify against MLflow', () => {
       name: name('cost_worker'),
       template: 'Cost {{query}} {{data}} within {{budget}}',
     });
-    await registry.setAlias(name('cost_worker'), 'production', needsBudget.version);
+    await promoted(name('cost_worker'), 'production', needsBudget.version);
     await registry.setVersionTag(name('orchestrator'), 1, CONTENT_HASH_TAG, 'sha256:0000');
     const ahead = await registry.createPromptVersion({
       name: name('synthesizer'),
       template: 'Sum up {{query}}: {{domain_responses}}',
     });
-    await registry.setAlias(name('synthesizer'), 'staging', ahead.version);
+    await promoted(name('synthesizer'), 'staging', ahead.version);
 
     const result = await verify();
     expect(result.ok).toBe(false);
@@ -126,6 +132,7 @@ describe('verify against MLflow', () => {
       name: name('orchestrator'),
       template: [{ role: 'system', content: 'Context {{context}} for {{query}}' }],
     });
+    await promoted(name('orchestrator'), 'production', chat.version);
     // Edited by hand: the stored chat template is no longer JSON.
     const edited = await fetch(`${mlflowUri}/api/2.0/mlflow/model-versions/set-tag`, {
       method: 'POST',
@@ -138,7 +145,6 @@ describe('verify against MLflow', () => {
       }),
     });
     expect(edited.status).toBe(200);
-    await registry.setAlias(name('orchestrator'), 'production', chat.version);
 
     const result = await verify();
     expect(result.ok).toBe(false);
@@ -181,7 +187,8 @@ describe('verify against MLflow', () => {
       version: null,
       status: 'fail',
       code: 'ALIAS_MISSING',
-      message: `${name('orchestrator')} has no production alias: promote a version to production, e.g. staging's: \`promptops promote orchestrator --from 1 --to production\`.`,
+      // Registration recorded production's first move: the history names the version to restore.
+      message: `${name('orchestrator')} has no production alias: its history last recorded version 1; if that version still exists, restore it with \`promptops promote orchestrator --from 1 --to production\`, else promote one that does.`,
     });
     const table = await runCli(['verify', '--alias', 'production'], env);
     expect(table.code).toBe(1);

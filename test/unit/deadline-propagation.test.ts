@@ -69,6 +69,20 @@ describe('the alias lock under a deadline', () => {
     expect(deleteOptions?.abortSignal).not.toBe(deadline.signal);
   });
 
+  it("leases for the caller's time left when that outlasts the default lease", async () => {
+    ddb.on(PutItemCommand).resolves({}).on(DeleteItemCommand).resolves({});
+    const lock = createDynamoAliasLock({ client, table: 'locks', now: () => 1_000, leaseMs: 60_000 });
+    await withDeadline(deadlineIn(200_000), () => lock.withLock('k', async () => 'x'));
+    const expires = Number(ddb.commandCalls(PutItemCommand)[0]?.args[0].input.Item?.expiresAt?.N);
+    // 200 s left (less the few ms spent), plus the 5 s margin: never before the holder's own end.
+    expect(expires).toBeGreaterThan(1_000 + 200_000);
+    expect(expires).toBeLessThanOrEqual(1_000 + 205_000);
+    ddb.reset();
+    ddb.on(PutItemCommand).resolves({}).on(DeleteItemCommand).resolves({});
+    await withDeadline(deadlineIn(10_000), () => lock.withLock('k', async () => 'x'));
+    expect(Number(ddb.commandCalls(PutItemCommand)[0]?.args[0].input.Item?.expiresAt?.N)).toBe(61_000);
+  });
+
   it('stops waiting for a busy lease when the caller has no time left for another try', async () => {
     const busy = Object.assign(new Error('busy'), { name: 'ConditionalCheckFailedException' });
     ddb.on(PutItemCommand).rejects(busy);

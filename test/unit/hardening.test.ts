@@ -14,6 +14,7 @@ import { appendHistory } from '../../lib/promote/history';
 import { parsePromptFile } from '../../lib/prompts/file';
 import { createRegistryClient } from '../../lib/registry';
 import { errorFromResponse } from '../../lib/registry/failures';
+import { mayHaveTakenEffect } from '../../lib/registry/write-effect';
 import { runCli } from '../support/cli';
 import { mockTransport } from '../support/mock-transport';
 
@@ -243,5 +244,56 @@ describe('API answers read as a caller reads them', () => {
       problemResponse(new NotFoundError('orchestrator: no such prompt'), 'req-2').body as string,
     );
     expect(ours.detail).toBe('orchestrator: no such prompt');
+  });
+});
+
+describe('whether a failed write may have taken effect, across its attempts', () => {
+  const transport = mockTransport();
+  const client = () =>
+    createRegistryClient({
+      trackingUri: 'http://127.0.0.1:5000',
+      dispatcher: transport.agent(),
+      retry: { maxAttempts: 2, baseDelayMs: 1 },
+      timeoutMs: 200,
+    });
+  const alias = () =>
+    transport
+      .agent()
+      .get('http://127.0.0.1:5000')
+      .intercept({ path: '/api/2.0/mlflow/registered-models/alias', method: 'POST' });
+
+  it('no: every attempt turned away (503, 429) or refused (4xx)', async () => {
+    alias().reply(503, 'busy');
+    alias().reply(429, 'slow down');
+    const error = await client()
+      .setAlias('p', 'production', 2)
+      .catch((e: unknown) => e);
+    expect(mayHaveTakenEffect(error)).toBe(false);
+    alias().reply(404, JSON.stringify({ error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'no version 2' }));
+    expect(
+      mayHaveTakenEffect(
+        await client()
+          .setAlias('p', 'production', 2)
+          .catch((e: unknown) => e),
+      ),
+    ).toBe(false);
+  });
+
+  it('yes: an attempt got no answer (a timeout) or a server error, even when the last was turned away', async () => {
+    alias().reply(200, '{}').delay(1_000);
+    alias().reply(503, 'busy');
+    const error = await client()
+      .setAlias('p', 'production', 2)
+      .catch((e: unknown) => e);
+    expect(mayHaveTakenEffect(error)).toBe(true);
+    alias().reply(500, 'oops');
+    alias().reply(500, 'oops');
+    expect(
+      mayHaveTakenEffect(
+        await client()
+          .setAlias('p', 'production', 2)
+          .catch((e: unknown) => e),
+      ),
+    ).toBe(true);
   });
 });
