@@ -157,6 +157,9 @@ export async function withClient<T>(
 
 export function describeMove(move: MoveResponse, reason: string | undefined): string {
   const who = move.prompt;
+  if (move.recordedOnly) {
+    return `${who}: ${move.alias} already at ${move.version}; its move from ${move.previousVersion ?? 'none'}, made outside promptops, is now recorded (by ${move.by})\n`;
+  }
   if (!move.changed) return `${who}: ${move.alias} already at ${move.version}; nothing changed\n`;
   const verb = move.action === 'rollback' ? 'rolled back' : 'promoted';
   const from = move.previousVersion ?? 'none';

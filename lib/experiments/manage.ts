@@ -17,7 +17,13 @@ import {
 } from '../errors';
 import { assertMayMove } from '../promote/authorize';
 import { assertPassesGate } from '../promote/gate';
-import { MIN_MS_TO_MOVE, settleWrite, withSettleReserve, withUndoReserve } from '../promote/move-alias';
+import {
+  MIN_MS_TO_MOVE,
+  mayHaveApplied,
+  settleWrite,
+  withSettleReserve,
+  withUndoReserve,
+} from '../promote/move-alias';
 import { type ManagedPrompt, type MoveContext, managedPrompt } from '../promote/service';
 import type { Prompt, RegistryClient } from '../registry';
 import { remainingMs } from '../runtime/deadline';
@@ -185,10 +191,12 @@ async function writeRecorded(
 ): Promise<void> {
   const value = experimentTagValue(next);
   const write = () => registry.setPromptTag(name, EXPERIMENT_TAG, value);
+  let uncertain = false;
   try {
     await withSettleReserve(left, write);
   } catch (failure) {
     // Not answered: made certain, or found made, before it is recorded; else reported.
+    uncertain = true;
     await settleWrite(failure, {
       write,
       applied: async () => (await registry.getPrompt(name)).tags[EXPERIMENT_TAG] === value,
@@ -203,14 +211,32 @@ async function writeRecorded(
   try {
     await withUndoReserve(() => registry.setPromptTag(name, EXPERIMENT_HISTORY_TAG, JSON.stringify(history)));
   } catch (failure) {
-    // A change is recorded or it did not happen: the split, and its history, go back to what they were.
+    // A change is recorded or it did not happen: the split goes back to what it was, and so does
+    // its history when the failed write may have reached it.
     try {
       await restoreTag(registry, name, EXPERIMENT_TAG, before.tags[EXPERIMENT_TAG]);
-      await restoreTag(registry, name, EXPERIMENT_HISTORY_TAG, before.tags[EXPERIMENT_HISTORY_TAG]);
     } catch (undoFailure) {
       throw new AuditIncompleteError(
         `The experiment of '${name}' was changed to revision ${next.revision}, but the change could not be ` +
           `recorded, nor undone (${(undoFailure as Error).message}).`,
+        { cause: failure },
+      );
+    }
+    if (mayHaveApplied(failure)) {
+      try {
+        await restoreTag(registry, name, EXPERIMENT_HISTORY_TAG, before.tags[EXPERIMENT_HISTORY_TAG]);
+      } catch (undoFailure) {
+        throw new AuditIncompleteError(
+          `The experiment of '${name}' was put back, but its history may hold an entry for revision ` +
+            `${next.revision}, which was not made (${(undoFailure as Error).message}).`,
+          { cause: failure },
+        );
+      }
+    }
+    if (uncertain) {
+      throw new AuditIncompleteError(
+        `The experiment of '${name}' was put back after its change could not be recorded, but an earlier ` +
+          `attempt of the change to revision ${next.revision} may still land; check it.`,
         { cause: failure },
       );
     }

@@ -53,12 +53,12 @@ export interface MoveRequest {
   readonly check?: ((prompt: Prompt) => void) | undefined;
 }
 
-export const MIN_MS_TO_MOVE = 8_000;
+export const MIN_MS_TO_MOVE = 10_000;
 /**
  * Kept back from the alias write: the time to read back a write whose answer was lost, then to
  * record the move, or undo it. The write itself gets the rest (at least MIN_MS_TO_MOVE less this).
  */
-export const SETTLE_RESERVE_MS = 4_000;
+export const SETTLE_RESERVE_MS = 6_000;
 
 export interface MoveResult {
   readonly name: string;
@@ -129,16 +129,26 @@ export async function moveAlias(registry: RegistryClient, request: MoveRequest):
   if (damaged && historyValue !== undefined) request.onDamagedHistory?.(historyValue);
   if (current === version) {
     // There already, but its history ends elsewhere: it was moved outside promptops, or a move's
-    // record was lost. The move found made is recorded now (from where the history left it).
-    await record(registry, request, history, { previousVersion: last?.version ?? null, at });
-    return { name, alias, version, previousVersion: current, changed: false, recordedOnly: true, by, at };
+    // record was lost. The move found made is recorded now (from where the history left it), as
+    // a move forward: recorded as a rollback, it would cancel a promotion it never undid.
+    const previousVersion = last?.version ?? null;
+    await record(registry, { ...request, action: 'promote' }, history, { previousVersion, at });
+    return { name, alias, version, previousVersion, changed: false, recordedOnly: true, by, at };
   }
-  await writeAlias(registry, request, left);
+  const uncertain = await writeAlias(registry, request, left);
   try {
     await withUndoReserve(() => record(registry, request, history, { previousVersion: current, at }));
   } catch (failure) {
     // A move is recorded or it did not happen: put the alias and its history back.
     await undo(registry, request, { current, historyValue }, failure);
+    if (uncertain) {
+      // An attempt of the move whose answer was lost may still land after the undo.
+      throw new AuditIncompleteError(
+        `Alias '${alias}' of '${name}' was put back after its move could not be recorded, but an ` +
+          `earlier attempt of the move to version ${version} may still land; check the alias.`,
+        { cause: failure },
+      );
+    }
     throw failure;
   }
   return { name, alias, version, previousVersion: current, changed: true, by, at };
@@ -151,11 +161,13 @@ export async function moveAlias(registry: RegistryClient, request: MoveRequest):
  * made certain by sending it again, or found made by reading the alias back, and then recorded
  * like any other move. One neither made certain nor found is reported, never left silent.
  */
-async function writeAlias(registry: RegistryClient, request: MoveRequest, left: number): Promise<void> {
+/** Returns whether the write's outcome had to be settled (an attempt of it may still be on its way). */
+async function writeAlias(registry: RegistryClient, request: MoveRequest, left: number): Promise<boolean> {
   const { name, alias, version } = request;
   const write = () => registry.setAlias(name, alias, version);
   try {
     await withSettleReserve(left, write);
+    return false;
   } catch (failure) {
     await settleWrite(failure, {
       write,
@@ -168,11 +180,16 @@ async function writeAlias(registry: RegistryClient, request: MoveRequest, left: 
           { cause },
         ),
     });
+    return true;
   }
 }
 
-/** The part of the settling reserve a re-send may take; the look for its effect gets the rest. */
-const RESEND_MS = SETTLE_RESERVE_MS / 2;
+/**
+ * How the settling reserve is spent when a write's answer was lost: its re-send, then the look for
+ * its effect, each bounded; what is left (at least the undo's reserve and a little) records it.
+ */
+const RESEND_MS = 1_000;
+const LOOK_MS = 1_000;
 
 /**
  * After a write failed: returns when it is known to have taken effect, rethrows `failure` when it
@@ -198,7 +215,7 @@ export async function settleWrite(
   }
   let found = false;
   try {
-    found = await how.applied();
+    found = await withDeadline(deadlineIn(LOOK_MS), how.applied);
   } catch {
     // Could not look: unknown.
   }

@@ -184,6 +184,8 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     }
     const { status, text, retryAfter: retryAfterHeader } = answer;
     if (status >= 200 && status < 300) {
+      // Done, whatever its body says: an answer we cannot read does not undo the write.
+      applied.may = true;
       // A binary exchange (OTLP) answers in protobuf; success is all we read of it.
       return parseSuccess(spec, spec.binaryBody ? '' : text);
     }

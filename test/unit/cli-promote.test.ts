@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describeMove } from '../../lib/cli/promote';
 import { regionFromApiUrl } from '../../lib/http/signed-client';
 import type { MoveResponse, PromptDetails, PromptListing } from '../../lib/promote/api';
 import { type CliRun, runCli } from '../support/cli';
@@ -791,5 +792,25 @@ describe('promptops experiment start | show | stop', () => {
       expect(run.stderr.split('\n')[0], argv.join(' ')).toMatch(message);
     }
     expect(received).toHaveLength(0);
+  });
+});
+
+describe('describeMove', () => {
+  it('says a move found made outside promptops is now recorded, not that nothing changed', () => {
+    const base = {
+      name: 'p',
+      prompt: 'orchestrator',
+      action: 'promote' as const,
+      alias: 'production',
+      version: 4,
+      by: 'arn:aws:iam::123456789012:user/ops',
+      at: '2026-12-06T00:00:00.000Z',
+    };
+    expect(describeMove({ ...base, previousVersion: 3, changed: false, recordedOnly: true }, undefined)).toBe(
+      'orchestrator: production already at 4; its move from 3, made outside promptops, is now recorded (by arn:aws:iam::123456789012:user/ops)\n',
+    );
+    expect(describeMove({ ...base, previousVersion: 4, changed: false }, undefined)).toBe(
+      'orchestrator: production already at 4; nothing changed\n',
+    );
   });
 });
