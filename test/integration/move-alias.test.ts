@@ -156,6 +156,18 @@ describe('moveAlias', () => {
     });
   }
 
+  /** The real registry with some of its methods replaced (a seam for faults the proxy cannot make). */
+  function replacing(methods: Partial<Record<keyof RegistryClient, (...args: never[]) => Promise<unknown>>>) {
+    return new Proxy(registry, {
+      get(target, key, receiver) {
+        const own = methods[key as keyof RegistryClient];
+        if (own) return own;
+        const value = Reflect.get(target, key, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  }
+
   /** A prompt of its own with two versions, production on 1. */
   async function productionOnOne(label: string): Promise<string> {
     const own = uniqueName(label);
@@ -214,24 +226,22 @@ describe('moveAlias', () => {
    */
   function answerLost(options: { applied: boolean; blind?: boolean }): RegistryClient {
     let reads = 0;
-    return new Proxy(registry, {
-      get(target, key, receiver) {
-        const value = Reflect.get(target, key, receiver);
-        if (key === 'setAlias') {
-          return async (...args: Parameters<RegistryClient['setAlias']>) => {
-            if (options.applied) await target.setAlias(...args);
-            throw new UnavailableError('setAlias: the registry did not answer (timed out)');
-          };
-        }
-        if (key === 'inspectPrompt' && options.blind) {
-          return (...args: Parameters<RegistryClient['inspectPrompt']>) => {
-            reads += 1;
-            // The move's own first read goes through; the read-back after the lost answer fails.
-            return reads === 1 ? target.inspectPrompt(...args) : Promise.reject(new UnavailableError('down'));
-          };
-        }
-        return typeof value === 'function' ? value.bind(target) : value;
+    return replacing({
+      setAlias: async (...args: Parameters<RegistryClient['setAlias']>) => {
+        if (options.applied) await registry.setAlias(...args);
+        throw new UnavailableError('setAlias: the registry did not answer (timed out)');
       },
+      ...(options.blind
+        ? {
+            // The move's own first read goes through; the look after the lost answer fails.
+            inspectPrompt: (...args: Parameters<RegistryClient['inspectPrompt']>) => {
+              reads += 1;
+              return reads === 1
+                ? registry.inspectPrompt(...args)
+                : Promise.reject(new UnavailableError('down'));
+            },
+          }
+        : {}),
     });
   }
 
@@ -260,17 +270,11 @@ describe('moveAlias', () => {
     const own = await productionOnOne('lost-in-flight');
     const before = await registry.getPrompt(own);
     // The write is on its way when its answer is lost: it lands after the move has looked.
-    const inFlight = new Proxy(registry, {
-      get(target, key, receiver) {
-        const value = Reflect.get(target, key, receiver);
-        if (key === 'setAlias') {
-          return async (...args: Parameters<RegistryClient['setAlias']>) => {
-            // (A late write under an expired deadline fails; the first, made without one, lands.)
-            setTimeout(() => target.setAlias(...args).catch(() => undefined), 3_000);
-            throw new UnavailableError('setAlias: the registry did not answer (timed out)');
-          };
-        }
-        return typeof value === 'function' ? value.bind(target) : value;
+    const inFlight = replacing({
+      setAlias: async (...args: Parameters<RegistryClient['setAlias']>) => {
+        // (A late write under an expired deadline fails; the first, made without one, lands.)
+        setTimeout(() => registry.setAlias(...args).catch(() => undefined), 3_000);
+        throw new UnavailableError('setAlias: the registry did not answer (timed out)');
       },
     });
     const error = await promoteToTwo(inFlight, own);
@@ -290,13 +294,7 @@ describe('moveAlias', () => {
       trackingUri: `http://127.0.0.1:${await freePort()}`,
       retry: { maxAttempts: 2 },
     });
-    const unreachable = new Proxy(registry, {
-      get(target, key, receiver) {
-        if (key === 'setAlias') return dead.setAlias.bind(dead);
-        const value = Reflect.get(target, key, receiver);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
+    const unreachable = replacing({ setAlias: dead.setAlias.bind(dead) });
     const error = await promoteToTwo(unreachable, own);
     expect(error).toBeInstanceOf(UnavailableError);
     expect(await registry.getPrompt(own)).toEqual(before);
@@ -314,18 +312,12 @@ describe('moveAlias', () => {
     const own = await productionOnOne('deadline');
     // A registry whose alias write hangs: the write is cut when only the settling reserve is left,
     // and its re-send and the look for its effect fit in that reserve.
-    const hanging = new Proxy(registry, {
-      get(target, key, receiver) {
-        const value = Reflect.get(target, key, receiver);
-        if (key === 'setAlias') {
-          return () =>
-            new Promise((_, reject) => {
-              const signal = currentDeadline()?.signal;
-              signal?.addEventListener('abort', () => reject(new DeadlineExceededError('setAlias: aborted')));
-            });
-        }
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
+    const hanging = replacing({
+      setAlias: () =>
+        new Promise((_, reject) => {
+          const signal = currentDeadline()?.signal;
+          signal?.addEventListener('abort', () => reject(new DeadlineExceededError('setAlias: aborted')));
+        }),
     });
     const started = Date.now();
     const error = await withDeadline(deadlineIn(MIN_MS_TO_MOVE + 500), () => promoteToTwo(hanging, own));
