@@ -60,6 +60,18 @@ export function promptWording(message: string): string {
   return message.replace(/registered model|model version/gi, swap);
 }
 
+/**
+ * Two writers inserting the same row at once (the first tag of a prompt set by ten cold starts):
+ * MLflow passes its database's unique-key error on as a 400. Nothing was written by the loser, and
+ * the same write sent again updates the row the winner made: retried like a throttle.
+ */
+const CONCURRENT_INSERT =
+  /UNIQUE constraint failed|Duplicate entry .* for key|duplicate key value violates unique constraint/i;
+
+export function collidedWithConcurrentWrite(status: number, bodyText: string): boolean {
+  return status === 400 && CONCURRENT_INSERT.test(bodyText.slice(0, 10_000));
+}
+
 export interface ErrorBody {
   readonly error_code: string;
   readonly message?: string;

@@ -25,7 +25,7 @@ import {
 } from '../http/retries';
 import { type Exchange, neverSent, noAnswerReason, sharedAgent } from '../http/undici-parts';
 import type { RegistryAuth } from './auth';
-import { errorFromResponse, malformedResponse } from './failures';
+import { collidedWithConcurrentWrite, errorFromResponse, malformedResponse } from './failures';
 import { noteWriteEffect } from './write-effect';
 
 /** MLflow's own client retries these statuses (plus connection errors). */
@@ -195,7 +195,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     return {
       // A server (or a proxy before it) may echo the request: its words lose our credential.
       error: errorFromResponse(spec.operation, status, scrub(text, header), retryAfterMs),
-      retryable: spec.once ? NOT_TAKEN_STATUS.has(status) : RETRYABLE_STATUS.has(status),
+      retryable: spec.once
+        ? NOT_TAKEN_STATUS.has(status)
+        : RETRYABLE_STATUS.has(status) || collidedWithConcurrentWrite(status, text),
       retryAfterMs,
     };
   }

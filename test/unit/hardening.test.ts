@@ -297,3 +297,43 @@ describe('whether a failed write may have taken effect, across its attempts', ()
     ).toBe(true);
   });
 });
+
+describe('a write that collided with a concurrent insert of the same row', () => {
+  const transport = mockTransport();
+  const setTag = () =>
+    transport
+      .agent()
+      .get('http://127.0.0.1:5000')
+      .intercept({ path: '/api/2.0/mlflow/registered-models/set-tag', method: 'POST' });
+  const client = () =>
+    createRegistryClient({
+      trackingUri: 'http://127.0.0.1:5000',
+      dispatcher: transport.agent(),
+      retry: { baseDelayMs: 1 },
+    });
+
+  it('is sent again (the first tag of a prompt, set by several cold starts at once)', async () => {
+    setTag().reply(
+      400,
+      JSON.stringify({
+        error_code: 'INVALID_PARAMETER_VALUE',
+        message:
+          '(sqlite3.IntegrityError) UNIQUE constraint failed: registered_model_tags.key, registered_model_tags.name',
+      }),
+    );
+    setTag().reply(200, '{}');
+    const registry = client();
+    await registry.setPromptTag('p', '_mlflow_experiment_ids', ',0,');
+    expect(registry.requestCount).toBe(2);
+  });
+
+  it('but any other 400 is a refusal, not retried', async () => {
+    setTag().reply(
+      400,
+      JSON.stringify({ error_code: 'INVALID_PARAMETER_VALUE', message: 'Invalid tag key' }),
+    );
+    const registry = client();
+    await expect(registry.setPromptTag('p', 'k', 'v')).rejects.toBeInstanceOf(InvalidInputError);
+    expect(registry.requestCount).toBe(1);
+  });
+});
