@@ -673,7 +673,7 @@ async function main(): Promise<void> {
       const seedPerPrompt = seedFirst.wallMs / seedFirst.prompts;
       out.push(
         `note: a first registration needs ${fixed2(writesPerPrompt)} writes per prompt (create prompt, create version, ` +
-          `staging, production); MLflow's median answer to a write was ${ms(oursWriteMs)} ms for ours one at a time and ` +
+          `then staging and production each an audited move: the alias, its history, the version's tag); MLflow's median answer to a write was ${ms(oursWriteMs)} ms for ours one at a time and ` +
           `${ms(seedWriteMs)} ms for the seed's, so the writes alone take >= ${ms(floorMs)} ms per prompt one at a time, ` +
           `against the seed's ${ms(seedPerPrompt)} ms per prompt: at most ${(seedPerPrompt / floorMs).toFixed(1)}x without ` +
           `concurrency on this server. ${CLI_CONCURRENCY} at a time, its one worker answered ${parFirst.requests} requests in ` +
