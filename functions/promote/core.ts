@@ -90,9 +90,9 @@ function auditExperiment(
 export function createPromoteHandler({ runtime, env, dynamodb, now = () => new Date() }: PromoteDeps) {
   const rules = createMoveRules(runtime, env, dynamodb, now);
 
-  async function route({ event, context, principal, log, metrics }: ApiRequest) {
+  async function route({ event, principal, log, metrics }: ApiRequest) {
     const moveContext = (registry: MoveContext['registry']): MoveContext =>
-      rules.contextFor(registry, { principal, context, log });
+      rules.contextFor(registry, { principal, log });
     /** A move: its body read with `schema`, made by `run`, answered and audited. */
     async function moveWith<B extends { reason?: string | undefined }>(
       schema: z.ZodType<B>,

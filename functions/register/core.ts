@@ -12,7 +12,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { RegisterEnv } from '../../lib/config/register-env';
 import { InvalidInputError, isPromptOpsError, PromptOpsError } from '../../lib/errors';
 import { REGISTER_METRICS } from '../../lib/observability/metric-names';
-import { createDynamoAliasLock } from '../../lib/promote/alias-lock';
+import { aliasLockFor, keepDamagedHistory } from '../../lib/promote/move-context';
 import { processUpload, type UploadResult } from '../../lib/register/process-upload';
 import { selectUploads } from '../../lib/register/s3-event';
 import { experimentRef, memoExperimentId, resolveExperimentId } from '../../lib/registry/experiments';
@@ -55,12 +55,7 @@ export function createRegisterHandler({ runtime, env, s3, dynamodb }: RegisterDe
   const lock =
     env.PROMOTE_LOCK_TABLE === undefined || dynamodb === undefined
       ? undefined
-      : createDynamoAliasLock({
-          client: dynamodb,
-          table: env.PROMOTE_LOCK_TABLE,
-          onReleaseFailure: (key, error) =>
-            runtime.logger.warn('lock not released; it expires', { key, error }),
-        });
+      : aliasLockFor(runtime.logger, dynamodb, env.PROMOTE_LOCK_TABLE);
   const scope = { bucket: env.PROMPTS_BUCKET, prefix: env.PROMPTS_PREFIX, suffix: '.md' };
   const experiment = experimentRef(env);
   const experimentId = memoExperimentId(() =>
@@ -120,13 +115,7 @@ export function createRegisterHandler({ runtime, env, s3, dynamodb }: RegisterDe
                   done.push(
                     await processUpload(s3, registry, upload, runtime.naming, listedOn, {
                       lock,
-                      // Rewritten without its unreadable entries: the old value is kept here first.
-                      onDamagedHistory: (previousValue) =>
-                        log.warn('history tag damaged; unreadable entries dropped', {
-                          audit: true,
-                          key: upload.key,
-                          previousValue,
-                        }),
+                      onDamagedHistory: keepDamagedHistory(log, { key: upload.key }),
                     }),
                   );
                 return done;

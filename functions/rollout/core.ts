@@ -64,7 +64,7 @@ export function createRolloutHandler({ runtime, env, dynamodb, now = () => new D
       outcomes = (
         await runtime.registry.withRegistry(
           (registry) =>
-            runRollouts(rules.contextFor(registry, { principal, context, log: runtime.logger }), {
+            runRollouts(rules.contextFor(registry, { principal, log: runtime.logger }), {
               experimentId: traces,
               latency: env.ROLLOUT_LATENCY,
               report: {

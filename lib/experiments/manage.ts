@@ -20,6 +20,7 @@ import { assertPassesGate } from '../promote/gate';
 import {
   MIN_MS_TO_MOVE,
   mayHaveApplied,
+  restorePromptTag,
   settleWrite,
   withSettleReserve,
   withUndoReserve,
@@ -154,7 +155,7 @@ export async function changeExperiment(
     // trace names one split.
     const highest = Math.max(currentRevision ?? 0, ...history.entries.map((e) => e.revision));
     const next = validateExperiment({ ...step.next, revision: highest + 1 });
-    const left = Math.min(ctx.remainingMs?.() ?? Number.POSITIVE_INFINITY, remainingMs());
+    const left = remainingMs();
     if (left < MIN_MS_TO_MOVE) {
       throw new UnavailableError(
         'Too little time is left to change the experiment and record it; nothing was changed.',
@@ -214,7 +215,7 @@ async function writeRecorded(
     // A change is recorded or it did not happen: the split goes back to what it was, and so does
     // its history when the failed write may have reached it.
     try {
-      await restoreTag(registry, name, EXPERIMENT_TAG, before.tags[EXPERIMENT_TAG]);
+      await restorePromptTag(registry, name, EXPERIMENT_TAG, before.tags[EXPERIMENT_TAG]);
     } catch (undoFailure) {
       throw new AuditIncompleteError(
         `The experiment of '${name}' was changed to revision ${next.revision}, but the change could not be ` +
@@ -224,7 +225,7 @@ async function writeRecorded(
     }
     if (mayHaveApplied(failure)) {
       try {
-        await restoreTag(registry, name, EXPERIMENT_HISTORY_TAG, before.tags[EXPERIMENT_HISTORY_TAG]);
+        await restorePromptTag(registry, name, EXPERIMENT_HISTORY_TAG, before.tags[EXPERIMENT_HISTORY_TAG]);
       } catch (undoFailure) {
         throw new AuditIncompleteError(
           `The experiment of '${name}' was put back, but its history may hold an entry for revision ` +
@@ -244,23 +245,6 @@ async function writeRecorded(
   }
 }
 
-/** A prompt tag put back as it was: its old value, or none (gone already is as good). */
-async function restoreTag(
-  registry: RegistryClient,
-  name: string,
-  key: string,
-  previous: string | undefined,
-): Promise<void> {
-  if (previous !== undefined) {
-    await registry.setPromptTag(name, key, previous);
-    return;
-  }
-  await registry.deletePromptTag(name, key).catch((error: unknown) => {
-    if (!(error instanceof NotFoundError)) throw error;
-  });
-}
-
-/** Refuses an experiment the caller may not run, or whose aliases the agent could not serve. */
 /**
  * Refuses an experiment the caller may not run, or whose aliases the agent could not serve; the
  * experiment with the version each variant alias serves now recorded.

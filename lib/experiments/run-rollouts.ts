@@ -132,7 +132,7 @@ async function rollOne(
       }
       const version = variant.version as number;
       // The move and its record, then the completion's, must all fit: checked before the move.
-      if (Math.min(ctx.remainingMs?.() ?? Number.POSITIVE_INFINITY, remainingMs()) < 2 * MIN_MS_TO_MOVE) {
+      if (remainingMs() < 2 * MIN_MS_TO_MOVE) {
         throw new UnavailableError(
           'Too little time is left to promote and record the completion; nothing was changed.',
         );

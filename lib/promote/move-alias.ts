@@ -40,11 +40,6 @@ export interface MoveRequest {
   readonly reason?: string | undefined;
   readonly now: Date;
   /**
-   * Time left to finish (e.g. the Lambda's remaining time): a move is not started with less than
-   * MIN_MS_TO_MOVE left, so a timeout never cuts it between the alias write and its record.
-   */
-  readonly remainingMs?: (() => number) | undefined;
-  /**
    * Told when the alias's history tag held entries that do not parse (edited by hand, cut short):
    * the move rewrites the tag without them, so the old value is handed over to be kept (logged).
    */
@@ -120,7 +115,9 @@ export async function moveAlias(registry: RegistryClient, request: MoveRequest):
     // Already there: nothing is written (not even history), as a no-op move should be.
     return { name, alias, version, previousVersion: current, changed: false, by, at };
   }
-  const left = Math.min(request.remainingMs?.() ?? Number.POSITIVE_INFINITY, remainingMs());
+  // The caller's deadline (the Lambda's end, less its answer margin): a move is not started with
+  // less than MIN_MS_TO_MOVE left, so a timeout never cuts it between the alias write and its record.
+  const left = remainingMs();
   if (left < MIN_MS_TO_MOVE) {
     throw new UnavailableError(
       'Too little time is left to move the alias and record the move; nothing was changed.',
@@ -160,8 +157,8 @@ export async function moveAlias(registry: RegistryClient, request: MoveRequest):
  * deadline) may have been applied, or may still be (a request on its way is not recalled): it is
  * made certain by sending it again, or found made by reading the alias back, and then recorded
  * like any other move. One neither made certain nor found is reported, never left silent.
+ * Returns whether the outcome had to be settled (an attempt of it may still be on its way).
  */
-/** Returns whether the write's outcome had to be settled (an attempt of it may still be on its way). */
 async function writeAlias(registry: RegistryClient, request: MoveRequest, left: number): Promise<boolean> {
   const { name, alias, version } = request;
   const write = () => registry.setAlias(name, alias, version);
@@ -171,7 +168,7 @@ async function writeAlias(registry: RegistryClient, request: MoveRequest, left: 
   } catch (failure) {
     await settleWrite(failure, {
       write,
-      applied: async () => (await registry.inspectPrompt(name)).prompt.aliases[alias] === version,
+      applied: async () => (await registry.getPrompt(name)).aliases[alias] === version,
       incomplete: (cause) =>
         new AuditIncompleteError(
           `Alias '${alias}' of '${name}' may have been moved to version ${version}: the registry did ` +
@@ -272,13 +269,7 @@ async function undo(
   try {
     if (before.current === null) await registry.deleteAlias(name, alias);
     else await registry.setAlias(name, alias, before.current);
-    if (before.historyValue !== undefined) {
-      await registry.setPromptTag(name, historyTag(alias), before.historyValue);
-    } else {
-      await registry.deletePromptTag(name, historyTag(alias)).catch((error: unknown) => {
-        if (!(error instanceof NotFoundError)) throw error;
-      });
-    }
+    await restorePromptTag(registry, name, historyTag(alias), before.historyValue);
   } catch (undoFailure) {
     throw new AuditIncompleteError(
       `Alias '${alias}' of '${name}' was moved to version ${version}, but the move could not be ` +
@@ -286,6 +277,22 @@ async function undo(
       { cause: failure },
     );
   }
+}
+
+/** A prompt tag put back as it was: its old value, or none (gone already is as good). */
+export async function restorePromptTag(
+  registry: RegistryClient,
+  name: string,
+  key: string,
+  previous: string | undefined,
+): Promise<void> {
+  if (previous !== undefined) {
+    await registry.setPromptTag(name, key, previous);
+    return;
+  }
+  await registry.deletePromptTag(name, key).catch((error: unknown) => {
+    if (!(error instanceof NotFoundError)) throw error;
+  });
 }
 
 async function record(

@@ -1,17 +1,16 @@
 /**
  * What a function that moves aliases builds once per cold start (the lock and the protected-alias
- * policy from its environment) and per invocation (the MoveContext: who moves, with how much time
- * left, where damaged histories are told). The promote and rollout functions share it, so their
+ * policy from its environment) and per invocation (the MoveContext: who moves, where damaged
+ * histories are told; the time left is the invocation's deadline, lib/runtime/deadline). The promote and rollout functions share it, so their
  * moves are made under the same rules.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { Context } from 'aws-lambda';
 import type * as z from 'zod';
 import type { moveEnvShape } from '../config/promote-env';
-import type { Logger } from '../observability/logger';
+import type { LogFields, Logger } from '../observability/logger';
 import type { RegistryClient } from '../registry';
 import type { Runtime } from '../runtime/invocation';
-import { createDynamoAliasLock } from './alias-lock';
+import { type AliasLock, createDynamoAliasLock } from './alias-lock';
 import type { MoveContext } from './service';
 
 type MoveEnv = { [K in keyof typeof moveEnvShape]: z.output<(typeof moveEnvShape)[K]> };
@@ -22,10 +21,33 @@ export interface MoveRules {
     registry: RegistryClient,
     invocation: {
       principal: string;
-      context: Partial<Pick<Context, 'getRemainingTimeInMillis'>>;
       log: Logger;
     },
   ): MoveContext;
+}
+
+/** A function's alias lock, on the promote API's table; a lease left unreleased is logged. */
+export function aliasLockFor(
+  logger: Logger,
+  client: Pick<DynamoDBClient, 'send'>,
+  table: string,
+  waitMs?: number,
+): AliasLock {
+  return createDynamoAliasLock({
+    client,
+    table,
+    ...(waitMs === undefined ? {} : { waitMs }),
+    onReleaseFailure: (key, error) => logger.warn('lock not released; it expires', { key, error }),
+  });
+}
+
+/**
+ * Where a history (of an alias, of an experiment) about to be rewritten without its unreadable
+ * entries is kept first: an audit line carrying its old value.
+ */
+export function keepDamagedHistory(log: Logger, fields: LogFields = {}): (previousValue: string) => void {
+  return (previousValue) =>
+    log.warn('history tag damaged; unreadable entries dropped', { audit: true, ...fields, previousValue });
 }
 
 export function createMoveRules(
@@ -34,29 +56,20 @@ export function createMoveRules(
   dynamodb: Pick<DynamoDBClient, 'send'>,
   now: () => Date,
 ): MoveRules {
-  const lock = createDynamoAliasLock({
-    client: dynamodb,
-    table: env.PROMOTE_LOCK_TABLE,
-    waitMs: env.PROMOTE_LOCK_WAIT_MS,
-    onReleaseFailure: (key, error) => runtime.logger.warn('lock not released; it expires', { key, error }),
-  });
+  const lock = aliasLockFor(runtime.logger, dynamodb, env.PROMOTE_LOCK_TABLE, env.PROMOTE_LOCK_WAIT_MS);
   const policy = {
     protectedAliases: env.PROTECTED_ALIASES,
     allowedPrincipals: env.PROTECTED_ALIAS_PRINCIPALS,
   };
   return {
-    contextFor: (registry, { principal, context, log }) => ({
+    contextFor: (registry, { principal, log }) => ({
       registry,
       lock,
       naming: runtime.naming,
       policy,
       principal,
       now,
-      remainingMs: context.getRemainingTimeInMillis?.bind(context),
-      // The history (of an alias, of an experiment) about to be rewritten without its unreadable
-      // entries, kept here.
-      onDamagedHistory: (previousValue) =>
-        log.warn('history tag damaged; unreadable entries dropped', { audit: true, previousValue }),
+      onDamagedHistory: keepDamagedHistory(log),
     }),
   };
 }

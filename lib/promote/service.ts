@@ -36,8 +36,6 @@ export interface MoveContext {
   readonly policy: ProtectionPolicy;
   readonly principal: string;
   readonly now: () => Date;
-  /** Time left for this request (the Lambda's remaining time); see MoveRequest.remainingMs. */
-  readonly remainingMs?: (() => number) | undefined;
   /** See MoveRequest.onDamagedHistory. */
   readonly onDamagedHistory?: ((previousValue: string) => void) | undefined;
 }
@@ -109,7 +107,6 @@ export async function promote(ctx: MoveContext, pathName: string, body: PromoteB
       by: ctx.principal,
       reason: body.reason,
       now: ctx.now(),
-      remainingMs: ctx.remainingMs,
       onDamagedHistory: ctx.onDamagedHistory,
       check: (prompt) => assertMayMoveServed(ctx, prompt, to),
     }),
@@ -151,7 +148,6 @@ export async function rollback(
       by: ctx.principal,
       reason: body.reason,
       now: ctx.now(),
-      remainingMs: ctx.remainingMs,
       onDamagedHistory: ctx.onDamagedHistory,
       check: (prompt) => assertMayMoveServed(ctx, prompt, alias),
     }),

@@ -173,9 +173,13 @@ function versionChecks(
   return checks;
 }
 
+/** The newest move the alias's history records, if any. */
+const lastRecordedMove = (prompt: Prompt, alias: string) =>
+  parseHistory(prompt.tags[historyTag(alias)]).entries.at(-1);
+
 /** What to run to set `alias` again: the command names the version when one is known. */
 function aliasMissing(prompt: Prompt, short: string, alias: string): Check {
-  const last = parseHistory(prompt.tags[historyTag(alias)]).entries.at(-1);
+  const last = lastRecordedMove(prompt, alias);
   const promote = (version: number | string) =>
     `\`promptops promote ${short} --from ${version} --to ${alias}\``;
   const staging = prompt.aliases.staging;
@@ -200,7 +204,7 @@ function aliasMissing(prompt: Prompt, short: string, alias: string): Check {
  * Aliases with no history at all were never moved here, and are not judged.
  */
 function unrecordedMove(prompt: Prompt, short: string, alias: string, version: number): Check | undefined {
-  const last = parseHistory(prompt.tags[historyTag(alias)]).entries.at(-1);
+  const last = lastRecordedMove(prompt, alias);
   if (last === undefined || last.version === version) return undefined;
   return check(
     'warn',

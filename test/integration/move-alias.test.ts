@@ -222,10 +222,10 @@ describe('moveAlias', () => {
 
   /**
    * The real registry; `setAlias` calls for which `lose` says so reach the server (or not, with
-   * `applied: false`) and their answer is lost; `inspectPrompt` fails when `blind`.
+   * `applied: false`) and their answer is lost; the look for the move's effect (`getPrompt`)
+   * fails when `blind`.
    */
   function answerLost(options: { applied: boolean; blind?: boolean }): RegistryClient {
-    let reads = 0;
     return replacing({
       setAlias: async (...args: Parameters<RegistryClient['setAlias']>) => {
         if (options.applied) await registry.setAlias(...args);
@@ -233,13 +233,8 @@ describe('moveAlias', () => {
       },
       ...(options.blind
         ? {
-            // The move's own first read goes through; the look after the lost answer fails.
-            inspectPrompt: (...args: Parameters<RegistryClient['inspectPrompt']>) => {
-              reads += 1;
-              return reads === 1
-                ? registry.inspectPrompt(...args)
-                : Promise.reject(new UnavailableError('down'));
-            },
+            // The move's own read (inspectPrompt) goes through; the look after the lost answer fails.
+            getPrompt: () => Promise.reject(new UnavailableError('down')),
           }
         : {}),
     });
@@ -365,15 +360,9 @@ describe('moveAlias', () => {
     const own = uniqueName('late');
     await registry.registerPrompt({ name: own, template: 'one {{ q }}' });
     await expect(
-      moveAlias(registry, {
-        name: own,
-        alias: 'production',
-        version: 1,
-        action: 'promote',
-        by,
-        now,
-        remainingMs: () => 2_000,
-      }),
+      withDeadline(deadlineIn(2_000), () =>
+        moveAlias(registry, { name: own, alias: 'production', version: 1, action: 'promote', by, now }),
+      ),
     ).rejects.toBeInstanceOf(UnavailableError);
     expect((await registry.getPrompt(own)).aliases).toEqual({});
   });
